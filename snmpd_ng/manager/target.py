@@ -1,0 +1,50 @@
+"""The agent a manager talks to, and how to talk to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from snmpd_ng.protocol.message import SnmpVersion
+from snmpd_ng.secret import Secret
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One SNMP agent and the settings of the requests sent to it.
+
+    Defaults follow net-snmp's tools (1 s timeout, 5 retries, 10 repetitions per GETBULK), so that
+    a script behaves as `snmpget` does; the daemon's config sets its own.
+    """
+
+    host: str
+    """IPv4 or IPv6 literal, or a DNS name (resolved again when its TTL has passed)."""
+    port: int = 161
+    version: SnmpVersion = SnmpVersion.V2C
+    community: Secret = field(default_factory=lambda: Secret("public"))
+    timeout: float = 1.0
+    """Seconds to wait for a response to one attempt."""
+    retries: int = 5
+    """Attempts after the first one before a request times out."""
+    max_repetitions: int = 10
+    """GETBULK max-repetitions; a tooBig response halves it for this target."""
+    max_varbinds_per_request: int = 60
+    """A GET for more OIDs than this is split into several requests."""
+    max_in_flight: int = 4
+    """Requests to this target that may wait for a response at once."""
+    source_address: str | None = None
+    """Local address to send from, for agents whose ACL allows one poller address."""
+    non_increasing_tolerance: int = 0
+    """Non-increasing OIDs a walk accepts (skipping them) before it stops with an error."""
+    accept_any_source: bool = False
+    """Accept responses from any address, matched by request-id and community alone."""
+    name: str | None = None
+    """Name for logs and errors; defaults to host:port."""
+
+    @property
+    def label(self) -> str:
+        """The name logs and errors use for this target."""
+        if self.name:
+            return self.name
+        if ":" in self.host:
+            return f"[{self.host}]:{self.port}"
+        return f"{self.host}:{self.port}"
