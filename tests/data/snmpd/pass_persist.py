@@ -2,12 +2,13 @@
 
 snmpd starts this script once (``pass_persist OID PYTHON SCRIPT STATE_DIR`` in its config) and
 writes requests to its stdin, one field a line: ``PING`` (reply ``PONG``), ``get`` or ``getnext``
-followed by a numeric OID, or ``set`` followed by an OID and a ``TYPE VALUE`` line. A value reply is
+followed by a numeric OID, or ``set`` followed by an OID and a ``TYPE "VALUE"`` line; snmpd sends a
+``PING`` before each request and an empty line after a set. A value reply is
 three lines: OID, type keyword, value. ``NONE`` means "no such object" for get and "end of this
 subtree" for getnext. A set reply is ``DONE`` or an SNMP error-status name such as ``not-writable``.
 
 The object ``.12.0`` is read from ``STATE_DIR/dynamic-value.txt`` on every request, so a test can
-change it between two requests; a SET on it (type ``string``) rewrites that file.
+change it between two requests; a SET of an OCTET STRING on it rewrites that file.
 
 Standard library only: snmpd may run it with any Python 3.
 """
@@ -81,16 +82,36 @@ def lookup(command: str, oid: tuple[int, ...], state_dir: Path) -> list[str]:
     return [format_oid(found), value_type, value]
 
 
+def decode_set_value(type_and_value: str) -> str | None:
+    """Return the text of a ``set`` value line, or None when it is not an OCTET STRING.
+
+    net-snmp 5.9.3 writes ``string "TEXT"`` for printable text (inner quotes left as they are) and
+    ``octet "HEX HEX ..."`` for any other OCTET STRING.
+    """
+    value_type, _, quoted = type_and_value.partition(" ")
+    if len(quoted) < 2 or quoted[0] != '"' or quoted[-1] != '"':
+        return None
+    value = quoted[1:-1]
+    if value_type == "string":
+        return value
+    if value_type == "octet":
+        try:
+            return bytes.fromhex(value).decode("utf-8", errors="replace")
+        except ValueError:
+            return None
+    return None
+
+
 def store(oid: tuple[int, ...], type_and_value: str, state_dir: Path) -> str:
     """Apply a ``set`` request and return the reply: ``DONE`` or an error-status name."""
     if oid != ROOT + DYNAMIC_SUFFIX:
-        return "not-writable" if oid[: len(ROOT)] == ROOT else "no-access"
-    value_type, _, value = type_and_value.partition(" ")
-    if value_type != "string":
+        return "not-writable"
+    value = decode_set_value(type_and_value)
+    if value is None:
         return "wrong-type"
-    # snmpd quotes string values in set requests; the quotes are not part of the value.
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        value = value[1:-1]
+    if "\n" in value or "\r" in value:
+        # A get reply carries the value on one line, so a line break could not be served back.
+        return "wrong-value"
     (state_dir / DYNAMIC_FILE_NAME).write_text(value + "\n", encoding="utf-8")
     return "DONE"
 

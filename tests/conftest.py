@@ -1,0 +1,48 @@
+"""Session fixtures that start real SNMP agents on loopback (see tests/agents.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from agents import DeviceSimulator, NetSnmpAgent, start_device_simulator, start_snmpd
+
+AGENT_FIXTURES = frozenset({"snmpd_agent", "device_simulator"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses an agent fixture with ``agent``, so ``-m "not agent"`` works."""
+    for item in items:
+        if AGENT_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.agent)
+
+
+def skip_unless_installed(*programs: str) -> None:
+    """Skip when a program is missing, except in CI, where a skip would hide a broken set-up."""
+    missing = [program for program in programs if shutil.which(program) is None]
+    if missing and not os.environ.get("CI"):
+        pytest.skip(f"{', '.join(missing)} not installed; run `make deps`")
+
+
+@pytest.fixture(scope="session")
+def snmpd_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetSnmpAgent]:
+    """net-snmp's snmpd on 127.0.0.1 (and ::1 when available), started once per session."""
+    skip_unless_installed("snmpd", "snmpget")
+    agent = start_snmpd(tmp_path_factory.mktemp("snmpd"))
+    try:
+        yield agent
+    finally:
+        agent.stop()
+
+
+@pytest.fixture(scope="session")
+def device_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeviceSimulator]:
+    """snmpsim serving tests/data/devices/*.snmprec on 127.0.0.1, started once per session."""
+    skip_unless_installed("snmpgetnext")
+    simulator = start_device_simulator(tmp_path_factory.mktemp("snmpsim"))
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
