@@ -214,8 +214,13 @@ def stop_process(process: subprocess.Popen[bytes], name: str) -> None:
     log.info("agent_stopped", agent=name, pid=process.pid, returncode=process.returncode)
 
 
+def find_program(name: str) -> str | None:
+    """Return the path of ``name`` on PATH or in /usr/sbin and /sbin, where Debian puts snmpd."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+
+
 def require_programs(*programs: str) -> None:
-    missing = [program for program in programs if shutil.which(program) is None]
+    missing = [program for program in programs if find_program(program) is None]
     if missing:
         raise AgentStartError(
             f"missing programs: {', '.join(missing)}; run `make deps` "
@@ -321,7 +326,7 @@ class NetSnmpAgent:
         environment = dict(os.environ, MIBS="", SNMP_PERSISTENT_DIR=str(self.state_dir))
         # -f keeps snmpd our child, so stop() can wait for it; a daemonised snmpd becomes a zombie
         # in containers whose PID 1 does not reap. -C: read only -c; -r: no root-only files.
-        command = ["snmpd", "-f", "-C", "-c", str(self.config_path), "-r"]
+        command = [str(find_program("snmpd")), "-f", "-C", "-c", str(self.config_path), "-r"]
         command += ["-p", str(self.pid_path), "-Lf", str(self.log_path)]
         self.process = subprocess.Popen(
             command,

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
-from agents import DeviceSimulator, NetSnmpAgent, start_device_simulator, start_snmpd
+from agents import (
+    DeviceSimulator,
+    NetSnmpAgent,
+    find_program,
+    start_device_simulator,
+    start_snmpd,
+)
 
 AGENT_FIXTURES = frozenset({"snmpd_agent", "device_simulator"})
 
@@ -21,7 +26,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def skip_unless_installed(*programs: str) -> None:
     """Skip when a program is missing, except in CI, where a skip would hide a broken set-up."""
-    missing = [program for program in programs if shutil.which(program) is None]
+    missing = [program for program in programs if find_program(program) is None]
     if missing and not os.environ.get("CI"):
         pytest.skip(f"{', '.join(missing)} not installed; run `make deps`")
 

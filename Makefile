@@ -1,0 +1,69 @@
+# Developer and CI entry points. `make test` works on a fresh Debian 12+ or Ubuntu 24.04+ machine
+# that has make, python3 (3.11 or newer) and python3-venv; `make deps` needs root or sudo for apt.
+
+PYTHON ?= python3
+VENV := .venv
+VENV_STAMP := $(VENV)/.installed-from-pyproject
+PYTEST := $(VENV)/bin/pytest -q -p no:cacheprovider
+
+# NOTE: snmpsim 1.2.2 (test extra) imports pysmi without declaring it as a dependency, so it is
+# installed here until pyproject.toml's test extra lists it.
+UNDECLARED_TEST_DEPS := 'pysmi>=2'
+
+# snmpd lives in /usr/sbin, which is not on a normal user's PATH on Debian.
+export PATH := $(PATH):/usr/sbin:/sbin
+
+.PHONY: venv deps test lint fuzz demo bench
+
+venv: $(VENV_STAMP)
+
+# Reinstall only when pyproject.toml is newer than the stamp written after the last install.
+$(VENV_STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -e '.[test]' $(UNDECLARED_TEST_DEPS)
+	touch $@
+
+# Installs net-snmp's agent (snmpd) and tools (snmp) when a program is missing. Debian's snmpd
+# package starts a system agent on 127.0.0.1:161; the tests never use it, so it is disabled
+# where systemd runs (/run/systemd/system exists only then).
+deps:
+	@set -e; \
+	missing=""; \
+	for program in snmpd snmpget snmpwalk snmpbulkwalk snmpset; do \
+		command -v $$program >/dev/null 2>&1 || missing="$$missing $$program"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	echo "make deps: missing:$$missing; installing Debian packages snmpd and snmp"; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make deps: apt-get not found; install net-snmp's snmpd and tools by hand" >&2; \
+		exit 1; \
+	fi; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	else \
+		echo "make deps: installing packages needs root, and sudo was not found;" \
+			"run 'apt-get update && apt-get install -y snmpd snmp' as root, then retry" >&2; \
+		exit 1; \
+	fi; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y snmpd snmp; \
+	if [ -d /run/systemd/system ]; then $$sudo systemctl disable --now snmpd || true; fi
+
+# Tests marked slow (fuzz, soak) run with `make fuzz`.
+test: deps venv
+	$(PYTEST) -m "not slow"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+# pytest exits with 5 when no test is selected, which is not a failure while no slow test exists.
+fuzz: venv
+	$(PYTEST) -m slow tests || { status=$$?; [ $$status -eq 5 ] || exit $$status; }
+
+demo: deps venv
+	bash deploy/demo.sh
+
+bench: deps venv
+	$(VENV)/bin/pip install --quiet -e '.[bench]'
+	$(VENV)/bin/python bench/run.py
