@@ -17,7 +17,8 @@ class Target:
     """
 
     host: str
-    """IPv4 or IPv6 literal, or a DNS name (resolved again when its TTL has passed)."""
+    """IPv4 or IPv6 literal, or a DNS name (resolved again after the manager's refresh interval,
+    and after a timeout)."""
     port: int = 161
     version: SnmpVersion = SnmpVersion.V2C
     community: Secret = field(default_factory=lambda: Secret("public"))
@@ -39,6 +40,12 @@ class Target:
     """Accept responses from any address, matched by request-id and community alone."""
     name: str | None = None
     """Name for logs and errors; defaults to host:port."""
+    backoff: float = 1.0
+    """Factor applied to the timeout for each retry; 1.0 keeps it fixed, as net-snmp does."""
+    max_walk_requests: int = 100_000
+    """Requests one walk may send before it stops with WalkError, whatever the agent returns."""
+    max_walk_varbinds: int = 1_000_000
+    """Varbinds one walk may return before it stops with WalkError."""
 
     @property
     def label(self) -> str:

@@ -1,0 +1,412 @@
+"""The public async SNMP manager: get, get_next, get_bulk, set and walk for any number of targets.
+
+One `Manager` shares its sockets, request-ids and in-flight limit among all targets, so a
+daemon creates one and passes `Target` objects to each call. Every operation takes `deadline`,
+an absolute `loop.time()` by which the whole operation (retries and all walk requests) must end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from types import TracebackType
+from typing import Literal, TypeVar
+
+import structlog
+
+from snmpd_ng.manager.errors import ErrorStatusError, InvalidRequestError, SnmpError
+from snmpd_ng.manager.markers import NO_SUCH_NAME
+from snmpd_ng.manager.session import ProcessingFactory, TargetSession, community_processing
+from snmpd_ng.manager.target import Target
+from snmpd_ng.manager.walk import WalkResult, WalkState
+from snmpd_ng.protocol.message import SnmpVersion
+from snmpd_ng.protocol.oid import Oid, parse_oid
+from snmpd_ng.protocol.pdu import AnyPdu, BulkPdu, ErrorStatus, Pdu, PduType, error_status_name
+from snmpd_ng.protocol.values import NULL, MalformedValue, VarBind
+from snmpd_ng.transport.channel import DNS_REFRESH_INTERVAL
+from snmpd_ng.transport.stats import GlobalStats, TargetStats
+from snmpd_ng.transport.transport import Transport
+
+_log = structlog.get_logger("snmpd_ng.manager")
+
+OidLike = str | Sequence[int]
+WalkMethod = Literal["auto", "getnext", "getbulk"]
+_T = TypeVar("_T")
+
+
+class Manager:
+    """An SNMP manager for many targets at once. Use it as an async context manager.
+
+    `max_in_flight` limits the requests waiting for a response at once over all targets (each
+    target adds its own `max_in_flight`). `dns_refresh_interval` is in seconds.
+    `processing_factory` builds the message processing of a target; the default handles
+    SNMPv1 and SNMPv2c, and the SNMPv3 security model provides its own.
+    """
+
+    def __init__(self, max_in_flight: int = 1000, *,
+                 dns_refresh_interval: float = DNS_REFRESH_INTERVAL,
+                 processing_factory: ProcessingFactory = community_processing,
+                 rng: random.Random | None = None) -> None:
+        self._max_in_flight = max_in_flight
+        self._dns_refresh_interval = dns_refresh_interval
+        self._processing_factory = processing_factory
+        self._rng = rng
+        self._transport: Transport | None = None
+        self._sessions: dict[Target, TargetSession] = {}
+        self._by_identity: dict[int, TargetSession] = {}
+
+    async def __aenter__(self) -> Manager:
+        await self.open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, traceback: TracebackType | None) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Prepare the transport; sockets open on the first request of each address family."""
+        if self._transport is None:
+            self._transport = Transport(max_in_flight=self._max_in_flight, rng=self._rng)
+            _log.info("manager started", max_in_flight=self._max_in_flight)
+
+    async def close(self) -> None:
+        """Close the sockets. Requests still waiting end with TransportError."""
+        if self._transport is not None:
+            transport, self._transport = self._transport, None
+            await transport.close()
+            _log.info("manager stopped", targets=len(self._sessions))
+
+    # -----------------------------------------------------------------------------------------
+    # Operations
+
+    async def get(self, target: Target, oids: Sequence[OidLike], *,
+                  deadline: float | None = None) -> list[VarBind]:
+        """GET the OIDs; return one varbind per OID, in request order.
+
+        SNMPv2c exceptions (noSuchObject, noSuchInstance) come back as values. In SNMPv1, an OID
+        the agent rejects with noSuchName comes back with the value NO_SUCH_NAME.
+        """
+        session = self._session(target)
+        return await self._read(session, PduType.GET, _to_oids(oids), deadline)
+
+    async def get_next(self, target: Target, oids: Sequence[OidLike], *,
+                       deadline: float | None = None) -> list[VarBind]:
+        """GETNEXT the OIDs; return the successor of each, in request order.
+
+        In SNMPv1, an OID without a successor (noSuchName) comes back with NO_SUCH_NAME.
+        """
+        session = self._session(target)
+        return await self._read(session, PduType.GET_NEXT, _to_oids(oids), deadline)
+
+    async def get_bulk(self, target: Target, oids: Sequence[OidLike], non_repeaters: int = 0,
+                       max_repetitions: int | None = None, *,
+                       deadline: float | None = None) -> list[VarBind]:
+        """GETBULK (SNMPv2c); `max_repetitions` defaults to the target's.
+
+        A tooBig response halves max-repetitions (at least 1) and retries, and the target keeps
+        the lower value as a cap for later requests.
+        """
+        session = self._session(target)
+        names = _to_oids(oids)
+        _check_bulk(session, non_repeaters, max_repetitions)
+        return await self._bulk(session, names, non_repeaters,
+                                session.repetitions(max_repetitions), deadline)
+
+    async def set(self, target: Target, varbinds: Sequence[VarBind], *,
+                  deadline: float | None = None) -> list[VarBind]:
+        """SET the varbinds in one request (never split, since a SET is atomic)."""
+        session = self._session(target)
+        request = [VarBind(_to_oid(oid), value) for oid, value in varbinds]
+        response = await self._send(session, Pdu(PduType.SET, 0, request), deadline)
+        if response.error_status:
+            raise _status_error(session, response, request, "SET")
+        return response.varbinds
+
+    async def walk(self, target: Target, root: OidLike | list[OidLike], *,
+                   method: WalkMethod = "auto", max_repetitions: int | None = None,
+                   get_root_if_empty: bool = True,
+                   deadline: float | None = None) -> AsyncIterator[VarBind]:
+        """Yield the varbinds of the subtree under `root`, in the order the agent returns them.
+
+        `method` "auto" uses GETBULK for SNMPv2c and GETNEXT for SNMPv1. A list of roots walks
+        those columns side by side. When the subtree of a single root is empty and
+        `get_root_if_empty` is true, the root itself is fetched with GET and yielded whatever
+        its value, as net-snmp's snmpwalk does without -CI.
+        Raises WalkError on an agent that breaks the ordering rules (with the rows so far).
+        """
+        async for batch in self._walk_batches(target, root, method, max_repetitions,
+                                              get_root_if_empty, deadline):
+            for varbind in batch:
+                yield varbind
+
+    async def walk_all(self, target: Target, root: OidLike | list[OidLike], *,
+                       method: WalkMethod = "auto", max_repetitions: int | None = None,
+                       get_root_if_empty: bool = True,
+                       deadline: float | None = None) -> WalkResult:
+        """Walk like `walk()` and collect the rows; an error ends the walk and is returned."""
+        result = WalkResult()
+        rows = result.varbinds
+        try:
+            async for batch in self._walk_batches(target, root, method, max_repetitions,
+                                                  get_root_if_empty, deadline):
+                rows.extend(batch)
+        except SnmpError as exc:
+            result.complete = False
+            result.error = exc
+            _log.info("walk stopped", target=target.label, error=str(exc), rows=len(rows))
+        return result
+
+    # -----------------------------------------------------------------------------------------
+    # Statistics
+
+    def stats(self, target: Target) -> TargetStats:
+        """Return a snapshot of the target's counters (all zero for a target never used)."""
+        session = self._find_session(target)
+        return session.channel.stats.snapshot() if session is not None else TargetStats()
+
+    def global_stats(self) -> GlobalStats:
+        """Return a snapshot of the counters of all targets, plus datagrams no target claims."""
+        if self._transport is None:
+            return GlobalStats(targets=len(self._sessions))
+        return self._transport.global_stats()
+
+    def forget(self, target: Target) -> None:
+        """Drop the state of a target that will not be polled again (its counters too)."""
+        session = self._sessions.pop(target, None)
+        if session is not None:
+            self._by_identity.pop(id(session.target), None)
+            if self._transport is not None:
+                self._transport.unregister(session.channel)
+
+    # -----------------------------------------------------------------------------------------
+    # Internals: sessions and requests
+
+    def _find_session(self, target: Target) -> TargetSession | None:
+        session = self._by_identity.get(id(target))
+        if session is not None and session.target is target:
+            return session
+        return self._sessions.get(target)
+
+    def _session(self, target: Target) -> TargetSession:
+        session = self._find_session(target)
+        if session is None:
+            session = TargetSession(target, self._processing_factory(target),
+                                    dns_refresh_interval=self._dns_refresh_interval)
+            self._sessions[target] = session
+            if self._transport is not None:
+                self._transport.register(session.channel)
+        self._by_identity[id(target)] = session
+        return session
+
+    def _transport_or_raise(self) -> Transport:
+        if self._transport is None:
+            raise InvalidRequestError("the manager is not open; use 'async with Manager()'")
+        return self._transport
+
+    async def _send(self, session: TargetSession, pdu: AnyPdu, deadline: float | None) -> Pdu:
+        transport = self._transport_or_raise()
+        transport.register(session.channel)
+        response = await transport.request(session.channel, pdu, deadline)
+        _count_response(session, response)
+        return response
+
+    async def _read(self, session: TargetSession, pdu_type: PduType, names: list[Oid],
+                    deadline: float | None) -> list[VarBind]:
+        limit = session.max_varbinds
+        if len(names) <= limit:
+            return await self._read_chunk(session, pdu_type, names, deadline)
+        chunks = [names[start:start + limit] for start in range(0, len(names), limit)]
+        parts = await _gather(self._read_chunk(session, pdu_type, chunk, deadline)
+                              for chunk in chunks)
+        return [varbind for part in parts for varbind in part]
+
+    async def _read_chunk(self, session: TargetSession, pdu_type: PduType, names: list[Oid],
+                          deadline: float | None) -> list[VarBind]:
+        request = [VarBind(name, NULL) for name in names]
+        response = await self._send(session, Pdu(pdu_type, 0, request), deadline)
+        status = response.error_status
+        if status == ErrorStatus.NO_ERROR:
+            return response.varbinds
+        if status == ErrorStatus.TOO_BIG and len(names) > 1:
+            return await self._split_after_too_big(session, pdu_type, names, deadline)
+        if (status == ErrorStatus.NO_SUCH_NAME and session.version == SnmpVersion.V1
+                and 1 <= response.error_index <= len(names)):
+            return await self._reissue_without(session, pdu_type, names,
+                                               response.error_index - 1, deadline)
+        raise _status_error(session, response, request, pdu_type.name.replace("_", ""))
+
+    async def _split_after_too_big(self, session: TargetSession, pdu_type: PduType,
+                                   names: list[Oid], deadline: float | None) -> list[VarBind]:
+        half = len(names) // 2
+        if half < session.max_varbinds:
+            session.max_varbinds = half
+            _log.info("varbinds per request lowered after tooBig", target=session.label,
+                      max_varbinds=half)
+        # Each part is at most half the size, so the splitting ends at single varbinds.
+        first = await self._read(session, pdu_type, names[:half], deadline)
+        second = await self._read(session, pdu_type, names[half:], deadline)
+        return first + second
+
+    async def _reissue_without(self, session: TargetSession, pdu_type: PduType,
+                               names: list[Oid], failed: int,
+                               deadline: float | None) -> list[VarBind]:
+        # RFC 1157 4.1.2: the whole SNMPv1 request failed, so the others are sent again. Each
+        # round drops one OID, so this ends after at most len(names) requests.
+        _log.debug("request sent again without a noSuchName varbind", target=session.label,
+                   failed_index=failed + 1)
+        remaining = names[:failed] + names[failed + 1:]
+        rest = await self._read_chunk(session, pdu_type, remaining, deadline) if remaining else []
+        return [*rest[:failed], VarBind(names[failed], NO_SUCH_NAME), *rest[failed:]]
+
+    async def _bulk(self, session: TargetSession, names: list[Oid], non_repeaters: int,
+                    repetitions: int, deadline: float | None) -> list[VarBind]:
+        request = [VarBind(name, NULL) for name in names]
+        while True:
+            pdu = BulkPdu(0, non_repeaters, repetitions, request)
+            response = await self._send(session, pdu, deadline)
+            status = response.error_status
+            if status == ErrorStatus.NO_ERROR:
+                return response.varbinds
+            if status != ErrorStatus.TOO_BIG or repetitions <= 1:
+                raise _status_error(session, response, request, "GETBULK")
+            # RFC 3416 4.2.3 lets the agent trim a GETBULK response itself, but some answer
+            # tooBig instead; halving ends at 1 after about 31 rounds at most.
+            repetitions //= 2
+            session.lower_bulk_cap(repetitions)
+            _log.info("max-repetitions lowered after tooBig", target=session.label,
+                      max_repetitions=repetitions)
+
+    # -----------------------------------------------------------------------------------------
+    # Internals: walks
+
+    async def _walk_batches(self, target: Target, root: OidLike | list[OidLike],
+                            method: WalkMethod, max_repetitions: int | None,
+                            get_root_if_empty: bool,
+                            deadline: float | None) -> AsyncIterator[list[VarBind]]:
+        session = self._session(target)
+        roots = [_to_oid(item) for item in root] if isinstance(root, list) else [_to_oid(root)]
+        use_bulk = _uses_bulk(session, method)
+        if use_bulk:
+            _check_bulk(session, 0, max_repetitions)
+        state = WalkState(roots, label=session.label, tolerance=target.non_increasing_tolerance,
+                          max_requests=target.max_walk_requests,
+                          max_varbinds=target.max_walk_varbinds)
+        _log.debug("walk started", target=session.label, roots=len(roots), bulk=use_bulk)
+
+        while state.active:
+            names = state.next_request()
+            varbinds: list[VarBind] | None
+            if use_bulk:
+                varbinds = await self._bulk(session, names, 0,
+                                            session.repetitions(max_repetitions), deadline)
+            else:
+                varbinds = await self._walk_next(session, state, names, deadline)
+            if varbinds is None:
+                continue
+            rows = state.absorb(varbinds)
+            if rows:
+                yield rows
+
+        if state.rows == 0 and get_root_if_empty and len(roots) == 1:
+            yield await self._read(session, PduType.GET, roots, deadline)
+
+    async def _walk_next(self, session: TargetSession, state: WalkState, names: list[Oid],
+                         deadline: float | None) -> list[VarBind] | None:
+        """Send one GETNEXT of a walk; return None when noSuchName closed a column instead."""
+        request = [VarBind(name, NULL) for name in names]
+        response = await self._send(session, Pdu(PduType.GET_NEXT, 0, request), deadline)
+        status = response.error_status
+        if status == ErrorStatus.NO_ERROR:
+            return response.varbinds
+        if status == ErrorStatus.NO_SUCH_NAME and 1 <= response.error_index <= len(names):
+            # RFC 1157 4.1.3: no successor. That column is done; the others are asked again.
+            state.end_column(response.error_index - 1)
+            return None
+        # TODO: a tooBig GETNEXT over several columns could walk the columns one at a time.
+        raise _status_error(session, response, request, "GETNEXT")
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _to_oid(value: OidLike) -> Oid:
+    if type(value) is tuple and value:
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_oid(value)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc)) from None
+    try:
+        oid = tuple(int(arc) for arc in value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(f"invalid OID {value!r}: {exc}") from None
+    if not oid:
+        raise InvalidRequestError("invalid OID (): it is empty")
+    return oid
+
+
+def _to_oids(values: Sequence[OidLike]) -> list[Oid]:
+    if isinstance(values, str):
+        raise InvalidRequestError(f"expected a list of OIDs, got the string {values!r}")
+    return [_to_oid(value) for value in values]
+
+
+def _uses_bulk(session: TargetSession, method: WalkMethod) -> bool:
+    if method == "getnext":
+        return False
+    if method == "getbulk":
+        return True
+    if method == "auto":
+        return session.version != SnmpVersion.V1
+    raise InvalidRequestError(f"invalid walk method {method!r}; use auto, getnext or getbulk")
+
+
+def _check_bulk(session: TargetSession, non_repeaters: int, max_repetitions: int | None) -> None:
+    if session.version == SnmpVersion.V1:
+        raise InvalidRequestError(
+            f"{session.label}: GETBULK does not exist in SNMPv1; use GETNEXT or SNMPv2c")
+    if not 0 <= non_repeaters <= 2**31 - 1:
+        raise InvalidRequestError(f"non_repeaters {non_repeaters} must be in 0..2147483647")
+    if max_repetitions is not None and not 0 <= max_repetitions <= 2**31 - 1:
+        raise InvalidRequestError(f"max_repetitions {max_repetitions} must be in 0..2147483647")
+
+
+def _count_response(session: TargetSession, response: Pdu) -> None:
+    stats = session.channel.stats
+    status = response.error_status
+    if status:
+        name = error_status_name(status)
+        stats.error_status[name] = stats.error_status.get(name, 0) + 1
+        if status == ErrorStatus.TOO_BIG:
+            stats.too_big += 1
+    malformed = 0
+    for varbind in response.varbinds:
+        if varbind[1].__class__ is MalformedValue:
+            malformed += 1
+    if malformed:
+        stats.malformed_values += malformed
+        _log.debug("malformed values received", target=session.label,
+                   request_id=response.request_id, count=malformed)
+
+
+def _status_error(session: TargetSession, response: Pdu, request: list[VarBind],
+                  pdu_type: str) -> ErrorStatusError:
+    index = response.error_index
+    oid = request[index - 1].oid if 1 <= index <= len(request) else None
+    error = ErrorStatusError(target=session.label, status=response.error_status, index=index,
+                             oid=oid, request_id=response.request_id, pdu_type=pdu_type)
+    _log.info("agent returned an error-status", target=session.label,
+              request_id=response.request_id, error=str(error))
+    return error
+
+
+async def _gather(awaitables: Iterable[Awaitable[_T]]) -> list[_T]:
+    """Run the awaitables at once; wait for all, then raise the first error if any failed."""
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]  # no exception left in the list

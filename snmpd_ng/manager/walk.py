@@ -1,0 +1,181 @@
+"""Walk state: which columns are still open, and where each one continues.
+
+A walk requests the successors of one OID per open column, with GETNEXT or GETBULK. RFC 3416
+section 4.2.2 and 4.2.3 say each returned OID is the lexicographic successor of the one it
+follows, so for each column:
+
+- a varbind inside the column's subtree and above the last OID returned is a row;
+- endOfMibView, or an OID past the subtree, ends the column (its later entries in the same
+  GETBULK response are not rows, and the column is not requested again);
+- an OID not above the one requested is an agent error: the walk stops with WalkError naming
+  both OIDs, unless the target tolerates a number of them. A tolerated one is skipped and the
+  column continues from it, but only OIDs above the highest row become rows, so a cycle never
+  repeats a row and ends when the tolerance is used up.
+
+A GETBULK response with non-repeaters 0 holds the columns side by side, row after row, so
+varbind i belongs to open column i modulo the number of open columns.
+
+The single-column loop does one chained comparison and one identity test per varbind; the rest
+runs only where a column ends or the agent misbehaves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+
+from snmpd_ng.manager.errors import SnmpError, WalkError
+from snmpd_ng.protocol.oid import Oid, format_oid
+from snmpd_ng.protocol.values import END_OF_MIB_VIEW, VarBind
+
+_log = structlog.get_logger("snmpd_ng.manager")
+
+# Outcomes of one varbind of a walk response.
+_ROW = "row"
+_END = "end"
+_SKIP = "skip"
+
+
+@dataclass(slots=True)
+class WalkResult:
+    """The rows of a walk, whether it reached the end of every column, and what stopped it."""
+
+    varbinds: list[VarBind] = field(default_factory=list)
+    complete: bool = True
+    error: SnmpError | None = None
+
+
+def subtree_end(root: Oid) -> Oid:
+    """Return the smallest OID above every OID of the subtree rooted at `root`."""
+    return (*root[:-1], root[-1] + 1)
+
+
+class WalkState:
+    """The open columns of one walk and the counts its limits apply to."""
+
+    __slots__ = ("active", "batches", "ends", "highest", "label", "max_requests", "max_varbinds",
+                 "requests", "resume", "roots", "rows", "tolerance")
+
+    def __init__(self, roots: list[Oid], *, label: str, tolerance: int, max_requests: int,
+                 max_varbinds: int) -> None:
+        self.roots = roots
+        self.ends = [subtree_end(root) for root in roots]
+        self.highest = list(roots)
+        """The highest OID returned as a row, per column (the root before the first)."""
+        self.resume = list(roots)
+        """The OID the next request asks the successor of, per column."""
+        self.active = list(range(len(roots)))
+        self.batches: list[list[VarBind]] = []
+        self.rows = 0
+        self.requests = 0
+        self.label = label
+        self.tolerance = tolerance
+        self.max_requests = max_requests
+        self.max_varbinds = max_varbinds
+
+    def next_request(self) -> list[Oid]:
+        """Count one more request against the limit and return the OIDs it asks about."""
+        self.requests += 1
+        if self.requests > self.max_requests:
+            raise self._error(f"walk stopped after {self.max_requests} requests "
+                              "(the target's max_walk_requests)")
+        return [self.resume[column] for column in self.active]
+
+    def gathered(self) -> list[VarBind]:
+        """Return every row so far, in the order they came."""
+        return [varbind for batch in self.batches for varbind in batch]
+
+    def end_column(self, position: int) -> None:
+        """Close the open column at `position` (SNMPv1 noSuchName on it)."""
+        del self.active[position]
+
+    def end_all(self) -> None:
+        """Close every column."""
+        self.active.clear()
+
+    def absorb(self, varbinds: list[VarBind]) -> list[VarBind]:
+        """Sort one response into rows and column ends; return the rows."""
+        if len(self.active) == 1:
+            rows = self._absorb_single(varbinds)
+        else:
+            rows = self._absorb_from(varbinds, 0, [])
+        if rows:
+            self.batches.append(rows)
+            self.rows += len(rows)
+            if self.rows > self.max_varbinds:
+                raise self._error(f"walk stopped after {self.max_varbinds} varbinds "
+                                  "(the target's max_walk_varbinds)")
+        return rows
+
+    def _absorb_single(self, varbinds: list[VarBind]) -> list[VarBind]:
+        column = self.active[0]
+        highest = self.highest[column]
+        end = self.ends[column]
+        count = 0
+        for oid, value in varbinds:
+            if highest < oid < end and value is not END_OF_MIB_VIEW:
+                highest = oid
+                count += 1
+                continue
+            break
+        self.highest[column] = highest
+        if count == len(varbinds) and count:
+            self.resume[column] = highest
+            return varbinds
+        if count:
+            self.resume[column] = highest
+        return self._absorb_from(varbinds, count, varbinds[:count])
+
+    def _absorb_from(self, varbinds: list[VarBind], start: int,
+                     rows: list[VarBind]) -> list[VarBind]:
+        active = self.active
+        if not varbinds:
+            # An empty response would be asked again forever, so it ends the walk.
+            self.end_all()
+            return rows
+        width = len(active)
+        ended: set[int] = set()
+        for position in range(start, len(varbinds)):
+            column = active[position % width]
+            if column in ended:
+                continue
+            outcome = self._classify(column, varbinds[position])
+            if outcome is _ROW:
+                rows.append(varbinds[position])
+            elif outcome is _END:
+                ended.add(column)
+        if ended:
+            self.active = [column for column in active if column not in ended]
+        return rows
+
+    def _classify(self, column: int, varbind: VarBind) -> str:
+        """Decide whether a varbind is a row, ends its column, or is skipped; raise on an error."""
+        oid, value = varbind
+        requested = self.resume[column]
+        if self.highest[column] < oid < self.ends[column] and value is not END_OF_MIB_VIEW:
+            self.highest[column] = oid
+            self.resume[column] = oid
+            return _ROW
+        if value is END_OF_MIB_VIEW or oid >= self.ends[column]:
+            return _END
+        if oid <= requested:
+            self._tolerate(requested, oid)
+        # A tolerated step back, or a step forward that is not yet above the highest row.
+        self.resume[column] = oid
+        return _SKIP
+
+    def _tolerate(self, requested: Oid, returned: Oid) -> None:
+        if self.tolerance <= 0:
+            raise self._error(
+                f"OID not increasing: {format_oid(requested)} was followed by "
+                f"{format_oid(returned)}", requested=requested, returned=returned)
+        self.tolerance -= 1
+        _log.warning("non-increasing OID skipped", target=self.label,
+                     requested=format_oid(requested), returned=format_oid(returned),
+                     tolerance_left=self.tolerance)
+
+    def _error(self, message: str, *, requested: Oid | None = None,
+               returned: Oid | None = None) -> WalkError:
+        return WalkError(message, target=self.label, varbinds=self.gathered(),
+                         requested=requested, returned=returned)

@@ -1,0 +1,65 @@
+"""Counters of what happened on the wire, per target and for the whole manager."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(slots=True)
+class TargetStats:
+    """Counters of one target. `Manager.stats()` returns a copy, so a snapshot never changes."""
+
+    requests: int = 0
+    """Logical requests sent (a retransmission is counted in `retries`, not here)."""
+    responses: int = 0
+    """Responses accepted (matched request-id, address and community)."""
+    timeouts: int = 0
+    """Requests that got no acceptable response within the timeout and retries."""
+    retries: int = 0
+    """Retransmissions after an attempt timed out."""
+    malformed_responses: int = 0
+    """Datagrams from the target's address that could not be decoded."""
+    malformed_values: int = 0
+    """Varbinds in accepted responses whose value broke its type's encoding rules."""
+    unexpected_source: int = 0
+    """Responses to this target's requests that came from another address or port."""
+    unknown_request_id: int = 0
+    """Datagrams from this target's address whose request-id matches no outstanding request:
+    late replies, duplicates and mismatched ids."""
+    wrong_community: int = 0
+    """Responses whose community differs from the request's."""
+    too_big: int = 0
+    """tooBig responses (each one shrinks max-repetitions or splits the varbind list)."""
+    error_status: dict[str, int] = field(default_factory=dict)
+    """Responses with an error-status other than noError, by the RFC 3416 name."""
+    last_rtt: float | None = None
+    """Seconds between the send of the attempt that was answered and its response."""
+
+    def snapshot(self) -> TargetStats:
+        """Return a copy that later traffic does not change."""
+        return replace(self, error_status=dict(self.error_status))
+
+
+@dataclass(slots=True)
+class GlobalStats:
+    """Counters of the whole manager: every target added up, plus what matches no target."""
+
+    targets: int = 0
+    requests: int = 0
+    responses: int = 0
+    timeouts: int = 0
+    retries: int = 0
+    malformed_responses: int = 0
+    malformed_values: int = 0
+    unexpected_source: int = 0
+    unknown_request_id: int = 0
+    wrong_community: int = 0
+    too_big: int = 0
+    unmatched_datagrams: int = 0
+    """Datagrams from an address of no target whose request-id matches no outstanding request."""
+    undecodable_datagrams: int = 0
+    """Datagrams from an address of no target that could not be decoded."""
+    socket_errors: int = 0
+    """Errors the sockets reported (ICMP port unreachable, for example)."""
+    in_flight: int = 0
+    """Requests waiting for a response at the moment of the snapshot."""
