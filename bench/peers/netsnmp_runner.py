@@ -1,0 +1,205 @@
+"""Benchmark runner for net-snmp's C command-line tools (snmpbulkwalk, snmpget, snmpwalk).
+
+A tool is a new process per call, so its CPU time is read with `getrusage(RUSAGE_CHILDREN)` and the
+cost of starting a tool is subtracted:
+- walk: (CPU of a walk of the whole tree - CPU of a walk of sysDescr alone) / (difference in
+  varbinds), so start-up, the first request and the end of the walk cancel out;
+- get: CPU of `snmpget` with two OIDs - CPU of the same command without OIDs, which reads its
+  config and exits before it opens a session;
+- getnext: per request of `snmpwalk`, which sends one GETNEXT with one varbind per object in one
+  session: the nearest net-snmp tools come to a long-lived manager's cost per request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import NamedTuple
+
+from common import (
+    COMMUNITY_VARIABLE,
+    GET_BATCHES,
+    GET_OIDS,
+    MAX_WALKS,
+    MIN_WALKS,
+    WALK_ROOT,
+    BenchError,
+    Result,
+    package_version,
+    parse_arguments,
+)
+
+SMALL_WALK_ROOT = "1.3.6.1.2.1.1.1"
+"""sysDescr: a subtree of one varbind, walked for the start-up cost of a walk."""
+
+MEASURES = ("walk", "get", "getnext", "in_flight")
+
+
+class ToolRun(NamedTuple):
+    cpu_seconds: float
+    output: str
+
+
+def run_tool(command: Sequence[str]) -> ToolRun:
+    """Run one net-snmp tool and return the CPU time it used, user plus system."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False,
+                               env={**os.environ, "MIBS": ""})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return ToolRun(cpu, completed.stdout + completed.stderr)
+
+
+class NetSnmpTools:
+    """Command lines for one agent; the tool name comes first."""
+
+    def __init__(self, port: int, max_repetitions: int, timeout: float) -> None:
+        self.agent = f"127.0.0.1:{port}"
+        community = os.environ.get(COMMUNITY_VARIABLE, "public")
+        # -r 0: one attempt per request, so the packet check sees every request once.
+        self.common = ["-v2c", "-c", community, "-r", "0", "-t", str(timeout), "-On"]
+        self.max_repetitions = max_repetitions
+
+    def bulk_walk(self, oid: str) -> tuple[float, int]:
+        """Return the CPU seconds of an snmpbulkwalk of `oid` and the varbinds it found."""
+        run = run_tool(["snmpbulkwalk", *self.common, f"-Cr{self.max_repetitions}", "-Cp",
+                        self.agent, oid])
+        return run.cpu_seconds, _variables_found(run.output)
+
+    def get_next_walk(self, oid: str) -> tuple[float, int]:
+        run = run_tool(["snmpwalk", *self.common, "-Cp", self.agent, oid])
+        return run.cpu_seconds, _variables_found(run.output)
+
+    def get(self) -> float:
+        run = run_tool(["snmpget", *self.common, self.agent, *GET_OIDS])
+        if run.output.count("\n") != len(GET_OIDS):
+            raise BenchError(f"snmpget returned {run.output.count(chr(10))} lines, "
+                             f"expected {len(GET_OIDS)}")
+        return run.cpu_seconds
+
+    def start_only(self) -> float:
+        """CPU of snmpget without OIDs: it parses its arguments and config, then exits."""
+        return run_tool(["snmpget", *self.common, self.agent]).cpu_seconds
+
+
+def _variables_found(output: str) -> int:
+    """Return the varbinds a walk tool printed, from the "Variables found: N" line of `-Cp`.
+
+    At the end of the agent's tree the tools print the endOfMibView exception as one more
+    variable and count it, so it is taken off here.
+    """
+    lines = output.splitlines()
+    for position in range(len(lines) - 1, -1, -1):
+        if lines[position].startswith("Variables found:"):
+            found = int(lines[position].split(":")[1])
+            is_end_of_view = position > 0 and "No more variables left" in lines[position - 1]
+            return found - 1 if is_end_of_view else found
+    raise BenchError(f"walk printed no variable count; its last output: {output[-200:]!r}")
+
+
+def _walk_count(seconds: float, cpu_of_one: float) -> int:
+    return min(MAX_WALKS, max(MIN_WALKS, round(seconds / max(cpu_of_one, 1e-6))))
+
+
+def measure_walk(result: Result, tools: NetSnmpTools, seconds: float) -> None:
+    """CPU per varbind of snmpbulkwalk, as the difference between a whole and a one-varbind walk."""
+    tools.bulk_walk(SMALL_WALK_ROOT)
+    first_cpu, first_size = tools.bulk_walk(WALK_ROOT)
+    walks = _walk_count(seconds, first_cpu)
+    sizes = [first_size]
+
+    for _ in range(walks):
+        small_cpu, small_size = tools.bulk_walk(SMALL_WALK_ROOT)
+        cpu, size = tools.bulk_walk(WALK_ROOT)
+        sizes.append(size)
+        result.samples.append((cpu - small_cpu) / (size - small_size) * 1e6)
+        result.cpu_seconds += cpu
+
+    # Each one-varbind walk is one GETBULK request.
+    result.requests_sent = walks + 1
+    result.walks = walks
+    result.walks_run = walks + 1
+    result.varbinds_per_walk = round(statistics.median(sizes))
+    result.cpu_us_per_varbind = statistics.median(result.samples)
+
+
+def measure_get(result: Result, tools: NetSnmpTools, seconds: float) -> None:
+    """CPU per snmpget process less the CPU of its start-up, in GET_BATCHES batches."""
+    tools.start_only()
+    first = tools.get()
+    # A pair is one snmpget with OIDs and one without; its cost is about twice the first call.
+    pairs = max(20, round(seconds / GET_BATCHES / (2 * max(first, 1e-6))))
+
+    for _ in range(GET_BATCHES):
+        # Alternating the two commands keeps slow drifts of the machine out of the difference.
+        get_cpu = start_cpu = 0.0
+        for _ in range(pairs):
+            get_cpu += tools.get()
+            start_cpu += tools.start_only()
+        result.samples.append((get_cpu - start_cpu) / pairs * 1e6)
+        result.cpu_seconds += get_cpu
+
+    result.requests_sent = 1 + pairs * GET_BATCHES
+    result.cpu_us_per_request = statistics.median(result.samples)
+
+
+def measure_get_next(result: Result, tools: NetSnmpTools, seconds: float) -> None:
+    """CPU per GETNEXT request of snmpwalk, from whole-tree walks less a one-varbind walk."""
+    small_cpu, small_size = tools.get_next_walk(SMALL_WALK_ROOT)
+    first_cpu, first_size = tools.get_next_walk(WALK_ROOT)
+    # A GETNEXT walk sends one request per varbind and one more that leaves the subtree.
+    requests = (small_size + 1) + (first_size + 1)
+
+    for _ in range(_walk_count(seconds, first_cpu)):
+        small_cpu, small_size = tools.get_next_walk(SMALL_WALK_ROOT)
+        cpu, size = tools.get_next_walk(WALK_ROOT)
+        requests += (small_size + 1) + (size + 1)
+        result.samples.append((cpu - small_cpu) / (size - small_size) * 1e6)
+        result.cpu_seconds += cpu
+
+    result.requests_sent = requests
+    result.cpu_us_per_request = statistics.median(result.samples)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run one measure and print its Result as JSON; exit 1 with a message on failure."""
+    arguments = parse_arguments(argv, MEASURES)
+    tools = NetSnmpTools(arguments.port, arguments.max_repetitions, arguments.timeout)
+    name = {"get": "net-snmp snmpget", "getnext": "net-snmp snmpwalk"}.get(
+        arguments.measure, "net-snmp snmpbulkwalk")
+    result = Result(peer=name, version=_netsnmp_version(), measure=arguments.measure)
+    try:
+        _run(arguments.measure, result, tools, arguments.seconds)
+    except (BenchError, OSError, ValueError) as exc:
+        print(f"{name} {arguments.measure} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)
+    print(json.dumps(asdict(result)))
+
+
+def _run(measure: str, result: Result, tools: NetSnmpTools, seconds: float) -> None:
+    if measure == "walk":
+        measure_walk(result, tools, seconds)
+    elif measure == "get":
+        measure_get(result, tools, seconds)
+    elif measure == "getnext":
+        measure_get_next(result, tools, seconds)
+    else:
+        raise BenchError("net-snmp's tools send one request at a time, so nothing is in flight")
+
+
+def _netsnmp_version() -> str:
+    completed = subprocess.run(["snmpget", "--version"], capture_output=True, text=True,
+                               check=False)
+    # It prints "NET-SNMP version: 5.9.3" on stderr.
+    text = (completed.stdout + completed.stderr).strip()
+    return text.rsplit(" ", 1)[-1] if text else package_version("net-snmp")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Benchmark runner for snmpd_ng's manager, through its public API on uvloop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import structlog
+from common import AsyncPeer, BenchError, Settings, main
+
+from snmpd_ng import Manager, Secret, Target
+
+
+class SnmpdNgPeer(AsyncPeer):
+    name = "snmpd_ng"
+    package = "snmpd-ng"
+
+    async def open(self, settings: Settings) -> None:
+        self._settings = settings
+        self._manager = Manager()
+        await self._manager.open()
+        self._target = self._make_target(in_flight=1)
+
+    def _make_target(self, in_flight: int) -> Target:
+        # retries=0: the packet check counts every request once.
+        return Target(self._settings.host, port=self._settings.port,
+                      community=Secret(self._settings.community), timeout=self._settings.timeout,
+                      retries=0, max_repetitions=self._settings.max_repetitions,
+                      max_in_flight=in_flight)
+
+    async def walk(self, oid: str) -> int:
+        result = await self._manager.walk_all(self._target, oid)
+        if result.error is not None:
+            raise BenchError(f"walk of {oid} failed: {result.error}")
+        return len(result.varbinds)
+
+    async def get(self, oids: Sequence[str]) -> int:
+        return len(await self._manager.get(self._target, oids))
+
+    async def get_in_flight(self, oids: Sequence[str], count: int, concurrency: int) -> None:
+        # A target lets max_in_flight of its requests wait for a response at once.
+        target = self._make_target(in_flight=concurrency)
+        remaining = [count]
+
+        async def worker() -> None:
+            while remaining[0] > 0:
+                remaining[0] -= 1
+                await self._manager.get(target, oids)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    async def close(self) -> None:
+        await self._manager.close()
+
+
+if __name__ == "__main__":
+    # The manager logs its start and stop at INFO; keep stdout for the result line.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    main(SnmpdNgPeer())

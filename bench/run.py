@@ -1,0 +1,150 @@
+"""Side-by-side benchmark of snmpd_ng's manager and other SNMP managers against one local agent.
+
+Starts a private net-snmp snmpd on 127.0.0.1, then runs each peer's runner (bench/peers/) once per
+measure in its own process, so that the CPU time it reports is that manager's alone. Around each
+run it reads the agent's snmpInPkts, which counts the datagrams the agent received, to check that
+each GET costs exactly one packet. Prints Markdown tables; `--output` and `--json` save them.
+
+    .venv/bin/python bench/run.py                  # every peer, about 2 CPU seconds per measure
+    .venv/bin/python bench/run.py --quick --peers gufo-snmp
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from agent import BenchAgent
+from report import Outcome, PeerSpec, machine_facts, render
+
+BENCH_DIR = Path(__file__).resolve().parent
+PEERS_DIR = BENCH_DIR / "peers"
+COMMUNITY = "public"
+RUNNER_TIMEOUT = 180.0
+"""Seconds one runner may take before it is killed and its measure reported as failed."""
+
+PEERS = (
+    PeerSpec("snmpd_ng", "snmpd_ng_runner.py", ("walk", "get", "in_flight")),
+    PeerSpec("pysnmp", "pysnmp_runner.py", ("walk", "get", "in_flight")),
+    PeerSpec("ezsnmp", "ezsnmp_runner.py", ("walk", "get")),
+    PeerSpec("gufo-snmp", "gufo_snmp_runner.py", ("walk", "get", "in_flight")),
+    PeerSpec("gufo-snmp-sync", "gufo_snmp_sync_runner.py", ("walk", "get")),
+    PeerSpec("net-snmp", "netsnmp_runner.py", ("walk", "get", "getnext")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    seconds: float
+    concurrency: int
+    max_repetitions: int
+    timeout: float
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    names = ", ".join(spec.key for spec in PEERS)
+    parser = argparse.ArgumentParser(description="Benchmark SNMP managers side by side.")
+    parser.add_argument("--peers", default="all",
+                        help=f"comma-separated peers to measure, from: {names} (default: all)")
+    parser.add_argument("--seconds", type=float, default=2.0,
+                        help="CPU seconds each measure of each peer spends timing (default: 2)")
+    parser.add_argument("--quick", action="store_true",
+                        help="0.2 CPU seconds per measure, for a smoke test; figures are rough")
+    parser.add_argument("--concurrency", type=int, default=20,
+                        help="GETs in flight for the in-flight measure (default: 20)")
+    parser.add_argument("--max-repetitions", type=int, default=10,
+                        help="GETBULK max-repetitions of every walk (default: 10, as snmpbulkwalk)")
+    parser.add_argument("--timeout", type=float, default=2.0,
+                        help="seconds a peer waits for one response (default: 2)")
+    parser.add_argument("--output", type=Path, help="also write the Markdown report to this file")
+    parser.add_argument("--json", type=Path, help="also write the raw results to this JSON file")
+    return parser.parse_args(argv)
+
+
+def select_peers(selection: str) -> list[PeerSpec]:
+    """Return the PeerSpecs named in a comma-separated list, or all of them for "all"."""
+    if selection == "all":
+        return list(PEERS)
+    by_key = {spec.key: spec for spec in PEERS}
+    keys = [key.strip() for key in selection.split(",") if key.strip()]
+    unknown = [key for key in keys if key not in by_key]
+    if unknown:
+        raise SystemExit(f"unknown peer {', '.join(unknown)}; choose from {', '.join(by_key)}")
+    return [by_key[key] for key in keys]
+
+
+def runner_command(spec: PeerSpec, measure: str, port: int, options: Options) -> list[str]:
+    return [sys.executable, str(PEERS_DIR / spec.runner), measure, "--port", str(port),
+            "--seconds", str(options.seconds), "--concurrency", str(options.concurrency),
+            "--max-repetitions", str(options.max_repetitions), "--timeout", str(options.timeout)]
+
+
+def run_measure(agent: BenchAgent, spec: PeerSpec, measure: str, options: Options) -> Outcome:
+    """Run one runner between two reads of snmpInPkts; a failed runner becomes a failed Outcome."""
+    environment = {**os.environ, "MIBS": "", "BENCH_COMMUNITY": agent.community}
+    before = agent.read_in_packets()
+    started = time.monotonic()
+    try:
+        completed = subprocess.run(runner_command(spec, measure, agent.port, options),
+                                   capture_output=True, text=True, env=environment,
+                                   timeout=RUNNER_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return Outcome(spec.key, measure, error=f"no result within {RUNNER_TIMEOUT:.0f} s")
+    # The read of snmpInPkts after the run counts itself in the value it returns.
+    packets = agent.read_in_packets() - before - 1
+    elapsed = time.monotonic() - started
+
+    if completed.returncode != 0:
+        lines = completed.stderr.strip().splitlines() or [f"exit status {completed.returncode}"]
+        return Outcome(spec.key, measure, error=lines[-1], elapsed=elapsed)
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return Outcome(spec.key, measure, result=result, packets=packets, elapsed=elapsed)
+
+
+def run_all(specs: Sequence[PeerSpec], options: Options) -> list[Outcome]:
+    outcomes = []
+    with BenchAgent(COMMUNITY) as agent:
+        for spec in specs:
+            for measure in spec.measures:
+                print(f"bench: {spec.key} {measure} ...", file=sys.stderr, flush=True)
+                outcome = run_measure(agent, spec, measure, options)
+                if outcome.error:
+                    print(f"bench: {spec.key} {measure} failed: {outcome.error}",
+                          file=sys.stderr, flush=True)
+                outcomes.append(outcome)
+    return outcomes
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
+    options = Options(seconds=0.2 if arguments.quick else arguments.seconds,
+                      concurrency=arguments.concurrency,
+                      max_repetitions=arguments.max_repetitions, timeout=arguments.timeout)
+    specs = select_peers(arguments.peers)
+    command = " ".join(["bench/run.py", *(sys.argv[1:] if argv is None else argv)])
+
+    started = time.monotonic()
+    outcomes = run_all(specs, options)
+    machine = machine_facts()
+    markdown = render(outcomes, machine, command, options.concurrency,
+                      time.monotonic() - started)
+    print(markdown)
+
+    if arguments.output:
+        arguments.output.write_text(markdown)
+    if arguments.json:
+        raw = {"command": command, "machine": machine, "options": asdict(options),
+               "outcomes": [asdict(outcome) for outcome in outcomes]}
+        arguments.json.write_text(json.dumps(raw, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Smoke test of the benchmark harness: bench/run.py in its quick mode, with snmpd_ng and one peer.
+
+It runs only where the `bench` extra is installed (`pip install -e '.[bench]'`), since `make test`
+does not install the peers. The figures of a quick run are rough; the test checks that every
+measure produced one, that each GET cost one datagram, and that the report has its tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import skip_unless_installed
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_PACKAGES = ("pysnmp", "ezsnmp", "gufo-snmp")
+
+
+def _missing_bench_packages() -> list[str]:
+    missing = []
+    for package in BENCH_PACKAGES:
+        try:
+            metadata.version(package)
+        except metadata.PackageNotFoundError:
+            missing.append(package)
+    return missing
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run `bench/run.py --quick` for snmpd_ng and gufo-snmp once and return its JSON results."""
+    missing = _missing_bench_packages()
+    if missing:
+        pytest.skip(f"bench extra not installed ({', '.join(missing)} missing); "
+                    "run `.venv/bin/pip install -e '.[bench]'`")
+    skip_unless_installed("snmpd", "snmpget")
+
+    folder = tmp_path_factory.mktemp("bench")
+    environment = {**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"}
+    completed = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--peers", "snmpd_ng,gufo-snmp",
+         "--json", str(folder / "results.json"), "--output", str(folder / "report.md")],
+        cwd=REPO, env=environment, capture_output=True, text=True, timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr
+
+    results: dict[str, Any] = json.loads((folder / "results.json").read_text())
+    results["report"] = (folder / "report.md").read_text()
+    return results
+
+
+def _outcome(results: dict[str, Any], peer: str, measure: str) -> dict[str, Any]:
+    for outcome in results["outcomes"]:
+        if outcome["peer"] == peer and outcome["measure"] == measure:
+            found: dict[str, Any] = outcome
+            return found
+    raise AssertionError(f"no outcome for {peer} {measure}")
+
+
+@pytest.mark.parametrize("peer", ["snmpd_ng", "gufo-snmp"])
+@pytest.mark.parametrize("measure", ["walk", "get", "in_flight"])
+def test_quick_run_measures_every_peer(quick_run: dict[str, Any], peer: str,
+                                       measure: str) -> None:
+    outcome = _outcome(quick_run, peer, measure)
+
+    assert outcome["error"] == ""
+    assert outcome["result"]["cpu_seconds"] > 0
+
+
+@pytest.mark.parametrize("peer", ["snmpd_ng", "gufo-snmp"])
+def test_quick_run_walk_reaches_whole_tree(quick_run: dict[str, Any], peer: str) -> None:
+    result = _outcome(quick_run, peer, "walk")["result"]
+
+    # net-snmp 5.9's agent has about 7,000 objects under 1.3.6.1; a short walk stopped early.
+    assert result["varbinds_per_walk"] > 1000
+
+
+@pytest.mark.parametrize("peer", ["snmpd_ng", "gufo-snmp"])
+@pytest.mark.parametrize("measure", ["get", "in_flight"])
+def test_quick_run_get_costs_one_packet(quick_run: dict[str, Any], peer: str,
+                                        measure: str) -> None:
+    outcome = _outcome(quick_run, peer, measure)
+
+    assert outcome["result"]["requests_sent"] > 0
+    assert outcome["packets"] == outcome["result"]["requests_sent"]
+
+
+def test_quick_run_report_has_tables(quick_run: dict[str, Any]) -> None:
+    report = quick_run["report"]
+
+    assert "### Walk: CPU per varbind" in report
+    assert "### GET: CPU per request" in report
+    assert "### Requests in flight" in report
+    assert "### Goals" in report
