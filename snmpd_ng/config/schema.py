@@ -1,0 +1,380 @@
+"""The YAML schema of the daemon's config file, as pydantic models.
+
+These models check the shape and the value of every key: unknown keys, types, ranges, durations,
+addresses and object names. References between sections (a target's credentials profile and
+jobs), secret lookups and OID resolution happen afterwards in `snmpd_ng.config.loader`, which
+turns these models into the frozen `snmpd_ng.config.model.DaemonConfig`.
+docs/config.md documents every key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from snmpd_ng import mibs
+from snmpd_ng.config.model import IndexType, MetricType
+
+SECRET_KEYS = frozenset({"community", "password"})
+"""Keys whose values are secret: error messages never show them."""
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def parse_duration(value: object) -> object:
+    """Turn 30, 2.5, "500ms", "30s", "5m" or "1h" into seconds; other input passes unchanged.
+
+    Booleans are rejected, since YAML reads `yes` as true and a duration of 1 s would surprise.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}: {_DURATION_HINT}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"invalid duration {value!r}: {_DURATION_HINT}")
+        return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    return value
+
+
+_DURATION_HINT = "use a number of seconds, or a number with ms, s, m or h such as 500ms, 30s, 5m"
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+"""A positive duration in seconds."""
+
+
+def _normalize_version(value: object) -> object:
+    # YAML reads `version: 1` as an int and `version: 2c` as a string.
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and value.lower().removeprefix("v") == "3":
+        raise ValueError("SNMPv3 is not supported yet; allowed values: 1, 2c")
+    return value
+
+
+SnmpVersionText = Annotated[Literal["1", "2c"], BeforeValidator(_normalize_version)]
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _check_object_reference(value: str) -> str:
+    """Reject an OID that is neither numeric nor a known name, with a suggestion."""
+    mibs.resolve(value)
+    return value
+
+
+ObjectReference = Annotated[
+    str, BeforeValidator(_strip), Field(min_length=1), AfterValidator(_check_object_reference)
+]
+"""A numeric OID such as 1.3.6.1.2.1.1.3.0, or a name from snmpd_ng.mibs such as sysUpTime."""
+
+
+def _check_metric_name(value: str) -> str:
+    if not _METRIC_NAME.match(value):
+        raise ValueError(
+            f"invalid name {value!r}: a metric name is letters, digits and underscores, "
+            "and does not start with a digit"
+        )
+    return value
+
+
+MetricName = Annotated[str, AfterValidator(_check_metric_name)]
+
+
+def _check_label_name(value: str) -> str:
+    if not _LABEL_NAME.match(value) or value.startswith("__"):
+        raise ValueError(
+            f"invalid label name {value!r}: use letters, digits and underscores, not starting "
+            "with a digit or with two underscores"
+        )
+    return value
+
+
+LabelName = Annotated[str, AfterValidator(_check_label_name)]
+
+
+class StrictModel(BaseModel):
+    """Base of every section: unknown keys are errors, and numbers are accepted as strings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+def _wrap_scalar(key: str) -> Any:
+    """Build a before-validator that accepts `VALUE` as shorthand for `{key: VALUE}`."""
+
+    def wrap(value: Any) -> Any:
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return {key: value}
+        return value
+
+    return wrap
+
+
+class SecretSource(StrictModel):
+    """A community or password: a literal, `{env: NAME}` or `{file: PATH}`."""
+
+    value: str | None = None
+    env: str | None = Field(default=None, min_length=1)
+    file: str | None = Field(default=None, min_length=1)
+
+    _from_scalar = model_validator(mode="before")(_wrap_scalar("value"))
+
+    @model_validator(mode="after")
+    def _check_one_source(self) -> SecretSource:
+        given = [name for name in ("value", "env", "file") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give the secret as a literal string, as {env: VARIABLE} or as {file: PATH}, "
+                f"exactly one of them (found {len(given)})"
+            )
+        return self
+
+
+class ObjectEntry(StrictModel):
+    """A scalar or column to poll: a name or numeric OID, with optional metric settings."""
+
+    oid: ObjectReference
+    name: MetricName | None = None
+    type: MetricType | None = None
+    help: str | None = None
+
+    _from_scalar = model_validator(mode="before")(_wrap_scalar("oid"))
+
+
+class IndexEntry(StrictModel):
+    """One part of a table's INDEX clause, read from the row's OID suffix into a label."""
+
+    label: LabelName
+    type: IndexType = "integer"
+    length: int | None = Field(default=None, ge=1, le=128)
+
+    @model_validator(mode="after")
+    def _check_length(self) -> IndexEntry:
+        if (self.type == "fixed_string") != (self.length is not None):
+            raise ValueError("`length` is required for type fixed_string and allowed only there")
+        return self
+
+
+class LookupEntry(StrictModel):
+    """A column of the same index whose value becomes a label, such as ifName."""
+
+    oid: ObjectReference
+    label: LabelName | None = None
+
+    _from_scalar = model_validator(mode="before")(_wrap_scalar("oid"))
+
+
+class TableEntry(StrictModel):
+    """A table walk: a built-in MIB table by name, or columns by numeric OID."""
+
+    table: str | None = None
+    name: MetricName | None = None
+    columns: list[ObjectEntry] | None = None
+    indexes: list[IndexEntry] | None = None
+    lookups: list[LookupEntry] = []
+    slow_changing: bool = False
+
+    _from_scalar = model_validator(mode="before")(_wrap_scalar("table"))
+
+    @field_validator("table")
+    @classmethod
+    def _check_table(cls, value: str | None) -> str | None:
+        if value is not None and mibs.find_table(value) is None:
+            message = f"unknown table {value!r}"
+            close = mibs.suggest(value, mibs.table_names())
+            message += f"; did you mean {close!r}?" if close else ""
+            raise ValueError(f"{message} Built-in tables: {', '.join(mibs.table_names())}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_custom_table(self) -> TableEntry:
+        if self.table is None and (self.name is None or not self.columns):
+            raise ValueError(
+                "a table outside the built-in MIB table needs `name` and `columns` "
+                "(numeric column OIDs), or use `table: NAME` for a built-in one"
+            )
+        return self
+
+
+class JobEntry(StrictModel):
+    """Objects polled together on one interval."""
+
+    interval: Duration | None = None
+    scalars: list[ObjectEntry] = []
+    tables: list[TableEntry] = []
+
+    @model_validator(mode="after")
+    def _check_not_empty(self) -> JobEntry:
+        if not self.scalars and not self.tables:
+            raise ValueError("a job needs at least one entry under `scalars` or `tables`")
+        return self
+
+
+class CredentialsEntry(StrictModel):
+    """A named set of credentials that targets refer to."""
+
+    community: SecretSource
+
+
+def _check_address(value: str) -> str:
+    """Accept an IPv4 or IPv6 literal or a DNS name; never resolve it here."""
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if value.startswith("[") or value.count(":") == 1:
+        raise ValueError(
+            f"invalid address {value!r}: give the host alone (IPv6 without brackets) "
+            "and the port under `port`"
+        )
+    labels = value.rstrip(".").split(".")
+    if len(value) > 253 or not all(_HOSTNAME_LABEL.match(label) for label in labels):
+        raise ValueError(f"invalid address {value!r}: expected an IP address or a DNS name")
+    return value
+
+
+Address = Annotated[str, BeforeValidator(_strip), AfterValidator(_check_address)]
+
+
+class TargetSettings(StrictModel):
+    """Settings that `defaults` gives to every target and a target may override."""
+
+    port: int | None = Field(default=None, ge=1, le=65535)
+    version: SnmpVersionText | None = None
+    credentials: str | None = None
+    timeout: Duration | None = None
+    retries: int | None = Field(default=None, ge=0, le=100)
+    max_repetitions: int | None = Field(default=None, ge=1, le=2147483647)
+    max_varbinds_per_request: int | None = Field(default=None, ge=1, le=1000)
+    max_in_flight: int | None = Field(default=None, ge=1, le=1000)
+    source_address: str | None = None
+    non_increasing_tolerance: int | None = Field(default=None, ge=0)
+    accept_any_source: bool | None = None
+    poll_budget: Duration | None = None
+    stale_after: int | None = Field(default=None, ge=1)
+    jobs: list[str] | None = None
+    labels: dict[LabelName, str] = {}
+
+    @field_validator("source_address")
+    @classmethod
+    def _check_source_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(
+                    f"invalid source address {value!r}: expected an IP address"
+                ) from None
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _check_reserved_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        if "target" in value:
+            raise ValueError("the label `target` is set from the target's name; choose another")
+        return value
+
+
+class DefaultsEntry(TargetSettings):
+    """The `defaults` section: target settings plus the default job interval."""
+
+    interval: Duration | None = None
+
+
+class TargetEntry(TargetSettings):
+    """One agent to poll."""
+
+    name: str | None = Field(default=None, min_length=1)
+    address: Address
+
+
+def _listen_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class TlsEntry(StrictModel):
+    cert_file: str = Field(min_length=1)
+    key_file: str = Field(min_length=1)
+
+
+class BasicAuthEntry(StrictModel):
+    username: str = Field(min_length=1)
+    password: SecretSource
+
+
+def _check_listen_address(value: str) -> str:
+    """Accept "HOST:PORT" with an IPv4 address or name, or "[IPV6]:PORT"."""
+    host, separator, port = value.rpartition(":")
+    if not separator or not port.isdigit() or not 1 <= int(port) <= 65535 or not host:
+        raise ValueError(
+            f"invalid listen address {value!r}: expected HOST:PORT such as 127.0.0.1:9161 "
+            "or [::1]:9161"
+        )
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ValueError(f"invalid listen address {value!r}: missing ']' after the IPv6 host")
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"invalid listen address {value!r}: write an IPv6 host as [::1]:9161")
+    _check_address(host)
+    return value
+
+
+ListenAddress = Annotated[str, AfterValidator(_check_listen_address)]
+
+
+class HttpEntry(StrictModel):
+    listen: Annotated[list[ListenAddress], BeforeValidator(_listen_list)] = Field(
+        default=["127.0.0.1:9161"], min_length=1
+    )
+    tls: TlsEntry | None = None
+    basic_auth: BasicAuthEntry | None = None
+
+
+class SchedulerEntry(StrictModel):
+    max_concurrent_polls: int = Field(default=256, ge=1)
+    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
+    results_queue_size: int = Field(default=10000, ge=1)
+
+
+class CacheEntry(StrictModel):
+    ttl_factor: float = Field(default=2.0, ge=1.0)
+    slow_ttl: Duration = 3600.0
+
+
+class LoggingEntry(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class ConfigFile(StrictModel):
+    """The whole file."""
+
+    defaults: DefaultsEntry = DefaultsEntry()
+    credentials: dict[str, CredentialsEntry] = {}
+    jobs: dict[str, JobEntry]
+    targets: list[TargetEntry]
+    http: HttpEntry = HttpEntry()
+    scheduler: SchedulerEntry = SchedulerEntry()
+    cache: CacheEntry = CacheEntry()
+    logging: LoggingEntry = LoggingEntry()
+    state_dir: str | None = Field(default=None, min_length=1)

@@ -1,0 +1,290 @@
+"""Tests of config loading: YAML parsing, schema errors and their messages (snmpd_ng.config)."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from snmpd_ng.config.errors import ConfigError, ConfigFileError
+from snmpd_ng.config.loader import check_config_file, load_config
+from snmpd_ng.config.model import DaemonConfig
+from snmpd_ng.config.schema import parse_duration
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "deploy" / "config.example.yaml"
+COMMUNITY = "not-in-any-message-7f3a"
+
+MINIMAL = """\
+credentials:
+  lab:
+    community: {community}
+jobs:
+  system:
+    interval: 30s
+    scalars: [sysUpTime]
+targets:
+  - address: 127.0.0.1
+    credentials: lab
+    jobs: [system]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def load(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> DaemonConfig:
+    return load_config(write(tmp_path, text), environ or {})
+
+
+def load_errors(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text, environ)
+    return str(caught.value)
+
+
+class TestDuration:
+    @pytest.mark.parametrize(
+        ("value", "seconds"),
+        [(30, 30.0), (2.5, 2.5), ("500ms", 0.5), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0),
+         ("10", 10.0), (" 1.5s ", 1.5)],
+    )  # fmt: skip
+    def test_parse_duration_accepts_units(self, value: object, seconds: float) -> None:
+        assert parse_duration(value) == seconds
+
+    @pytest.mark.parametrize("value", ["5x", "", "-1s", "1d", "s", True])
+    def test_parse_duration_rejects_bad_text(self, value: object) -> None:
+        with pytest.raises(ValueError, match="invalid duration"):
+            parse_duration(value)
+
+    def test_zero_interval_is_rejected(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace("interval: 30s", "interval: 0")
+
+        assert "jobs.system.interval: invalid value 0" in load_errors(tmp_path, text)
+
+
+class TestExampleConfig:
+    def test_example_config_is_valid(self, tmp_path: Path) -> None:
+        shutil.copy(EXAMPLE, tmp_path / "config.yaml")
+        (tmp_path / "community.txt").write_text("legacy-community\n", encoding="utf-8")
+
+        config = load_config(tmp_path / "config.yaml", {"SNMPD_NG_COMMUNITY": COMMUNITY})
+
+        assert [target.name for target in config.targets] == [
+            "core-router", "access-switch", "old-printer", "vendor-box",
+        ]  # fmt: skip
+
+    def test_example_summary_counts_objects(self, tmp_path: Path) -> None:
+        shutil.copy(EXAMPLE, tmp_path / "config.yaml")
+        (tmp_path / "community.txt").write_text("legacy-community\n", encoding="utf-8")
+
+        result = check_config_file(tmp_path / "config.yaml", {"SNMPD_NG_COMMUNITY": COMMUNITY})
+
+        assert result.exit_code == 0
+        assert "targets: 4 (core-router, access-switch, old-printer, vendor-box)" in result.stdout
+        assert "objects: 23 (9 scalars, 14 table columns)" in result.stdout
+
+
+class TestYamlErrors:
+    def test_duplicate_key_names_both_lines(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x") + "jobs:\n  other: {}\n"
+
+        message = load_errors(tmp_path, text)
+
+        assert "config.yaml:12: jobs: duplicate key 'jobs' (first given at line 4)" in message
+
+    def test_nested_duplicate_key_is_an_error(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace(
+            "    interval: 30s\n", "    interval: 30s\n    interval: 60s\n"
+        )
+
+        assert "jobs.system.interval: duplicate key 'interval'" in load_errors(tmp_path, text)
+
+    def test_syntax_error_gives_line_not_source_text(self, tmp_path: Path) -> None:
+        text = f"credentials:\n  lab:\n    community: {COMMUNITY}\n  bad: [unclosed\n"
+
+        message = load_errors(tmp_path, text)
+
+        assert "invalid YAML" in message
+        assert "config.yaml:5:" in message
+        assert COMMUNITY not in message
+
+    def test_empty_file_is_an_error(self, tmp_path: Path) -> None:
+        assert "the config file is empty" in load_errors(tmp_path, "# nothing\n")
+
+    def test_top_level_list_is_an_error(self, tmp_path: Path) -> None:
+        assert "the top level must be a mapping" in load_errors(tmp_path, "- a\n- b\n")
+
+    def test_missing_file_is_file_error(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigFileError, match="cannot read the config file: No such file"):
+            load_config(tmp_path / "absent.yaml", {})
+
+    def test_non_utf8_file_is_file_error(self, tmp_path: Path) -> None:
+        path = tmp_path / "config.yaml"
+        path.write_bytes(b"jobs: \xff\n")
+
+        with pytest.raises(ConfigFileError, match="not UTF-8"):
+            load_config(path, {})
+
+
+class TestSchemaErrors:
+    def test_unknown_key_suggests_close_key(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace("address:", "adress:")
+
+        message = load_errors(tmp_path, text)
+
+        expected = "config.yaml:9: targets[0].adress: unknown key 'adress'; did you mean 'address'?"
+        assert expected in message
+        assert "targets[0].address: missing required key 'address'" in message
+
+    def test_unknown_top_level_key_lists_sections(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x") + "loging:\n  level: debug\n"
+
+        message = load_errors(tmp_path, text)
+
+        assert "unknown key 'loging'; did you mean 'logging'?" in message
+        assert "Allowed keys: cache, credentials, defaults" in message
+
+    def test_bad_version_lists_allowed_values(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace(
+            "credentials: lab\n", "credentials: lab\n    version: 2\n"
+        )
+
+        message = load_errors(tmp_path, text)
+
+        expected = "targets[0].version: invalid value '2'; allowed values: '1' or '2c'"
+        assert f"config.yaml:11: {expected}" in message
+
+    def test_version_3_is_not_supported_yet(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace(
+            "credentials: lab\n", "credentials: lab\n    version: 3\n"
+        )
+
+        assert "SNMPv3 is not supported yet" in load_errors(tmp_path, text)
+
+    def test_every_error_is_reported(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace("interval: 30s", "interval: soon").replace(
+            "address: 127.0.0.1", "address: 127.0.0.1\n    retries: -1\n    port: 70000"
+        )
+
+        message = load_errors(tmp_path, text)
+
+        assert "3 errors in the configuration" in message
+        assert "jobs.system.interval: invalid duration 'soon'" in message
+        assert "targets[0].retries: invalid value -1" in message
+        assert "targets[0].port: invalid value 70000" in message
+
+    def test_unknown_object_name_suggests_name(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace("[sysUpTime]", "[sysUptime]")
+
+        message = load_errors(tmp_path, text)
+
+        assert "jobs.system.scalars[0].oid: unknown object name 'sysUptime'" in message
+        assert "did you mean 'sysUpTime'?" in message
+
+    def test_unknown_table_suggests_table(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace(
+            "scalars: [sysUpTime]", "tables: [ifXtable]"
+        )
+
+        assert "unknown table 'ifXtable'; did you mean 'ifXTable'?" in load_errors(tmp_path, text)
+
+    @pytest.mark.parametrize(
+        ("address", "expected"),
+        [
+            ("192.0.2.1:161", "the port under `port`"),
+            ("[2001:db8::1]", "IPv6 without brackets"),
+            ("bad_host!", "expected an IP address or a DNS name"),
+        ],
+    )
+    def test_bad_address_is_rejected(self, tmp_path: Path, address: str, expected: str) -> None:
+        text = MINIMAL.format(community="x").replace("127.0.0.1", f'"{address}"')
+
+        assert expected in load_errors(tmp_path, text)
+
+    @pytest.mark.parametrize("address", ["2001:db8::1", "router.example.net", "192.0.2.1"])
+    def test_good_address_is_accepted(self, tmp_path: Path, address: str) -> None:
+        text = MINIMAL.format(community="x").replace("127.0.0.1", f'"{address}"')
+
+        assert load(tmp_path, text).targets[0].target.host == address
+
+    @pytest.mark.parametrize("listen", ["127.0.0.1", "::1:9161", "[::1:9161", "127.0.0.1:0"])
+    def test_bad_listen_address_is_rejected(self, tmp_path: Path, listen: str) -> None:
+        text = MINIMAL.format(community="x") + f'http:\n  listen: ["{listen}"]\n'
+
+        assert "invalid listen address" in load_errors(tmp_path, text)
+
+    def test_listen_accepts_single_string(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x") + 'http:\n  listen: "[::1]:9200"\n'
+
+        assert load(tmp_path, text).http.listen == ("[::1]:9200",)
+
+    def test_target_label_is_reserved(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace(
+            "jobs: [system]\n", "jobs: [system]\n    labels: {target: x}\n"
+        )
+
+        assert "the label `target` is set from the target's name" in load_errors(tmp_path, text)
+
+    def test_fixed_string_index_needs_length(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace(
+            "scalars: [sysUpTime]",
+            "tables:\n      - name: t\n        columns: [1.3.6.1.4.1.9.1.1]\n"
+            "        indexes: [{label: mac, type: fixed_string}]",
+        )
+
+        assert "`length` is required for type fixed_string" in load_errors(tmp_path, text)
+
+
+class TestSecretsInMessages:
+    def test_secret_with_two_sources_hides_literal(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community=f"{{value: {COMMUNITY}, env: X}}")
+
+        message = load_errors(tmp_path, text)
+
+        assert "credentials.lab.community: give the secret as a literal string" in message
+        assert COMMUNITY not in message
+
+    def test_secret_of_wrong_type_hides_value(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community=f"{{value: [{COMMUNITY}]}}")
+
+        message = load_errors(tmp_path, text)
+
+        assert "credentials.lab.community.value: invalid value:" in message
+        assert COMMUNITY not in message
+
+    def test_check_config_output_hides_community(self, tmp_path: Path) -> None:
+        path = write(tmp_path, MINIMAL.format(community=COMMUNITY))
+
+        result = check_config_file(path, {})
+
+        assert result.exit_code == 0
+        assert COMMUNITY not in result.stdout + result.stderr
+
+
+class TestCheckConfigFile:
+    def test_valid_file_exits_0(self, tmp_path: Path) -> None:
+        result = check_config_file(write(tmp_path, MINIMAL.format(community="x")), {})
+
+        assert result.exit_code == 0
+        assert "the configuration is valid" in result.stdout
+        assert result.stderr == ""
+
+    def test_invalid_file_exits_1(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace("jobs: [system]", "jobs: [sytsem]")
+
+        result = check_config_file(write(tmp_path, text), {})
+
+        assert result.exit_code == 1
+        assert "unknown job 'sytsem' (did you mean 'system'?)" in result.stderr
+
+    def test_unreadable_file_exits_2(self, tmp_path: Path) -> None:
+        result = check_config_file(tmp_path / "absent.yaml", {})
+
+        assert result.exit_code == 2
+        assert "absent.yaml: cannot read the config file" in result.stderr
