@@ -91,7 +91,10 @@ class BulkPdu:
 
 @dataclass(slots=True)
 class TrapV1Pdu:
-    """SNMPv1 Trap-PDU (RFC 1157 section 4.1.6); time_stamp is sysUpTime in hundredths of a second."""
+    """SNMPv1 Trap-PDU (RFC 1157 section 4.1.6).
+
+    `time_stamp` is the agent's sysUpTime in hundredths of a second.
+    """
 
     enterprise: Oid
     agent_address: bytes

@@ -33,22 +33,36 @@ class Tag(IntEnum):
     END_OF_MIB_VIEW = 0x82
 
 
-class Integer32(int):
+class _IntegerValue(int):
+    """Base of the integer types: an `int` whose repr names the SNMP type."""
+
+    __slots__ = ()
+    tag: ClassVar[int]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({int.__repr__(self)})"
+
+    # int has no __str__ of its own, so without this line str() and f-strings would use the
+    # repr above; they must keep printing the plain number.
+    __str__ = int.__repr__
+
+
+class Integer32(_IntegerValue):
     """INTEGER / Integer32, -2^31..2^31-1."""
 
     __slots__ = ()
     tag: ClassVar[int] = Tag.INTEGER
 
 
-class Counter32(int):
+class Counter32(_IntegerValue):
     """Counter32, 0..2^32-1, wraps to 0."""
 
     __slots__ = ()
     tag: ClassVar[int] = Tag.COUNTER32
 
 
-class Gauge32(int):
-    """Gauge32 (also Unsigned32), 0..2^32-1."""
+class Gauge32(_IntegerValue):
+    """Gauge32 (also Unsigned32, which has the same tag), 0..2^32-1."""
 
     __slots__ = ()
     tag: ClassVar[int] = Tag.GAUGE32
@@ -57,14 +71,14 @@ class Gauge32(int):
 Unsigned32 = Gauge32
 
 
-class TimeTicks(int):
+class TimeTicks(_IntegerValue):
     """TimeTicks in hundredths of a second, 0..2^32-1."""
 
     __slots__ = ()
     tag: ClassVar[int] = Tag.TIMETICKS
 
 
-class Counter64(int):
+class Counter64(_IntegerValue):
     """Counter64, 0..2^64-1 (RFC 2578 section 7.1.10)."""
 
     __slots__ = ()
@@ -77,12 +91,18 @@ class OctetString(bytes):
     __slots__ = ()
     tag: ClassVar[int] = Tag.OCTET_STRING
 
+    def __repr__(self) -> str:
+        return f"OctetString({bytes.__repr__(self)})"
+
 
 class IpAddress(bytes):
     """IpAddress: four octets in network order."""
 
     __slots__ = ()
     tag: ClassVar[int] = Tag.IP_ADDRESS
+
+    def __repr__(self) -> str:
+        return f"IpAddress({bytes.__repr__(self)})"
 
     def __str__(self) -> str:
         return ".".join(str(octet) for octet in self)
@@ -99,12 +119,22 @@ class Opaque(bytes):
     inner: float | int | None
     inner_tag: int | None
 
-    def __new__(cls, payload: bytes, inner: float | int | None = None,
-                inner_tag: int | None = None) -> Opaque:
+    def __new__(
+        cls, payload: bytes, inner: float | int | None = None, inner_tag: int | None = None
+    ) -> Opaque:
         obj = super().__new__(cls, payload)
         obj.inner = inner
         obj.inner_tag = inner_tag
         return obj
+
+    def __repr__(self) -> str:
+        if self.inner_tag is None:
+            return f"Opaque({bytes.__repr__(self)})"
+        payload = bytes.__repr__(self)
+        return f"Opaque({payload}, inner={self.inner!r}, inner_tag=0x{self.inner_tag:02x})"
+
+    def __reduce__(self) -> tuple[type[Opaque], tuple[bytes, float | int | None, int | None]]:
+        return (Opaque, (bytes(self), self.inner, self.inner_tag))
 
 
 class ObjectIdentifier(tuple[int, ...]):
@@ -112,6 +142,9 @@ class ObjectIdentifier(tuple[int, ...]):
 
     __slots__ = ()
     tag: ClassVar[int] = Tag.OBJECT_IDENTIFIER
+
+    def __repr__(self) -> str:
+        return f"ObjectIdentifier({tuple.__repr__(self)})"
 
     def __str__(self) -> str:
         return format_oid(self)
