@@ -1,0 +1,502 @@
+"""Tests of the transport: request-ids, framing, matching, timeouts, limits and sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+import structlog
+from fakeagent import LOOPS, FakeAgent, MibScript, Request, Runner, reply, response, runner_for
+
+from snmpd_ng.protocol.message import SnmpVersion, decode_message
+from snmpd_ng.protocol.pdu import Pdu, PduType
+from snmpd_ng.protocol.values import NULL, OctetString, VarBind
+from snmpd_ng.transport import (
+    BudgetExceeded,
+    Channel,
+    ChannelSettings,
+    CommunityProcessing,
+    RequestTimeout,
+    ResolutionError,
+    Transport,
+    TransportError,
+)
+from snmpd_ng.transport.processing import ResponseRejected, decode_inbound, peek_version
+from snmpd_ng.transport.ratelimit import WarningLimiter
+from snmpd_ng.transport.request_id import MAX_REQUEST_ID, RequestIdAllocator
+
+SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
+VALUES = {SYS_NAME: OctetString(b"router")}
+
+
+@pytest.fixture(params=LOOPS)
+def run(request: pytest.FixtureRequest) -> Runner:
+    """Run a coroutine on asyncio's loop and, as a second case, on uvloop's."""
+    return runner_for(request.param)
+
+
+def make_channel(host: str, port: int, *, timeout: float = 0.2, retries: int = 1,
+                 backoff: float = 1.0, max_in_flight: int = 4, community: bytes = b"public",
+                 accept_any_source: bool = False, source_address: str | None = None) -> Channel:
+    settings = ChannelSettings(label=f"{host}:{port}", host=host, port=port, timeout=timeout,
+                               retries=retries, backoff=backoff, max_in_flight=max_in_flight,
+                               source_address=source_address,
+                               accept_any_source=accept_any_source)
+    return Channel(settings, CommunityProcessing(SnmpVersion.V2C, community))
+
+
+def get_pdu() -> Pdu:
+    return Pdu(PduType.GET, 0, [VarBind(SYS_NAME, NULL)])
+
+
+class TestRequestIdAllocator:
+    def test_ids_are_positive_31_bit(self) -> None:
+        allocator = RequestIdAllocator(random.Random(1))
+        ids = [allocator.allocate(()) for _ in range(1000)]
+        assert all(1 <= request_id <= MAX_REQUEST_ID for request_id in ids)
+
+    def test_ids_do_not_repeat_quickly(self) -> None:
+        allocator = RequestIdAllocator(random.Random(2))
+        ids = [allocator.allocate(()) for _ in range(10000)]
+        assert len(set(ids)) == len(ids)
+
+    def test_ids_in_use_are_skipped(self) -> None:
+        allocator = RequestIdAllocator(random.Random(3))
+        first = allocator.allocate(())
+        allocator = RequestIdAllocator(random.Random(3))
+        assert allocator.allocate({first}) == first + 1
+
+    def test_wraps_to_one_after_maximum(self) -> None:
+        allocator = RequestIdAllocator(random.Random(4))
+        allocator._next = MAX_REQUEST_ID
+        assert allocator.allocate(()) == MAX_REQUEST_ID
+        assert allocator.allocate(()) == 1
+
+    def test_start_is_random(self) -> None:
+        starts = {RequestIdAllocator().allocate(()) for _ in range(5)}
+        assert len(starts) > 1
+
+
+class TestWarningLimiter:
+    def test_first_warning_passes(self) -> None:
+        assert WarningLimiter().admit("kind", 0.0) == 0
+
+    def test_repeat_within_interval_is_held_back(self) -> None:
+        limiter = WarningLimiter(60.0)
+        limiter.admit("kind", 0.0)
+        assert limiter.admit("kind", 59.0) is None
+
+    def test_next_warning_reports_suppressed_count(self) -> None:
+        limiter = WarningLimiter(60.0)
+        limiter.admit("kind", 0.0)
+        limiter.admit("kind", 1.0)
+        limiter.admit("kind", 2.0)
+        assert limiter.admit("kind", 61.0) == 2
+
+    def test_kinds_are_limited_separately(self) -> None:
+        limiter = WarningLimiter(60.0)
+        limiter.admit("a", 0.0)
+        assert limiter.admit("b", 1.0) == 0
+
+
+class TestCommunityProcessing:
+    def test_encode_request_sets_request_id(self) -> None:
+        processing = CommunityProcessing(SnmpVersion.V2C, b"public")
+        message = decode_message(processing.encode_request(get_pdu(), 4660))
+        assert isinstance(message.pdu, Pdu)
+        assert message.pdu.request_id == 4660
+
+    def test_encode_request_frames_version_and_community(self) -> None:
+        processing = CommunityProcessing(SnmpVersion.V1, b"secret")
+        message = decode_message(processing.encode_request(get_pdu(), 1))
+        assert message.version == SnmpVersion.V1
+        assert message.community == b"secret"
+
+    def test_long_message_gets_long_form_length(self) -> None:
+        processing = CommunityProcessing(SnmpVersion.V2C, b"public")
+        pdu = Pdu(PduType.SET, 0, [VarBind(SYS_NAME, OctetString(b"x" * 300))])
+        message = decode_message(processing.encode_request(pdu, 7))
+        assert message.pdu.varbinds[0].value == b"x" * 300
+
+    def test_wrong_community_is_rejected(self) -> None:
+        processing = CommunityProcessing(SnmpVersion.V2C, b"public")
+        request = CommunityProcessing(SnmpVersion.V2C, b"other").encode_request(
+            Pdu(PduType.RESPONSE, 0, []), 5)
+        _, message = decode_inbound(request)
+        with pytest.raises(ResponseRejected) as caught:
+            processing.accept_response(message)
+        assert caught.value.kind == "wrong_community"
+
+    def test_rejection_never_quotes_community(self) -> None:
+        processing = CommunityProcessing(SnmpVersion.V2C, b"topsecret")
+        datagram = CommunityProcessing(SnmpVersion.V2C, b"guess").encode_request(
+            Pdu(PduType.RESPONSE, 0, []), 5)
+        _, message = decode_inbound(datagram)
+        with pytest.raises(ResponseRejected) as caught:
+            processing.accept_response(message)
+        assert "topsecret" not in str(caught.value)
+        assert "guess" not in str(caught.value)
+
+    def test_request_pdu_is_not_a_response(self) -> None:
+        processing = CommunityProcessing(SnmpVersion.V2C, b"public")
+        _, message = decode_inbound(processing.encode_request(get_pdu(), 9))
+        with pytest.raises(ResponseRejected) as caught:
+            processing.accept_response(message)
+        assert caught.value.kind == "not_response"
+
+    def test_other_version_is_rejected(self) -> None:
+        processing = CommunityProcessing(SnmpVersion.V2C, b"public")
+        datagram = CommunityProcessing(SnmpVersion.V1, b"public").encode_request(
+            Pdu(PduType.RESPONSE, 0, []), 5)
+        _, message = decode_inbound(datagram)
+        with pytest.raises(ResponseRejected) as caught:
+            processing.accept_response(message)
+        assert caught.value.kind == "wrong_version"
+
+    def test_v3_is_not_community_based(self) -> None:
+        with pytest.raises(ValueError, match="SNMPv1 or SNMPv2c"):
+            CommunityProcessing(SnmpVersion.V3, b"public")
+
+
+class TestPeekVersion:
+    def test_short_header(self) -> None:
+        datagram = CommunityProcessing(SnmpVersion.V1, b"public").encode_request(get_pdu(), 1)
+        assert peek_version(datagram) == 0
+
+    def test_long_form_header(self) -> None:
+        # A tooBig response with non-minimal long-form lengths, as a real agent sent it.
+        datagram = bytes.fromhex("30 82 00 1F 02 01 01 04 06 70 75 62 6C 69 63 A2 82 00 10 02 04"
+                                 " 4A 6D 8B 35 02 01 01 02 01 00 30 82 00 00")
+        assert peek_version(datagram) == 1
+
+    def test_decode_inbound_returns_request_id_as_key(self) -> None:
+        datagram = CommunityProcessing(SnmpVersion.V2C, b"public").encode_request(
+            Pdu(PduType.RESPONSE, 0, []), 77)
+        key, _ = decode_inbound(datagram)
+        assert key == 77
+
+
+class TestTransportMatching:
+    def test_response_completes_request(self, run: Runner) -> None:
+        async def body() -> Pdu:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port)
+                try:
+                    return await transport.request(channel, get_pdu())
+                finally:
+                    await transport.close()
+
+        result = run(body())
+        assert result.varbinds == [VarBind(SYS_NAME, OctetString(b"router"))]
+
+    def test_response_counted(self, run: Runner) -> None:
+        async def body() -> Channel:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port)
+                await transport.request(channel, get_pdu())
+                await transport.close()
+                return channel
+
+        channel = run(body())
+        assert channel.stats.requests == 1
+        assert channel.stats.responses == 1
+        assert channel.stats.last_rtt is not None
+
+    def test_ipv6_loopback(self, run: Runner) -> None:
+        async def body() -> Pdu:
+            async with FakeAgent(MibScript(VALUES), host="::1") as agent:
+                transport = Transport()
+                try:
+                    return await transport.request(make_channel("::1", agent.port), get_pdu())
+                finally:
+                    await transport.close()
+
+        assert run(body()).varbinds[0].value == b"router"
+
+    def test_dns_name_is_resolved(self, run: Runner) -> None:
+        async def body() -> Pdu:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport()
+                channel = make_channel("localhost", agent.port, source_address="127.0.0.1")
+                try:
+                    return await transport.request(channel, get_pdu())
+                finally:
+                    await transport.close()
+
+        assert run(body()).varbinds[0].value == b"router"
+
+    def test_unresolvable_name_raises_resolution_error(self, run: Runner) -> None:
+        async def body() -> None:
+            transport = Transport()
+            try:
+                await transport.request(make_channel("name.invalid", 161), get_pdu())
+            finally:
+                await transport.close()
+
+        with pytest.raises(ResolutionError, match=r"name\.invalid"):
+            run(body())
+
+    def test_many_targets_share_one_socket(self, run: Runner) -> None:
+        async def body() -> set[tuple[str, int]]:
+            async with FakeAgent(MibScript(VALUES)) as first, \
+                    FakeAgent(MibScript(VALUES)) as second:
+                transport = Transport()
+                for agent in (first, second):
+                    await transport.request(make_channel(agent.host, agent.port), get_pdu())
+                await transport.close()
+                return {request.source for request in first.requests + second.requests}
+
+        assert len(run(body())) == 1
+
+    def test_retransmission_uses_new_request_id(self, run: Runner) -> None:
+        def silent_then_answer(request: Request) -> list:
+            return [] if request.index == 0 else reply(request, [VarBind(SYS_NAME, NULL)])
+
+        async def body() -> list[int]:
+            async with FakeAgent(silent_then_answer) as agent:
+                transport = Transport()
+                await transport.request(make_channel(agent.host, agent.port, timeout=0.05),
+                                        get_pdu())
+                await transport.close()
+                return [request.request_id for request in agent.requests]
+
+        first, second = run(body())
+        assert first != second
+
+    def test_timeout_after_retries(self, run: Runner) -> None:
+        async def body() -> tuple[RequestTimeout, int, Channel]:
+            async with FakeAgent(lambda request: []) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port, timeout=0.03, retries=2)
+                try:
+                    await transport.request(channel, get_pdu())
+                except RequestTimeout as exc:
+                    return exc, len(agent.requests), channel
+                finally:
+                    await transport.close()
+                raise AssertionError("no timeout")
+
+        error, sent, channel = run(body())
+        assert error.attempts == 3
+        assert sent == 3
+        assert channel.stats.timeouts == 1
+        assert channel.stats.retries == 2
+        assert error.diagnostic == ""
+
+    def test_backoff_lengthens_each_attempt(self, run: Runner) -> None:
+        async def body() -> float:
+            async with FakeAgent(lambda request: []) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port, timeout=0.05, retries=2,
+                                       backoff=2.0)
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                with pytest.raises(RequestTimeout):
+                    await transport.request(channel, get_pdu())
+                await transport.close()
+                return loop.time() - started
+
+        # 0.05 + 0.1 + 0.2 seconds with backoff 2, against 0.15 without.
+        assert run(body()) >= 0.34
+
+    def test_deadline_ends_retries(self, run: Runner) -> None:
+        async def body() -> tuple[float, int]:
+            async with FakeAgent(lambda request: []) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port, timeout=1.0, retries=5)
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                with pytest.raises(BudgetExceeded):
+                    await transport.request(channel, get_pdu(), deadline=started + 0.1)
+                await transport.close()
+                return loop.time() - started, len(agent.requests)
+
+        elapsed, sent = run(body())
+        assert elapsed < 0.5
+        assert sent == 1
+
+    def test_past_deadline_sends_nothing(self, run: Runner) -> None:
+        async def body() -> int:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port)
+                deadline = asyncio.get_running_loop().time() - 1.0
+                with pytest.raises(BudgetExceeded):
+                    await transport.request(channel, get_pdu(), deadline=deadline)
+                await transport.close()
+                return len(agent.requests)
+
+        assert run(body()) == 0
+
+    def test_unknown_request_id_counted_for_target(self, run: Runner) -> None:
+        def wrong_id_first(request: Request) -> list:
+            wrong = response(request, [], request_id=request.request_id + 1000)
+            return [(0.0, wrong, None), *reply(request, [VarBind(SYS_NAME, NULL)])]
+
+        async def body() -> Channel:
+            async with FakeAgent(wrong_id_first) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port)
+                await transport.request(channel, get_pdu())
+                await asyncio.sleep(0.02)
+                await transport.close()
+                return channel
+
+        channel = run(body())
+        assert channel.stats.unknown_request_id == 1
+        assert channel.stats.responses == 1
+
+    def test_undecodable_response_counted_malformed(self, run: Runner) -> None:
+        def garbage_first(request: Request) -> list:
+            return [(0.0, b"\x30\x80garbage", None), *reply(request, [VarBind(SYS_NAME, NULL)])]
+
+        async def body() -> Channel:
+            async with FakeAgent(garbage_first) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port)
+                await transport.request(channel, get_pdu())
+                await transport.close()
+                return channel
+
+        channel = run(body())
+        assert channel.stats.malformed_responses == 1
+        assert channel.stats.responses == 1
+
+    def test_datagram_from_stranger_counted_globally(self, run: Runner) -> None:
+        def answer_from_other_port(request: Request) -> list:
+            stray = response(request, [], request_id=request.request_id + 5000)
+            return [(0.0, stray, ("127.0.0.1", 0)), *reply(request, [VarBind(SYS_NAME, NULL)])]
+
+        async def body() -> Transport:
+            async with FakeAgent(answer_from_other_port) as agent:
+                transport = Transport()
+                await transport.request(make_channel(agent.host, agent.port), get_pdu())
+                await asyncio.sleep(0.02)
+                await transport.close()
+                return transport
+
+        assert run(body()).global_stats().unmatched_datagrams == 1
+
+
+class TestTransportLimits:
+    def test_per_target_limit_serialises_requests(self, run: Runner) -> None:
+        async def body() -> int:
+            in_flight = 0
+            most = 0
+
+            def slow(request: Request) -> list:
+                nonlocal in_flight, most
+                in_flight += 1
+                most = max(most, in_flight)
+                asyncio.get_running_loop().call_later(0.02, release)
+                return [(0.02, response(request, [VarBind(SYS_NAME, NULL)]), None)]
+
+            def release() -> None:
+                nonlocal in_flight
+                in_flight -= 1
+
+            async with FakeAgent(slow) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port, max_in_flight=2)
+                await asyncio.gather(*(transport.request(channel, get_pdu()) for _ in range(6)))
+                await transport.close()
+            return most
+
+        assert run(body()) <= 2
+
+    def test_global_limit_waits_until_deadline(self, run: Runner) -> None:
+        async def body() -> None:
+            async with FakeAgent(lambda request: []) as agent:
+                transport = Transport(max_in_flight=1)
+                channel = make_channel(agent.host, agent.port, timeout=1.0, retries=0)
+                blocker = asyncio.ensure_future(transport.request(channel, get_pdu()))
+                await asyncio.sleep(0.01)
+                deadline = asyncio.get_running_loop().time() + 0.05
+                try:
+                    await transport.request(make_channel(agent.host, agent.port), get_pdu(),
+                                            deadline=deadline)
+                finally:
+                    blocker.cancel()
+                    await transport.close()
+
+        with pytest.raises(BudgetExceeded):
+            run(body())
+
+    def test_max_in_flight_must_be_positive(self) -> None:
+        with pytest.raises(ValueError, match="max_in_flight"):
+            Transport(max_in_flight=0)
+
+
+class TestTransportSockets:
+    def test_bind_to_foreign_source_raises_transport_error(self, run: Runner) -> None:
+        async def body() -> None:
+            transport = Transport()
+            # 192.0.2.1 (TEST-NET-1) is never assigned to this host, so bind fails; nothing is sent.
+            channel = make_channel("127.0.0.1", 161, source_address="192.0.2.1")
+            try:
+                await transport.request(channel, get_pdu())
+            finally:
+                await transport.close()
+
+        with pytest.raises(TransportError, match=r"192\.0\.2\.1"):
+            run(body())
+
+    def test_close_fails_waiting_request(self, run: Runner) -> None:
+        async def body() -> None:
+            async with FakeAgent(lambda request: []) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port, timeout=5.0)
+                waiting = asyncio.ensure_future(transport.request(channel, get_pdu()))
+                await asyncio.sleep(0.02)
+                await transport.close()
+                await waiting
+
+        with pytest.raises(TransportError, match="closed"):
+            run(body())
+
+    def test_request_after_close_raises(self, run: Runner) -> None:
+        async def body() -> None:
+            transport = Transport()
+            await transport.close()
+            await transport.request(make_channel("127.0.0.1", 161), get_pdu())
+
+        with pytest.raises(TransportError, match="closed"):
+            run(body())
+
+    def test_closed_port_times_out_and_socket_lives(self, run: Runner) -> None:
+        # Linux reports ICMP port unreachable on an unconnected socket only with IP_RECVERR, so
+        # the request times out; the socket must still serve the next request.
+        async def body() -> bytes:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                closed = FakeAgent(MibScript(VALUES))
+                async with closed:
+                    dead_port = closed.port
+                transport = Transport()
+                with pytest.raises(RequestTimeout):
+                    await transport.request(make_channel("127.0.0.1", dead_port, timeout=0.05,
+                                                         retries=1), get_pdu())
+                answer = await transport.request(make_channel(agent.host, agent.port), get_pdu())
+                await transport.close()
+                return bytes(answer.varbinds[0].value)  # type: ignore[arg-type]
+
+        assert run(body()) == b"router"
+
+
+class TestTransportLogging:
+    def test_timeout_logged_at_info_with_request_id(self, run: Runner) -> None:
+        async def body() -> None:
+            async with FakeAgent(lambda request: []) as agent:
+                transport = Transport()
+                with pytest.raises(RequestTimeout):
+                    await transport.request(make_channel(agent.host, agent.port, timeout=0.02,
+                                                         retries=0), get_pdu())
+                await transport.close()
+
+        with structlog.testing.capture_logs() as logs:
+            run(body())
+        timeouts = [entry for entry in logs if entry["event"] == "request timed out"]
+        assert timeouts[0]["log_level"] == "info"
+        assert timeouts[0]["request_id"] > 0
