@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from dataclasses import dataclass, field
 
 import pytest
@@ -95,7 +96,7 @@ async def test_scheduler_never_overlaps_runs_of_one_job() -> None:
     await scheduler.stop()
 
     runs = list(zip(recorder.starts, recorder.ends, strict=False))
-    for (_, previous_end), (next_start, _) in zip(runs, runs[1:], strict=False):
+    for (_, previous_end), (next_start, _) in itertools.pairwise(runs):
         assert next_start >= previous_end
 
 
@@ -125,7 +126,7 @@ async def test_scheduler_jitter_offsets_keep_interval_after_first() -> None:
     await clock.advance(50.0)
     await scheduler.stop()
 
-    gaps = {round(b - a, 9) for a, b in zip(recorder.starts, recorder.starts[1:], strict=False)}
+    gaps = {round(b - a, 9) for a, b in itertools.pairwise(recorder.starts)}
     assert gaps == {10.0}
 
 
