@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+import pytest
 import structlog
 
 log = structlog.get_logger(__name__)
@@ -219,6 +220,13 @@ def find_program(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
 
 
+def skip_unless_installed(*programs: str) -> None:
+    """Skip when a program is missing, except in CI, where a skip would hide a broken set-up."""
+    missing = [program for program in programs if find_program(program) is None]
+    if missing and not os.environ.get("CI"):
+        pytest.skip(f"{', '.join(missing)} not installed; run `make deps`")
+
+
 def require_programs(*programs: str) -> None:
     missing = [program for program in programs if find_program(program) is None]
     if missing:
@@ -239,6 +247,8 @@ class NetSnmpAgent:
     public_community: str = PUBLIC_COMMUNITY
     private_community: str = PRIVATE_COMMUNITY
     system_community: str = SYSTEM_COMMUNITY
+    # Lines appended to the configuration, such as createUser and rouser lines for SNMPv3.
+    extra_config: Sequence[str] = ()
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -314,7 +324,8 @@ class NetSnmpAgent:
             pass_persist_script=SNMPD_DATA_DIR / "pass_persist.py",
             state_dir=self.state_dir,
         )
-        self.config_path.write_text(config, encoding="utf-8")
+        extra = "".join(f"{line}\n" for line in self.extra_config)
+        self.config_path.write_text(config + extra, encoding="utf-8")
 
     def start(self) -> None:
         """Write the configuration, start snmpd in the foreground and wait until it answers."""
@@ -334,7 +345,6 @@ class NetSnmpAgent:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            start_new_session=True,
         )
         log.info("agent_starting", agent="snmpd", pid=self.process.pid, port=self.port)
         try:
@@ -348,12 +358,20 @@ class NetSnmpAgent:
             stop_process(self.process, "snmpd")
 
 
-def start_snmpd(work_dir: Path) -> NetSnmpAgent:
-    """Start a NetSnmpAgent with its files in ``work_dir``; the caller must call stop()."""
+def start_snmpd(work_dir: Path, extra_config: Sequence[str] = ()) -> NetSnmpAgent:
+    """Start a NetSnmpAgent with its files in ``work_dir``; the caller must call stop().
+
+    Tests that need another agent than the session's ``snmpd_agent`` (SNMPv3 users, a fixed
+    engine ID) pass their configuration lines in ``extra_config``.
+    """
     ipv6_host = LOOPBACK_V6 if has_ipv6_loopback() else None
     hosts = [LOOPBACK_V4] if ipv6_host is None else [LOOPBACK_V4, ipv6_host]
     agent = NetSnmpAgent(
-        host=LOOPBACK_V4, port=free_udp_port_on(hosts), ipv6_host=ipv6_host, work_dir=work_dir
+        host=LOOPBACK_V4,
+        port=free_udp_port_on(hosts),
+        ipv6_host=ipv6_host,
+        work_dir=work_dir,
+        extra_config=tuple(extra_config),
     )
     agent.start()
     return agent
@@ -475,7 +493,6 @@ class DeviceSimulator:
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
             )
         log.info("agent_starting", agent="snmpsim", pid=self.process.pid, port=self.port)
         try:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from agents import (
     DeviceSimulator,
     NetSnmpAgent,
-    find_program,
+    skip_unless_installed,
     start_device_simulator,
     start_snmpd,
 )
@@ -22,13 +21,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if AGENT_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.agent)
-
-
-def skip_unless_installed(*programs: str) -> None:
-    """Skip when a program is missing, except in CI, where a skip would hide a broken set-up."""
-    missing = [program for program in programs if find_program(program) is None]
-    if missing and not os.environ.get("CI"):
-        pytest.skip(f"{', '.join(missing)} not installed; run `make deps`")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 from agents import (
@@ -14,6 +15,8 @@ from agents import (
     insert_agent_address,
     load_recordings,
     parse_snmprec,
+    skip_unless_installed,
+    start_snmpd,
 )
 
 SYS_DESCR = ".1.3.6.1.2.1.1.1.0"
@@ -238,3 +241,32 @@ def test_device_walk_returns_recording_oids_in_order(device_simulator: DeviceSim
     recorded = sorted(record.oid for record in device_simulator.recordings["sentry3"])
 
     assert walked == ["." + ".".join(str(arc) for arc in oid) for oid in recorded]
+
+
+@pytest.mark.agent
+def test_start_snmpd_appends_extra_config(tmp_path: Path) -> None:
+    skip_unless_installed("snmpd", "snmpget")
+
+    agent = start_snmpd(
+        tmp_path, extra_config=["createUser user1 SHA authpass1234", "rouser user1 auth"]
+    )
+    try:
+        returncode, stdout, stderr = agent.run_netsnmp(
+            "snmpget",
+            "-v3",
+            "-l",
+            "authNoPriv",
+            "-u",
+            "user1",
+            "-a",
+            "SHA",
+            "-A",
+            "authpass1234",
+            "-On",
+            SYS_DESCR,
+        )
+    finally:
+        agent.stop()
+
+    assert returncode == 0, stderr
+    assert stdout.startswith(f"{SYS_DESCR} = STRING: ")
