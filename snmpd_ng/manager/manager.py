@@ -15,7 +15,7 @@ from typing import Literal, TypeVar
 
 import structlog
 
-from snmpd_ng.manager.errors import ErrorStatusError, InvalidRequestError, SnmpError
+from snmpd_ng.manager.errors import ErrorStatusError, InvalidRequestError, SnmpError, WalkError
 from snmpd_ng.manager.markers import NO_SUCH_NAME
 from snmpd_ng.manager.session import ProcessingFactory, TargetSession, community_processing
 from snmpd_ng.manager.target import Target
@@ -154,6 +154,9 @@ class Manager:
         except SnmpError as exc:
             result.complete = False
             result.error = exc
+            if isinstance(exc, WalkError):
+                # Includes the rows of the response that broke the rules, before the bad OID.
+                result.varbinds = rows = exc.varbinds
             _log.info("walk stopped", target=target.label, error=str(exc), rows=len(rows))
         return result
 

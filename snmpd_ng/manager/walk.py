@@ -54,8 +54,8 @@ def subtree_end(root: Oid) -> Oid:
 class WalkState:
     """The open columns of one walk and the counts its limits apply to."""
 
-    __slots__ = ("active", "batches", "ends", "highest", "label", "max_requests", "max_varbinds",
-                 "requests", "resume", "roots", "rows", "tolerance")
+    __slots__ = ("active", "batches", "current", "ends", "highest", "label", "max_requests",
+                 "max_varbinds", "requests", "resume", "roots", "rows", "tolerance")
 
     def __init__(self, roots: list[Oid], *, label: str, tolerance: int, max_requests: int,
                  max_varbinds: int) -> None:
@@ -67,6 +67,8 @@ class WalkState:
         """The OID the next request asks the successor of, per column."""
         self.active = list(range(len(roots)))
         self.batches: list[list[VarBind]] = []
+        self.current: list[VarBind] = []
+        """Rows of the response being sorted, so that an error in its middle keeps them."""
         self.rows = 0
         self.requests = 0
         self.label = label
@@ -84,7 +86,7 @@ class WalkState:
 
     def gathered(self) -> list[VarBind]:
         """Return every row so far, in the order they came."""
-        return [varbind for batch in self.batches for varbind in batch]
+        return [varbind for batch in (*self.batches, self.current) for varbind in batch]
 
     def end_column(self, position: int) -> None:
         """Close the open column at `position` (SNMPv1 noSuchName on it)."""
@@ -100,6 +102,7 @@ class WalkState:
             rows = self._absorb_single(varbinds)
         else:
             rows = self._absorb_from(varbinds, 0, [])
+        self.current = []
         if rows:
             self.batches.append(rows)
             self.rows += len(rows)
@@ -130,6 +133,7 @@ class WalkState:
     def _absorb_from(self, varbinds: list[VarBind], start: int,
                      rows: list[VarBind]) -> list[VarBind]:
         active = self.active
+        self.current = rows
         if not varbinds:
             # An empty response would be asked again forever, so it ends the walk.
             self.end_all()
