@@ -201,3 +201,29 @@ class _Request:
         call = self.call
         self.manager.calls.append(Call(call.method, call.host, call.oids, call.deadline,
                                        call.started_at, ended))
+
+
+# Objects of a small IF-MIB and system group, for configs and fake agents in polling tests.
+SYS_DESCR = "1.3.6.1.2.1.1.1.0"
+SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+SYS_SERVICES = "1.3.6.1.2.1.1.7.0"
+IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
+IF_IN_OCTETS = "1.3.6.1.2.1.2.2.1.10"
+IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
+IF_HC_IN_OCTETS = "1.3.6.1.2.1.31.1.1.1.6"
+
+
+def if_mib_agent(interfaces: int = 2, uptime: int = 123456) -> FakeAgent:
+    """A fake agent with the system group and `interfaces` rows of ifTable and ifXTable."""
+    from snmpd_ng.protocol.values import Counter32, Counter64, Integer32, OctetString, TimeTicks
+
+    agent = FakeAgent()
+    agent.set(SYS_DESCR, OctetString(b"Linux test 6.1"))
+    agent.set(SYS_UPTIME, TimeTicks(uptime))
+    agent.set(SYS_SERVICES, Integer32(72))
+    for index in range(1, interfaces + 1):
+        agent.set(f"{IF_DESCR}.{index}", OctetString(f"Ethernet {index}".encode()))
+        agent.set(f"{IF_IN_OCTETS}.{index}", Counter32(1000 * index))
+        agent.set(f"{IF_NAME}.{index}", OctetString(f"eth{index - 1}".encode()))
+        agent.set(f"{IF_HC_IN_OCTETS}.{index}", Counter64(10**12 * index))
+    return agent

@@ -1,0 +1,224 @@
+"""Metrics about polling itself: per-target reachability and counters, queues, cache, scheduler.
+
+These series stay when a target's values go stale, so a dead target shows as unreachable
+instead of disappearing. Counters come from totals carried in the latest result of each job,
+so they are exact even when a queue coalesced results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
+
+from snmpd_ng.cache.base import CacheStats
+from snmpd_ng.metrics.naming import TARGET_LABEL
+from snmpd_ng.polling.interfaces import TargetStatsLike
+from snmpd_ng.polling.queues import Delivery, QueueStats
+from snmpd_ng.polling.result import PollResult
+
+# Manager counters per target: attribute of TargetStats, metric name stem and help text.
+_TARGET_STATS = (
+    ("requests", "snmp_target_requests", "Requests sent to the target, retries included."),
+    ("responses", "snmp_target_responses", "Responses received from the target."),
+    ("timeouts", "snmp_target_timeouts", "Requests that timed out after all retries."),
+    ("retries", "snmp_target_retries", "Requests sent again after a timeout."),
+    ("malformed_responses", "snmp_target_malformed_responses",
+     "Datagrams from the target that could not be decoded."),
+    ("malformed_values", "snmp_target_malformed_values",
+     "Varbinds whose value broke its type's encoding rules."),
+    ("unexpected_source", "snmp_target_unexpected_source_responses",
+     "Responses dropped because they came from another address or port."),
+    ("unknown_request_id", "snmp_target_unknown_request_id_responses",
+     "Responses dropped because their request-id matched no request in flight."),
+    ("wrong_community", "snmp_target_wrong_community_responses",
+     "Responses dropped because their community differed from the request's."),
+    ("too_big", "snmp_target_too_big_responses", "Responses with error-status tooBig."),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStats:
+    """Counters of the parts between the pollers and /metrics, read when rendering."""
+
+    queues: Sequence[QueueStats]
+    cache: CacheStats
+    polls_in_progress: int
+    max_concurrent_polls: int
+    concurrency_waits: int
+    schedules: int
+    skipped_slots: int
+    type_conflicts: int
+
+
+class _Families:
+    """Families by name in first-use order, each sample with its own label set."""
+
+    def __init__(self) -> None:
+        self._families: dict[str, Metric] = {}
+
+    def add(self, name: str, kind: str, help_text: str, labels: Mapping[str, str],
+            value: float) -> None:
+        family = self._families.get(name)
+        if family is None:
+            family = Metric(name, help_text, kind)
+            self._families[name] = family
+        sample_name = name + "_total" if kind == "counter" else name
+        family.samples.append(Sample(sample_name, dict(labels), float(value)))
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._families.values())
+
+
+def render_target_health(results: Iterable[PollResult],
+                         base_labels: Mapping[str, Mapping[str, str]],
+                         stale_jobs: set[tuple[str, str]],
+                         unconvertible: Mapping[tuple[str, str], int]) -> Iterator[Metric]:
+    """Yield the per-target and per-job families from the latest result of every job."""
+    families = _Families()
+    latest_by_target: dict[str, PollResult] = {}
+    for result in results:
+        labels = dict(base_labels.get(result.target) or {TARGET_LABEL: result.target})
+        _add_job_health(families, result, {**labels, "job": result.job},
+                        (result.target, result.job) in stale_jobs,
+                        unconvertible.get((result.target, result.job), 0))
+        latest = latest_by_target.get(result.target)
+        if latest is None or result.finished_at >= latest.finished_at:
+            latest_by_target[result.target] = result
+
+    for target, result in latest_by_target.items():
+        labels = dict(base_labels.get(target) or {TARGET_LABEL: target})
+        _add_target_health(families, result, labels)
+    yield from families
+
+
+def _add_job_health(families: _Families, result: PollResult, labels: dict[str, str],
+                    stale: bool, unconvertible: int) -> None:
+    health = result.health
+    families.add("snmp_poll_duration_seconds", "gauge",
+                 "Seconds the last run of the job took.", labels, health.last_duration)
+    if health.last_success_wall is not None:
+        families.add("snmp_poll_last_success_timestamp_seconds", "gauge",
+                     "Unix time at which the last run without errors ended.", labels,
+                     health.last_success_wall)
+    families.add("snmp_polls", "counter", "Runs of the job.", labels, health.runs)
+    families.add("snmp_poll_failures", "counter", "Runs of the job that caught an error.",
+                 labels, health.failed_runs)
+    families.add("snmp_poll_missed_slots", "counter",
+                 "Scheduled runs skipped because the previous run overran its slot.", labels,
+                 health.missed_slots)
+    families.add("snmp_poll_values_stale", "gauge",
+                 "1 when some of the job's values are left out of /metrics as stale.", labels,
+                 1.0 if stale else 0.0)
+    _add_value_counts(families, result, labels, unconvertible)
+    for kind, count in sorted(health.errors.items()):
+        families.add("snmp_poll_errors", "counter", "Errors caught while polling, by kind.",
+                     {**labels, "kind": kind}, count)
+
+
+def _add_value_counts(families: _Families, result: PollResult, labels: dict[str, str],
+                      unconvertible: int) -> None:
+    health = result.health
+    families.add("snmp_poll_malformed_values", "counter",
+                 "Varbinds with a malformed value (exported when a lenient reading exists).",
+                 labels, health.malformed_values)
+    families.add("snmp_poll_index_errors", "counter",
+                 "Table rows left out because their index did not fit the index definition.",
+                 labels, health.index_errors)
+    families.add("snmp_poll_unconvertible_values", "counter",
+                 "Values that their configured metric type could not show.", labels,
+                 unconvertible)
+    for name, count in sorted(health.exception_values.items()):
+        families.add("snmp_poll_exception_values", "counter",
+                     "Varbinds that carried an exception (noSuchObject...) instead of a value.",
+                     {**labels, "exception": name}, count)
+
+
+def _add_target_health(families: _Families, result: PollResult, labels: dict[str, str]) -> None:
+    families.add("snmp_target_reachable", "gauge",
+                 "1 when the target responded during its latest poll, else 0.", labels,
+                 1.0 if result.reachable else 0.0)
+    families.add("snmp_target_reboots", "counter",
+                 "Reboots of the target seen as sysUpTime going backwards.", labels,
+                 result.reboots)
+    if result.stats is not None:
+        _add_manager_stats(families, result.stats, labels)
+
+
+def _add_manager_stats(families: _Families, stats: TargetStatsLike,
+                       labels: dict[str, str]) -> None:
+    for attribute, name, help_text in _TARGET_STATS:
+        families.add(name, "counter", help_text, labels, getattr(stats, attribute))
+    for status, count in sorted(stats.error_status.items()):
+        families.add("snmp_target_error_status_responses", "counter",
+                     "Responses with a non-zero error-status, by status name.",
+                     {**labels, "status": status}, count)
+    if stats.last_rtt is not None:
+        families.add("snmp_target_last_rtt_seconds", "gauge",
+                     "Round-trip time of the target's last answered request.", labels,
+                     stats.last_rtt)
+
+
+def render_pipeline(stats: PipelineStats) -> Iterator[Metric]:
+    """Yield the families of the result queues, the cache and the scheduler."""
+    families = _Families()
+    for queue in stats.queues:
+        _add_queue(families, queue)
+    _add_cache(families, stats.cache)
+    _add_scheduler(families, stats)
+    yield from families
+
+
+def _add_queue(families: _Families, queue: QueueStats) -> None:
+    labels = {"consumer": queue.consumer, "delivery": queue.delivery.value}
+    families.add("snmp_results_queue_depth", "gauge", "Poll results waiting for the consumer.",
+                 labels, queue.depth)
+    families.add("snmp_results_queue_capacity", "gauge",
+                 "Poll results the consumer's queue holds before it overflows.", labels,
+                 queue.maxsize)
+    families.add("snmp_results_delivered", "counter", "Poll results taken by the consumer.",
+                 labels, queue.delivered)
+    families.add("snmp_results_coalesced", "counter",
+                 "Poll results replaced by a newer one for the same target and job.", labels,
+                 queue.coalesced)
+    overflow = queue.dropped if queue.delivery is Delivery.COALESCE else queue.blocked
+    action = "dropped" if queue.delivery is Delivery.COALESCE else "blocked"
+    families.add("snmp_results_queue_overflows", "counter",
+                 "Puts into a full queue: the oldest result dropped, or the publisher blocked.",
+                 {**labels, "action": action}, overflow)
+    families.add("snmp_results_consumer_errors", "counter",
+                 "Poll results whose consumer raised an error.", labels, queue.consumer_errors)
+
+
+def _add_cache(families: _Families, cache: CacheStats) -> None:
+    families.add("snmp_cache_entries", "gauge", "Entries in the result cache.", {},
+                 cache.entries)
+    families.add("snmp_cache_hits", "counter", "Cache reads that found a fresh entry.", {},
+                 cache.hits)
+    families.add("snmp_cache_misses", "counter", "Cache reads that found no fresh entry.", {},
+                 cache.misses)
+    families.add("snmp_cache_expired", "counter", "Cache entries dropped after their TTL.", {},
+                 cache.expired)
+    families.add("snmp_cache_invalidated", "counter",
+                 "Cache entries dropped because their target rebooted or was reconfigured.", {},
+                 cache.invalidated)
+
+
+def _add_scheduler(families: _Families, stats: PipelineStats) -> None:
+    families.add("snmp_scheduler_polls_in_progress", "gauge", "Job runs in progress.", {},
+                 stats.polls_in_progress)
+    families.add("snmp_scheduler_max_concurrent_polls", "gauge",
+                 "Job runs allowed in progress at once.", {}, stats.max_concurrent_polls)
+    families.add("snmp_scheduler_concurrency_waits", "counter",
+                 "Job runs that waited for a free place under max_concurrent_polls.", {},
+                 stats.concurrency_waits)
+    families.add("snmp_scheduler_schedules", "gauge", "Scheduled target and job pairs.", {},
+                 stats.schedules)
+    families.add("snmp_scheduler_skipped_slots", "counter",
+                 "Slots skipped, over all schedules, because a run overran.", {},
+                 stats.skipped_slots)
+    families.add("snmp_metric_type_conflicts", "counter",
+                 "Families left out of a render because another target exported the same "
+                 "name with another type.", {}, stats.type_conflicts)

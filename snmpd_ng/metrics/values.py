@@ -1,0 +1,76 @@
+"""How one polled value becomes one sample: its family type and its number or text."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from snmpd_ng.config.model import MetricType
+from snmpd_ng.polling.labels import value_text
+from snmpd_ng.protocol.values import (
+    Counter32,
+    Counter64,
+    IpAddress,
+    MalformedValue,
+    ObjectIdentifier,
+    Opaque,
+)
+
+SampleKind = Literal["counter", "gauge", "info"]
+
+
+class UnconvertibleValue(ValueError):
+    """A value that its configured metric type cannot show, such as text polled as a gauge."""
+
+
+def auto_kind(value: object) -> SampleKind | None:
+    """Pick the sample kind from the SNMP type: counters, numbers as gauges, text as info."""
+    if isinstance(value, Counter32 | Counter64):
+        return "counter"
+    if isinstance(value, Opaque):
+        return "info" if value.inner is None else "gauge"
+    if isinstance(value, bytes | IpAddress | ObjectIdentifier):
+        return "info"
+    if isinstance(value, int):
+        return "gauge"
+    return None
+
+
+def unwrap(value: object) -> object | None:
+    """Return the value to export: the lenient reading of a MalformedValue, None for no data."""
+    if isinstance(value, MalformedValue):
+        return value.value
+    return value
+
+
+def convert(configured: MetricType, value: object) -> tuple[SampleKind, float | str] | None:
+    """Return the sample kind and its number (counter, gauge) or label text (info).
+
+    Returns None for values that carry no data (exceptions, NULL, a MalformedValue with no
+    lenient reading) and for objects configured as "skip". Raises UnconvertibleValue when the
+    configured type cannot show the value, such as text that is not a number polled as a gauge.
+    """
+    data = unwrap(value)
+    kind = auto_kind(data)
+    if kind is None or configured == "skip":
+        return None
+    if configured != "auto":
+        kind = configured
+
+    if kind == "info":
+        text = value_text(data)
+        return None if text is None else ("info", text)
+    return kind, _number(data)
+
+
+def _number(value: object) -> float:
+    # Counter64 values above 2^53 lose their lowest bits here: a float has a 53-bit mantissa.
+    if isinstance(value, Opaque) and value.inner is not None:
+        return float(value.inner)
+    if isinstance(value, int):
+        return float(value)
+
+    text = value_text(value)
+    try:
+        return float(text or "")
+    except ValueError:
+        raise UnconvertibleValue(f"value {text!r} is not a number") from None
