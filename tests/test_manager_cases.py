@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import structlog
@@ -469,7 +469,8 @@ def picky_agent() -> MibScript:
 
 
 class TestTooBig:
-    NAMES = [(1, 3, 6, 1, 4, 1, 99999, 1, index) for index in range(1, 26)]
+    NAMES: ClassVar[list[tuple[int, ...]]] = [
+        (1, 3, 6, 1, 4, 1, 99999, 1, index) for index in range(1, 26)]
 
     def test_get_split_in_halves(self, run: Runner) -> None:
         async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
