@@ -16,11 +16,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from snmpd_ng.clock import Clock
+from snmpd_ng.config.model import (
+    CacheConfig,
+    DaemonConfig,
+    IndexSpec,
+    JobConfig,
+    LookupSpec,
+    ObjectSpec,
+    SchedulerConfig,
+    TableSpec,
+    TargetConfig,
+)
 from snmpd_ng.manager.errors import BudgetExceeded, RequestTimeout, SnmpError, WalkError
 from snmpd_ng.manager.target import Target
 from snmpd_ng.manager.walk import WalkResult
 from snmpd_ng.protocol.oid import Oid, is_prefix, parse_oid
-from snmpd_ng.protocol.values import NO_SUCH_OBJECT, SnmpValue, VarBind
+from snmpd_ng.protocol.values import (
+    NO_SUCH_OBJECT,
+    Counter32,
+    Counter64,
+    Integer32,
+    OctetString,
+    SnmpValue,
+    TimeTicks,
+    VarBind,
+)
+from snmpd_ng.secret import Secret
 from snmpd_ng.transport.stats import TargetStats
 
 # Rounds of asyncio.sleep(0) after each clock step, so every task woken by the step runs until
@@ -215,8 +236,6 @@ IF_HC_IN_OCTETS = "1.3.6.1.2.1.31.1.1.1.6"
 
 def if_mib_agent(interfaces: int = 2, uptime: int = 123456) -> FakeAgent:
     """A fake agent with the system group and `interfaces` rows of ifTable and ifXTable."""
-    from snmpd_ng.protocol.values import Counter32, Counter64, Integer32, OctetString, TimeTicks
-
     agent = FakeAgent()
     agent.set(SYS_DESCR, OctetString(b"Linux test 6.1"))
     agent.set(SYS_UPTIME, TimeTicks(uptime))
@@ -227,3 +246,47 @@ def if_mib_agent(interfaces: int = 2, uptime: int = 123456) -> FakeAgent:
         agent.set(f"{IF_NAME}.{index}", OctetString(f"eth{index - 1}".encode()))
         agent.set(f"{IF_HC_IN_OCTETS}.{index}", Counter64(10**12 * index))
     return agent
+
+
+# Config builders for polling tests.
+COMMUNITY = "s3cret-community"
+
+
+
+def obj(name: str, oid: str, **fields: object) -> ObjectSpec:
+    return ObjectSpec(parse_oid(oid), name, **fields)  # type: ignore[arg-type]
+
+
+def system_job(interval: float = 10.0) -> JobConfig:
+    return JobConfig("system", interval, scalars=(
+        obj("sysDescr", SYS_DESCR), obj("sysServices", SYS_SERVICES)))
+
+
+def if_table(slow: bool = False, lookups: bool = True) -> TableSpec:
+    return TableSpec(
+        "ifTable",
+        columns=(obj("ifDescr", IF_DESCR), obj("ifInOctets", IF_IN_OCTETS),
+                 obj("ifHCInOctets", IF_HC_IN_OCTETS)),
+        indexes=(IndexSpec("ifIndex"),),
+        lookups=(LookupSpec("ifName", parse_oid(IF_NAME)),) if lookups else (),
+        slow_changing=slow,
+    )
+
+
+def if_job(interval: float = 10.0, slow: bool = False, lookups: bool = True) -> JobConfig:
+    return JobConfig("if", interval, tables=(if_table(slow, lookups),))
+
+
+def target(name: str, host: str, *jobs: JobConfig, **fields: object) -> TargetConfig:
+    snmp_target = Target(host, community=Secret(COMMUNITY), timeout=1.0, retries=1, name=name)
+    return TargetConfig(name, snmp_target, tuple(jobs), **fields)  # type: ignore[arg-type]
+
+
+def daemon(*targets: TargetConfig, jitter: float = 0.0, max_concurrent_polls: int = 256,
+           slow_ttl: float = 3600.0, queue_size: int = 10000) -> DaemonConfig:
+    return DaemonConfig(
+        targets=targets,
+        scheduler=SchedulerConfig(max_concurrent_polls=max_concurrent_polls, jitter=jitter,
+                                  results_queue_size=queue_size),
+        cache=CacheConfig(slow_ttl=slow_ttl),
+    )

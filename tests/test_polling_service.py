@@ -8,6 +8,7 @@ import asyncio
 import pytest
 import structlog
 from fakes import (
+    COMMUNITY,
     IF_DESCR,
     IF_HC_IN_OCTETS,
     IF_IN_OCTETS,
@@ -15,9 +16,12 @@ from fakes import (
     SYS_UPTIME,
     FakeClock,
     FakeManager,
+    daemon,
+    if_job,
     if_mib_agent,
+    system_job,
+    target,
 )
-from polling_configs import COMMUNITY, daemon, if_job, system_job, target
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
