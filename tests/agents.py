@@ -179,10 +179,10 @@ def read_log_tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def wait_until_answering(
-    process: subprocess.Popen[bytes], is_answering: Callable[[], bool], name: str, log_path: Path
+def wait_until_responding(
+    process: subprocess.Popen[bytes], is_responding: Callable[[], bool], name: str, log_path: Path
 ) -> None:
-    """Poll ``is_answering`` until it returns True; raise if the process exits or time runs out."""
+    """Poll ``is_responding`` until it returns True; raise if the process exits or time runs out."""
     deadline = time.monotonic() + START_TIMEOUT
     attempts = 0
     while time.monotonic() < deadline:
@@ -192,8 +192,8 @@ def wait_until_answering(
                 f"last lines of {log_path}:\n{read_log_tail(log_path)}"
             )
         attempts += 1
-        if is_answering():
-            log.info("agent_answering", agent=name, pid=process.pid, attempts=attempts)
+        if is_responding():
+            log.info("agent_ready", agent=name, pid=process.pid, attempts=attempts)
             return
     raise AgentStartError(
         f"{name} did not respond within {START_TIMEOUT} s ({attempts} probes); "
@@ -261,7 +261,7 @@ class NetSnmpAgent:
 
     @property
     def state_dir(self) -> Path:
-        """SNMP_PERSISTENT_DIR of the agent; also holds the pass_persist dynamic value file."""
+        """SNMP_PERSISTENT_DIR of the agent; it also contains the pass_persist value file."""
         return self.work_dir / "state"
 
     @property
@@ -302,7 +302,7 @@ class NetSnmpAgent:
         """
         return run_netsnmp_tool(tool, self.address(ipv6), args, self.client_dir)
 
-    def is_answering(self) -> bool:
+    def is_responding(self) -> bool:
         returncode, _, _ = self.run_netsnmp(
             "snmpget", "-v2c", "-c", self.public_community, "-t", "0.2", "-r", "0", SYS_DESCR_OID
         )
@@ -328,7 +328,7 @@ class NetSnmpAgent:
         self.config_path.write_text(config + extra, encoding="utf-8")
 
     def start(self) -> None:
-        """Write the configuration, start snmpd in the foreground and wait until it answers."""
+        """Write the configuration, start snmpd in the foreground and wait until it responds."""
         require_programs("snmpd", "snmpget")
         for directory in (self.state_dir, self.client_dir):
             directory.mkdir(parents=True, exist_ok=True)
@@ -348,7 +348,7 @@ class NetSnmpAgent:
         )
         log.info("agent_starting", agent="snmpd", pid=self.process.pid, port=self.port)
         try:
-            wait_until_answering(self.process, self.is_answering, "snmpd", self.log_path)
+            wait_until_responding(self.process, self.is_responding, "snmpd", self.log_path)
         except BaseException:
             self.stop()
             raise
@@ -444,7 +444,7 @@ class DeviceSimulator:
         """Run a net-snmp tool against the simulator; select a device with ``-c DEVICE``."""
         return run_netsnmp_tool(tool, self.address(), args, self.client_dir)
 
-    def is_answering(self) -> bool:
+    def is_responding(self) -> bool:
         device = self.devices[0]
         returncode, _, _ = self.run_netsnmp(
             "snmpgetnext", "-v2c", "-c", device, "-t", "0.5", "-r", "0", ".1"
@@ -454,7 +454,7 @@ class DeviceSimulator:
     def write_sorted_copies(self) -> None:
         """Write each recording sorted by OID.
 
-        snmpsim 1.2 answers GETNEXT with the next line of the file, so a line out of OID order
+        snmpsim 1.2 responds to GETNEXT with the next line of the file, so a line out of OID order
         sends a walk backwards (sentry3 has two).
         """
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -465,7 +465,7 @@ class DeviceSimulator:
             )
 
     def start(self) -> None:
-        """Write the data folder, start snmpsim and wait until it answers."""
+        """Write the data folder, start snmpsim and wait until it responds."""
         require_programs("snmpgetnext")
         responder = Path(sys.executable).with_name("snmpsim-command-responder")
         if not responder.exists():
@@ -475,9 +475,9 @@ class DeviceSimulator:
 
         environment = dict(os.environ)
         if os.geteuid() == 0:
-            # snmpsim 1.2 refuses to run as root unless it drops to --process-user. Dropping fails
-            # when Python lives in a home folder that user cannot read (pyenv under /root), so
-            # the fixture uses snmpsim's own switch to stay root; it binds only loopback.
+            # snmpsim 1.2 exits when run as root unless it can drop to --process-user. Dropping
+            # fails when Python lives in a home folder that user cannot read (pyenv under /root).
+            # So the fixture sets snmpsim's own switch to stay root. It binds only loopback.
             environment["SNMPSIM_ALLOW_ROOT"] = "true"
         command = [
             str(responder),
@@ -496,7 +496,7 @@ class DeviceSimulator:
             )
         log.info("agent_starting", agent="snmpsim", pid=self.process.pid, port=self.port)
         try:
-            wait_until_answering(self.process, self.is_answering, "snmpsim", self.log_path)
+            wait_until_responding(self.process, self.is_responding, "snmpsim", self.log_path)
         except BaseException:
             self.stop()
             raise

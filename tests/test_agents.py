@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from agents import (
     DYNAMIC_VALUE_OID,
+    AgentStartError,
     DeviceSimulator,
     NetSnmpAgent,
     Record,
@@ -270,3 +271,20 @@ def test_start_snmpd_appends_extra_config(tmp_path: Path) -> None:
 
     assert returncode == 0, stderr
     assert stdout.startswith(f"{SYS_DESCR} = STRING: ")
+
+
+def test_config_without_ipv6_listens_on_ipv4_only(tmp_path: Path) -> None:
+    agent = NetSnmpAgent(host="127.0.0.1", port=16100, ipv6_host=None, work_dir=tmp_path)
+
+    agent.write_config()
+
+    config = agent.config_path.read_text(encoding="utf-8")
+    assert "agentAddress udp:127.0.0.1:16100\n" in config
+    assert "udp6" not in config
+
+
+def test_address_without_ipv6_raises(tmp_path: Path) -> None:
+    agent = NetSnmpAgent(host="127.0.0.1", port=16100, ipv6_host=None, work_dir=tmp_path)
+
+    with pytest.raises(AgentStartError, match="no IPv6 loopback"):
+        agent.address(ipv6=True)
