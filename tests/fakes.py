@@ -252,7 +252,6 @@ def if_mib_agent(interfaces: int = 2, uptime: int = 123456) -> FakeAgent:
 COMMUNITY = "s3cret-community"
 
 
-
 def obj(name: str, oid: str, **fields: object) -> ObjectSpec:
     return ObjectSpec(parse_oid(oid), name, **fields)  # type: ignore[arg-type]
 
