@@ -324,7 +324,7 @@ class BasicAuthEntry(StrictModel):
 def _check_listen_address(value: str) -> str:
     """Accept "HOST:PORT" with an IPv4 address or name, or "[IPV6]:PORT"."""
     host, separator, port = value.rpartition(":")
-    if not separator or not port.isdigit() or not 1 <= int(port) <= 65535 or not host:
+    if not separator or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
         raise ValueError(
             f"invalid listen address {value!r}: expected HOST:PORT such as 127.0.0.1:9161 "
             "or [::1]:9161"

@@ -1,0 +1,161 @@
+"""The daemon's own metrics and the rendering of /metrics.
+
+`DaemonCollector` reads `DaemonStats` and the manager's `global_stats()` snapshot when Prometheus
+scrapes; nothing here polls or waits. The registry also holds the polling service's collector and
+prometheus-client's process, platform and garbage-collector collectors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from importlib import metadata
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+PREFIX = "snmpd_ng"
+
+# GlobalStats fields that are levels rather than running totals.
+_GAUGE_FIELDS = frozenset({"targets", "in_flight", "last_rtt"})
+
+
+@dataclass(slots=True)
+class DaemonStats:
+    """Counters and timestamps of the daemon itself; the daemon updates them in place."""
+
+    reloads_succeeded: int = 0
+    reloads_failed: int = 0
+    last_reload_successful: bool = True
+    """False from a rejected reload until the next successful one."""
+    config_loaded_timestamp: float = 0.0
+    """Unix time at which the running configuration was loaded."""
+    last_reload_failure_timestamp: float | None = None
+    auth_failures: int = 0
+    """Requests to a protected path rejected with 401."""
+    render_failures: int = 0
+    """Scrapes of /metrics that failed with an error in a collector."""
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("snmpd-ng")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class DaemonCollector(Collector):
+    """Renders DaemonStats, build info and the manager's global counters."""
+
+    def __init__(self, stats: DaemonStats, global_stats: Callable[[], object] | None) -> None:
+        self._stats = stats
+        self._global_stats = global_stats
+        self._version = package_version()
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._build_info()
+        yield from self._config_metrics()
+        yield from self._http_metrics()
+        if self._global_stats is not None:
+            yield from manager_metrics(self._global_stats())
+
+    def _build_info(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            f"{PREFIX}_build_info",
+            "Version of snmpd-ng and of the Python that runs it; the value is always 1.",
+            labels=["version", "python_version", "python_implementation"],
+        )
+        labels = [self._version, platform.python_version(), platform.python_implementation()]
+        info.add_metric(labels, 1.0)
+        yield info
+
+    def _config_metrics(self) -> Iterator[Metric]:
+        stats = self._stats
+        reloads = CounterMetricFamily(
+            f"{PREFIX}_config_reloads",
+            "Config reloads (SIGHUP) by result.",
+            labels=["result"],
+        )
+        reloads.add_metric(["success"], stats.reloads_succeeded)
+        reloads.add_metric(["failure"], stats.reloads_failed)
+        yield reloads
+        yield GaugeMetricFamily(
+            f"{PREFIX}_config_last_reload_successful",
+            "1 when the last config load or reload succeeded, 0 when it was rejected.",
+            value=1.0 if stats.last_reload_successful else 0.0,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_config_last_reload_success_timestamp_seconds",
+            "Unix time at which the running configuration was loaded.",
+            value=stats.config_loaded_timestamp,
+        )
+        if stats.last_reload_failure_timestamp is not None:
+            yield GaugeMetricFamily(
+                f"{PREFIX}_config_last_reload_failure_timestamp_seconds",
+                "Unix time of the last rejected reload.",
+                value=stats.last_reload_failure_timestamp,
+            )
+
+    def _http_metrics(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            f"{PREFIX}_http_auth_failures",
+            "Requests rejected with 401 for missing or wrong basic auth credentials.",
+            value=self._stats.auth_failures,
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_metrics_render_failures",
+            "Scrapes of /metrics that failed because a collector raised an error.",
+            value=self._stats.render_failures,
+        )
+
+
+def manager_metrics(snapshot: object) -> Iterable[Metric]:
+    """Turn a manager stats snapshot (a dataclass of numbers) into metrics, field by field.
+
+    Integer fields are counters, except those in _GAUGE_FIELDS; a dict field becomes one
+    counter with a `name` label per key. Fields that are None are skipped.
+    """
+    if not dataclasses.is_dataclass(snapshot):
+        return []
+    metrics: list[Metric] = []
+    for field in dataclasses.fields(snapshot):
+        value = getattr(snapshot, field.name)
+        name = f"{PREFIX}_manager_{field.name}"
+        help_text = f"Manager statistic {field.name}, summed over all targets."
+        if isinstance(value, dict):
+            family = CounterMetricFamily(name, help_text, labels=["name"])
+            for key, count in sorted(value.items()):
+                family.add_metric([str(key)], count)
+            metrics.append(family)
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        elif field.name in _GAUGE_FIELDS:
+            metrics.append(GaugeMetricFamily(name, help_text, value=value))
+        else:
+            metrics.append(CounterMetricFamily(name, help_text, value=value))
+    return metrics
+
+
+def build_registry(collectors: Iterable[Collector]) -> CollectorRegistry:
+    """Build the /metrics registry: `collectors` plus process, platform and GC metrics."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    for collector in collectors:
+        registry.register(collector)
+    return registry
+
+
+def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    """Render the registry in the format that the Accept header asks for.
+
+    Prometheus text format 0.0.4 unless the header names application/openmetrics-text.
+    Returns the body and its Content-Type.
+    """
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
