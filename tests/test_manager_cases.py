@@ -357,6 +357,24 @@ class TestMultiColumnBulk:
         assert len(asked[2]) == 2
 
 
+    def test_gen_err_on_bulk_falls_back_to_getnext(self, run: Runner) -> None:
+        # net-snmp 5.9.3 answers genErr to a two-column GETBULK at the end of a view.
+        table = MibScript(system_group())
+
+        def script(request: Request) -> list[Reply]:
+            if isinstance(request.pdu, BulkPdu) and request.oids[0] == (*SYS_OR_DESCR, 8):
+                return reply(request, [], error_status=ErrorStatus.GEN_ERR)
+            return table(request)
+
+        async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
+            return await manager.walk_all(target, [SYS_OR_DESCR, SYS_OR_UPTIME],
+                                          max_repetitions=4)
+
+        result = run(with_agent(script, action))
+        assert result.complete is True
+        assert len(result.varbinds) == 20
+
+
 # ---------------------------------------------------------------------------------------------
 # SC-04: SNMPv1 noSuchName ends a walk; a GET with one bad varbind is sent again without it.
 

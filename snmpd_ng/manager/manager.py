@@ -132,7 +132,7 @@ class Manager:
         `method` "auto" uses GETBULK for SNMPv2c and GETNEXT for SNMPv1. A list of roots walks
         those columns side by side. When the subtree of a single root is empty and
         `get_root_if_empty` is true, the root itself is fetched with GET and yielded whatever
-        its value, as net-snmp's snmpwalk does without -CI.
+        its value (except SNMPv1's noSuchName), as net-snmp's snmpwalk does without -CI.
         Raises WalkError on an agent that breaks the ordering rules (with the rows so far).
         """
         async for batch in self._walk_batches(target, root, method, max_repetitions,
@@ -301,8 +301,8 @@ class Manager:
             names = state.next_request()
             varbinds: list[VarBind] | None
             if use_bulk:
-                varbinds = await self._bulk(session, names, 0,
-                                            session.repetitions(max_repetitions), deadline)
+                varbinds = await self._walk_bulk(session, state, names, max_repetitions,
+                                                 deadline)
             else:
                 varbinds = await self._walk_next(session, state, names, deadline)
             if varbinds is None:
@@ -311,8 +311,27 @@ class Manager:
             if rows:
                 yield rows
 
-        if state.rows == 0 and get_root_if_empty and len(roots) == 1:
-            yield await self._read(session, PduType.GET, roots, deadline)
+        if state.rows == 0 and get_root_if_empty and len(roots) == 1 and len(roots[0]) > 1:
+            found = await self._read(session, PduType.GET, roots, deadline)
+            # net-snmp 5.9's snmpwalk prints the GET's varbind, except an SNMPv1 noSuchName.
+            if found[0].value is not NO_SUCH_NAME:
+                yield found
+
+    async def _walk_bulk(self, session: TargetSession, state: WalkState, names: list[Oid],
+                         max_repetitions: int | None,
+                         deadline: float | None) -> list[VarBind] | None:
+        """Send one GETBULK of a walk, falling back to one GETNEXT after a genErr."""
+        try:
+            return await self._bulk(session, names, 0, session.repetitions(max_repetitions),
+                                    deadline)
+        except ErrorStatusError as exc:
+            if exc.status != ErrorStatus.GEN_ERR:
+                raise
+            # net-snmp 5.9.3's agent answers genErr to a GETBULK over several columns when one
+            # of them reaches the end of the view; GETNEXT gets endOfMibView there instead.
+            _log.info("GETBULK failed with genErr; sending GETNEXT for this step",
+                      target=session.label, request_id=exc.request_id)
+            return await self._walk_next(session, state, names, deadline)
 
     async def _walk_next(self, session: TargetSession, state: WalkState, names: list[Oid],
                          deadline: float | None) -> list[VarBind] | None:

@@ -63,7 +63,9 @@ class WalkState:
         self.ends = [subtree_end(root) for root in roots]
         self.highest = list(roots)
         """The highest OID returned as a row, per column (the root before the first)."""
-        self.resume = list(roots)
+        # BER cannot encode an OID of one arc, so a walk of ".1" starts after 1.0, which is
+        # never an object (RFC 2578 section 3.5 assigns no object to it).
+        self.resume = [root if len(root) > 1 else (*root, 0) for root in roots]
         """The OID the next request asks the successor of, per column."""
         self.active = list(range(len(roots)))
         self.batches: list[list[VarBind]] = []
