@@ -208,7 +208,7 @@ def rewrite_length(data: bytes, position: int, new_octets: bytes, delta: int) ->
     out = bytearray(data[:position]) + new_octets + data[position + 1:]
     for enclosing in tlv_length_positions(data):
         if enclosing < position:
-            tag, start, stop = read_header(data, enclosing - 1, len(data), "test")
+            _, start, stop = read_header(data, enclosing - 1, len(data), "test")
             if start <= position < stop:
                 assert out[enclosing] < 0x80 and out[enclosing] + delta < 0x80
                 out[enclosing] += delta

@@ -27,8 +27,9 @@ from snmpd_ng.protocol.ber import (
     read_octet_string,
 )
 from snmpd_ng.protocol.errors import DecodeError, EncodeError
+from snmpd_ng.protocol.oid import format_oid
 from snmpd_ng.protocol.pdu import AnyPdu, BulkPdu, Pdu, PduType, TrapV1Pdu
-from snmpd_ng.protocol.values import IpAddress, Tag
+from snmpd_ng.protocol.values import Counter64, ExceptionValue, IpAddress, Tag
 from snmpd_ng.protocol.varbinds import decode_varbinds, encode_varbinds
 
 __all__ = [
@@ -132,14 +133,31 @@ def encode_message(message: CommunityMessage) -> bytes:
         raise EncodeError(
             f"version {version!r} is not community-based; SNMPv3 uses the v3 message processing"
         )
-    if version == SnmpVersion.V1 and isinstance(message.pdu, BulkPdu):
-        raise EncodeError("GETBULK does not exist in SNMPv1; use GETNEXT or SNMPv2c")
+    if version == SnmpVersion.V1:
+        _check_v1_pdu(message.pdu)
     body = b"".join((
         encode_integer_tlv(version),
         encode_tlv(Tag.OCTET_STRING, message.community),
         encode_pdu(message.pdu),
     ))
     return b"".join((b"\x30", encode_length(len(body)), body))
+
+
+# RFC 1157 section 4.1 defines only these PDUs; SNMPv1 also has no Counter64 and no exception
+# values, which came with SNMPv2.
+_V1_PDU_TYPES = frozenset((PduType.GET, PduType.GET_NEXT, PduType.RESPONSE, PduType.SET,
+                           PduType.TRAP_V1))
+
+
+def _check_v1_pdu(pdu: AnyPdu) -> None:
+    """Raise EncodeError for what SNMPv1 cannot carry."""
+    if pdu.pdu_type not in _V1_PDU_TYPES:
+        raise EncodeError(f"{pdu.pdu_type.name} does not exist in SNMPv1; use SNMPv2c")
+    for oid, value in pdu.varbinds:
+        if isinstance(value, (Counter64, ExceptionValue)):
+            raise EncodeError(
+                f"SNMPv1 cannot carry {value!r} (varbind {format_oid(oid)}); use SNMPv2c"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
