@@ -6,10 +6,6 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed-from-pyproject
 PYTEST := $(VENV)/bin/pytest -q -p no:cacheprovider
 
-# NOTE: snmpsim 1.2.2 (test extra) imports pysmi without declaring it as a dependency, so it is
-# installed here until pyproject.toml's test extra lists it.
-UNDECLARED_TEST_DEPS := 'pysmi>=2'
-
 # snmpd lives in /usr/sbin, which is not on a normal user's PATH on Debian.
 export PATH := $(PATH):/usr/sbin:/sbin
 
@@ -20,7 +16,7 @@ venv: $(VENV_STAMP)
 # Reinstall only when pyproject.toml is newer than the stamp written after the last install.
 $(VENV_STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet -e '.[test]' $(UNDECLARED_TEST_DEPS)
+	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
 # Installs net-snmp's agent (snmpd) and tools (snmp) when a program is missing. Debian's snmpd
