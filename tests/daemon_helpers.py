@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import gzip
 import ipaddress
@@ -9,7 +10,7 @@ import socket
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -127,6 +128,9 @@ class FakePolling:
     fail_start: bool = False
     fail_reload: bool = False
     reloaded: list[DaemonConfig] = field(default_factory=list)
+    reload_done: asyncio.Event = field(default_factory=asyncio.Event)
+    on_stop: Callable[[], Awaitable[None]] | None = None
+    """Awaited inside stop(), to observe or delay the stop."""
     collector_instance: StaticCollector = field(default_factory=StaticCollector)
 
     async def start(self) -> None:
@@ -136,6 +140,8 @@ class FakePolling:
 
     async def stop(self) -> None:
         self.calls.append("polling.stop")
+        if self.on_stop is not None:
+            await self.on_stop()
 
     async def reload(self, config: DaemonConfig) -> None:
         self.calls.append("polling.reload")
@@ -143,6 +149,7 @@ class FakePolling:
             raise RuntimeError("stand-in polling failed to reload")
         self.reloaded.append(config)
         self.config = config
+        self.reload_done.set()
 
     def is_ready(self) -> bool:
         return self.ready
