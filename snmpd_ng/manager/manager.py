@@ -353,14 +353,27 @@ class Manager:
 # Helpers
 
 
+# Parsed OID texts. Pollers send the same OIDs every interval, and parsing costs about 4 us per
+# OID, a tenth of a GET. Cleared when full, so memory stays bounded.
+_PARSED_OIDS: dict[str, Oid] = {}
+_PARSED_OIDS_MAX = 100_000
+
+
 def _to_oid(value: OidLike) -> Oid:
     if type(value) is tuple and value:
         return value
     if isinstance(value, str):
+        parsed = _PARSED_OIDS.get(value)
+        if parsed is not None:
+            return parsed
         try:
-            return parse_oid(value)
+            parsed = parse_oid(value)
         except ValueError as exc:
             raise InvalidRequestError(str(exc)) from None
+        if len(_PARSED_OIDS) >= _PARSED_OIDS_MAX:
+            _PARSED_OIDS.clear()
+        _PARSED_OIDS[value] = parsed
+        return parsed
     try:
         oid = tuple(int(arc) for arc in value)
     except (TypeError, ValueError) as exc:
