@@ -155,7 +155,7 @@ class FakeManager:
         try:
             async with self._request(target, "walk", roots, deadline) as agent:
                 rows = [VarBind(oid, value) for oid, value in sorted(agent.values.items())
-                        if any(is_prefix(prefix, oid) and oid != prefix for prefix in roots)]
+                        if any(is_prefix(root, oid) and oid != root for root in roots)]
         except SnmpError as exc:
             return WalkResult([], False, exc)
         return self._cut_walk(target, agent, rows)

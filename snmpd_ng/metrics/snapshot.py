@@ -28,7 +28,7 @@ from snmpd_ng.metrics.naming import (
     label_name,
     metric_name,
 )
-from snmpd_ng.metrics.values import UnconvertibleValue, convert
+from snmpd_ng.metrics.values import NUMERIC_KINDS, SampleKind, UnconvertibleValue, convert
 from snmpd_ng.polling.labels import LabelPairs
 from snmpd_ng.polling.result import SCALARS_PART, PollResult, ScalarPart, TablePart
 from snmpd_ng.protocol.oid import format_oid
@@ -42,6 +42,8 @@ PartKey = tuple[str, str, str]
 class _Family:
     name: str
     type: str
+    sample_name: str
+    """The family name, plus `_total` for a typed counter."""
     help: str
     samples: list[Sample] = field(default_factory=list)
 
@@ -79,22 +81,23 @@ class _FamilyBuilder:
             return
 
         kind, number_or_text = converted
-        family = self._family(spec, kind)
-        if kind == "info":
-            info_label = label_name(spec.name)
-            if info_label not in labels:
-                labels = {**labels, info_label: str(number_or_text)}
-            family.samples.append(Sample(family.name, labels, 1.0))
-        elif kind == "counter" and self._counter_naming == "total":
-            family.samples.append(Sample(family.name + "_total", labels, float(number_or_text)))
-        else:
-            family.samples.append(Sample(family.name, labels, float(number_or_text)))
+        family = self.family(spec, kind)
+        if kind != "info":
+            family.samples.append(Sample(family.sample_name, labels, float(number_or_text)))
+            return
 
-    def _family(self, spec: ObjectSpec, kind: str) -> _Family:
+        info_label = label_name(spec.name)
+        if info_label not in labels:
+            labels = {**labels, info_label: str(number_or_text)}
+        family.samples.append(Sample(family.name, labels, 1.0))
+
+    def family(self, spec: ObjectSpec, kind: SampleKind) -> _Family:
         name = metric_name(spec.name)
         family = self.families.get(name)
         if family is None:
-            family = _Family(name, self._family_type(kind),
+            family_type = self._family_type(kind)
+            sample_name = name + "_total" if family_type == "counter" else name
+            family = _Family(name, family_type, sample_name,
                              spec.help or f"SNMP object {spec.name} ({format_oid(spec.oid)}).")
             self.families[name] = family
         return family
@@ -208,6 +211,7 @@ class ValueSnapshot:
                     part: TablePart, base: dict[str, str],
                     row_dicts: dict[LabelPairs, dict[str, str]]) -> None:
         prefix_length = len(spec.oid)
+        numeric_families: dict[SampleKind, _Family] = {}
         for varbind in varbinds:
             row = part.row_labels.get(varbind.oid[prefix_length:])
             if row is None:
@@ -216,7 +220,18 @@ class ValueSnapshot:
             if labels is None:
                 # One label dict per row, shared by the row's samples in every column.
                 labels = dict(base)
-                for name, value in row:
-                    add_label(labels, name, value)
+                for label, text in row:
+                    add_label(labels, label, text)
                 row_dicts[row] = labels
-            builder.add(spec, varbind.value, labels)
+
+            # Fast path for exact numeric types, which are most table values; the rest take the
+            # general conversion in `add`.
+            value = varbind.value
+            kind = NUMERIC_KINDS.get(type(value)) if spec.type == "auto" else None
+            if kind is None:
+                builder.add(spec, value, labels)
+                continue
+            family = numeric_families.get(kind)
+            if family is None:
+                family = numeric_families[kind] = builder.family(spec, kind)
+            family.samples.append(Sample(family.sample_name, labels, float(value)))  # type: ignore[arg-type]

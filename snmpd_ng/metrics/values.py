@@ -9,13 +9,26 @@ from snmpd_ng.polling.labels import value_text
 from snmpd_ng.protocol.values import (
     Counter32,
     Counter64,
+    Gauge32,
+    Integer32,
     IpAddress,
     MalformedValue,
     ObjectIdentifier,
+    OctetString,
     Opaque,
+    TimeTicks,
 )
 
 SampleKind = Literal["counter", "gauge", "info"]
+
+NUMERIC_KINDS: dict[type, SampleKind] = {
+    Counter32: "counter",
+    Counter64: "counter",
+    Gauge32: "gauge",
+    Integer32: "gauge",
+    TimeTicks: "gauge",
+}
+"""Sample kinds of the exact numeric SNMP types: the fast path for the bulk of polled values."""
 
 
 class UnconvertibleValue(ValueError):
@@ -24,6 +37,11 @@ class UnconvertibleValue(ValueError):
 
 def auto_kind(value: object) -> SampleKind | None:
     """Pick the sample kind from the SNMP type: counters, numbers as gauges, text as info."""
+    kind = NUMERIC_KINDS.get(type(value))
+    if kind is not None:
+        return kind
+    if type(value) is OctetString:
+        return "info"
     if isinstance(value, Counter32 | Counter64):
         return "counter"
     if isinstance(value, Opaque):
