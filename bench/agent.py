@@ -36,6 +36,14 @@ def free_udp_port() -> int:
         return port
 
 
+def free_tcp_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def client_environment() -> dict[str, str]:
     """Return the environment with `MIBS=`, so that net-snmp programs load no MIB file."""
     return {**os.environ, "MIBS": ""}

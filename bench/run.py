@@ -3,9 +3,10 @@
 Starts a private net-snmp snmpd on 127.0.0.1, then runs each peer's runner (bench/peers/) once per
 measure in its own process, so that the CPU time it reports is that manager's alone. Around each
 run it reads the agent's snmpInPkts, which counts the datagrams the agent received, to check that
-each GET costs exactly one packet. Prints Markdown tables; `--output` and `--json` save them.
+each GET costs exactly one packet. Then bench/daemon_load.py measures the daemon polling 1,000
+simulated agents. Prints Markdown tables; `--output` and `--json` save them.
 
-    .venv/bin/python bench/run.py                  # every peer, about 2 CPU seconds per measure
+    .venv/bin/python bench/run.py                  # every peer and the daemon, about 3.5 minutes
     .venv/bin/python bench/run.py --quick --peers gufo-snmp
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import BenchAgent
+from daemon_load import LoadOptions, measure_daemon, render_daemon
 from report import Outcome, PeerSpec, machine_facts, render
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -64,6 +67,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="GETBULK max-repetitions of every walk (default: 10, as snmpbulkwalk)")
     parser.add_argument("--timeout", type=float, default=2.0,
                         help="seconds a peer waits for one response (default: 2)")
+    parser.add_argument("--skip-daemon", action="store_true",
+                        help="leave out the daemon load test (1,000 targets, about 90 s); "
+                        "--quick leaves it out too")
+    parser.add_argument("--daemon-command",
+                        help="command line that runs the daemon, to which `--config FILE` is "
+                        "added (default: snmpd-ng run from this virtual environment)")
     parser.add_argument("--output", type=Path, help="also write the Markdown report to this file")
     parser.add_argument("--json", type=Path, help="also write the raw results to this JSON file")
     return parser.parse_args(argv)
@@ -133,16 +142,24 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     started = time.monotonic()
     outcomes = run_all(specs, options)
+    load = None
+    if not (arguments.quick or arguments.skip_daemon):
+        print("bench: daemon load test ...", file=sys.stderr, flush=True)
+        daemon_command = tuple(shlex.split(arguments.daemon_command or ""))
+        load = measure_daemon(LoadOptions(daemon_command=daemon_command))
     machine = machine_facts()
     markdown = render(outcomes, machine, command, options.concurrency,
                       time.monotonic() - started)
+    if load is not None:
+        markdown += "\n" + render_daemon(load)
     print(markdown)
 
     if arguments.output:
         arguments.output.write_text(markdown)
     if arguments.json:
         raw = {"command": command, "machine": machine, "options": asdict(options),
-               "outcomes": [asdict(outcome) for outcome in outcomes]}
+               "outcomes": [asdict(outcome) for outcome in outcomes],
+               "daemon": asdict(load) if load is not None else None}
         arguments.json.write_text(json.dumps(raw, indent=2) + "\n")
 
 
