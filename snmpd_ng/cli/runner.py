@@ -1,0 +1,81 @@
+"""One tool run: build the target, open a manager on a uvloop event loop, map errors to exit codes.
+
+Each command is a coroutine `(manager, target, options, streams) -> exit code`. Errors that every
+tool reports the same way (timeout, unknown host, socket failure) are handled here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+import structlog
+import uvloop
+
+from snmpd_ng.cli.agent import AgentAddress, parse_agent
+from snmpd_ng.cli.messages import EXIT_FAILURE, timeout_message
+from snmpd_ng.cli.options import ToolOptions
+from snmpd_ng.manager import (
+    InvalidRequestError,
+    Manager,
+    RequestTimeout,
+    ResolutionError,
+    Target,
+    TransportError,
+)
+from snmpd_ng.secret import Secret
+
+_log = structlog.get_logger("snmpd_ng.cli")
+
+
+@dataclass(frozen=True, slots=True)
+class Streams:
+    """Where a command writes: values to `out`, errors to `err` (stdout and stderr by default)."""
+
+    out: TextIO
+    err: TextIO
+
+
+Command = Callable[[Manager, Target, ToolOptions, Streams], Awaitable[int]]
+
+
+def build_target(options: ToolOptions, agent: AgentAddress) -> Target:
+    """Build the manager's target from the command line; the label is the agent as written."""
+    assert options.community is not None
+    return Target(
+        host=agent.host,
+        port=agent.port,
+        version=options.version,
+        community=Secret(options.community),
+        timeout=options.timeout,
+        retries=options.retries,
+        max_repetitions=options.max_repetitions,
+        name=agent.label,
+    )
+
+
+def run_command(command: Command, options: ToolOptions, streams: Streams) -> int:
+    """Run one command to completion on a fresh uvloop loop and return its exit code."""
+    agent = parse_agent(options.agent)
+    target = build_target(options, agent)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_run(command, target, options, streams))
+
+
+async def _run(command: Command, target: Target, options: ToolOptions, streams: Streams) -> int:
+    tool = options.tool.value
+    try:
+        async with Manager() as manager:
+            return await command(manager, target, options, streams)
+    except RequestTimeout as exc:
+        _log.debug("request timed out", tool=tool, target=target.label, attempts=exc.attempts)
+        streams.err.write(timeout_message(options.tool, target.label))
+    except ResolutionError as exc:
+        _log.debug("host name not resolved", tool=tool, target=target.label, reason=exc.reason)
+        streams.err.write(f"snmpd-ng {tool}: Unknown host ({exc.host})\n")
+    except (TransportError, InvalidRequestError) as exc:
+        _log.debug("request failed", tool=tool, target=target.label, error=str(exc))
+        streams.err.write(f"snmpd-ng {tool}: {exc}\n")
+    return EXIT_FAILURE
