@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import bisect
 import socket
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import uvloop
 
+from snmpd_ng.manager import Manager, Target
 from snmpd_ng.protocol.message import CommunityMessage, SnmpVersion, decode_message, encode_message
 from snmpd_ng.protocol.oid import Oid
 from snmpd_ng.protocol.pdu import BulkPdu, ErrorStatus, Pdu, PduType
@@ -235,3 +236,16 @@ class MibScript:
                              error_status=ErrorStatus.NO_SUCH_NAME, error_index=position)
             answers.append(answer)
         return reply(request, answers)
+
+
+async def with_agent(script: Script, action: Callable[[Manager, Target, FakeAgent], Awaitable[Any]],
+                     host: str = "127.0.0.1", **target_fields: Any) -> Any:
+    """Start an agent with `script`, and run `action` with a manager and a target for it.
+
+    The target gets a 0.2 s timeout and 1 retry unless `target_fields` set others.
+    """
+    async with FakeAgent(script, host=host) as agent:
+        fields = {"timeout": 0.2, "retries": 1, **target_fields}
+        target = Target(host, agent.port, **fields)
+        async with Manager() as manager:
+            return await action(manager, target, agent)

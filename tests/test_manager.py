@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import structlog
-from fakeagent import LOOPS, FakeAgent, MibScript, Reply, Request, Runner, reply, runner_for
+from fakeagent import (
+    LOOPS,
+    FakeAgent,
+    MibScript,
+    Reply,
+    Request,
+    Runner,
+    reply,
+    runner_for,
+    with_agent,
+)
 
 from snmpd_ng import (
     NO_SUCH_OBJECT,
@@ -44,14 +53,6 @@ def run(request: pytest.FixtureRequest) -> Runner:
     return runner_for(request.param)
 
 
-async def with_agent(script: Callable[[Request], list[Reply]],
-                     action: Callable[[Manager, Target, FakeAgent], Awaitable[Any]],
-                     host: str = "127.0.0.1", **target_fields: Any) -> Any:
-    async with FakeAgent(script, host=host) as agent:
-        fields = {"timeout": 0.2, "retries": 1, **target_fields}
-        target = Target(host, agent.port, **fields)
-        async with Manager() as manager:
-            return await action(manager, target, agent)
 
 
 class TestGet:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
@@ -18,6 +18,7 @@ from fakeagent import (
     reply,
     response,
     runner_for,
+    with_agent,
     with_request_id,
 )
 
@@ -71,15 +72,6 @@ def system_group() -> dict[tuple[int, ...], Any]:
     return values
 
 
-async def with_agent(script: Callable[[Request], list[Reply]],
-                     action: Callable[[Manager, Target, FakeAgent], Awaitable[Any]],
-                     host: str = "127.0.0.1", **target_fields: Any) -> Any:
-    """Start an agent with `script`, and run `action` with a manager and a target for it."""
-    async with FakeAgent(script, host=host) as agent:
-        fields = {"timeout": 0.2, "retries": 1, **target_fields}
-        target = Target(host, agent.port, **fields)
-        async with Manager() as manager:
-            return await action(manager, target, agent)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,7 +350,7 @@ class TestMultiColumnBulk:
 
 
     def test_gen_err_on_bulk_falls_back_to_getnext(self, run: Runner) -> None:
-        # net-snmp 5.9.3 answers genErr to a two-column GETBULK at the end of a view.
+        # net-snmp 5.9.3 returns genErr to a two-column GETBULK at the end of a view.
         table = MibScript(system_group())
 
         def script(request: Request) -> list[Reply]:

@@ -246,7 +246,7 @@ class TestExceptionsAndBulk:
 
     def test_bulk_128_repetitions(self, run: Runner, snmpd_agent: NetSnmpAgent) -> None:
         # max-repetitions 128 is encoded as 02 02 00 80; a wrong 02 01 80 reads as -128, which
-        # the agent treats as 0 and answers with no rows.
+        # the agent treats as 0, so no rows come back.
         values = run(with_manager(lambda manager: manager.get_bulk(
             target_of(snmpd_agent), [IF_NAME], max_repetitions=128)))
         returncode, output, _ = snmpd_agent.run_netsnmp(

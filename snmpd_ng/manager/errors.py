@@ -38,7 +38,7 @@ class InvalidRequestError(SnmpError, ValueError):
 
 
 class ErrorStatusError(TargetError):
-    """The agent answered with an error-status other than noError.
+    """The agent responded with an error-status other than noError.
 
     `status` is the number, `status_name` RFC 3416's name as net-snmp prints it (noSuchName,
     tooBig, notWritable, ...), `index` the 1-based error-index and `oid` the OID of the varbind

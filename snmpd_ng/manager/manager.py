@@ -273,7 +273,7 @@ class Manager:
                 return response.varbinds
             if status != ErrorStatus.TOO_BIG or repetitions <= 1:
                 raise _status_error(session, response, request, "GETBULK")
-            # RFC 3416 4.2.3 lets the agent trim a GETBULK response itself, but some answer
+            # RFC 3416 4.2.3 lets the agent trim a GETBULK response itself, but some return
             # tooBig instead; halving ends at 1 after about 31 rounds at most.
             repetitions //= 2
             session.lower_bulk_cap(repetitions)
@@ -327,7 +327,7 @@ class Manager:
         except ErrorStatusError as exc:
             if exc.status != ErrorStatus.GEN_ERR:
                 raise
-            # net-snmp 5.9.3's agent answers genErr to a GETBULK over several columns when one
+            # net-snmp 5.9.3's agent returns genErr to a GETBULK over several columns when one
             # of them reaches the end of the view; GETNEXT gets endOfMibView there instead.
             _log.info("GETBULK failed with genErr; sending GETNEXT for this step",
                       target=session.label, request_id=exc.request_id)

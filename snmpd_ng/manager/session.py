@@ -39,7 +39,7 @@ class TargetSession:
         )
         self.channel = Channel(settings, processing, dns_refresh_interval=dns_refresh_interval)
         self.max_varbinds = target.max_varbinds_per_request
-        """Varbinds per GET or GETNEXT; lowered when the agent answers tooBig."""
+        """Varbinds per GET or GETNEXT; lowered when the agent returns tooBig."""
         self.bulk_cap: int | None = None
         """Highest max-repetitions that did not get tooBig, once one did."""
 

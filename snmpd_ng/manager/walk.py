@@ -1,8 +1,8 @@
 """Walk state: which columns are still open, and where each one continues.
 
 A walk requests the successors of one OID per open column, with GETNEXT or GETBULK. RFC 3416
-section 4.2.2 and 4.2.3 say each returned OID is the lexicographic successor of the one it
-follows, so for each column:
+sections 4.2.2 and 4.2.3 require each returned OID to be the lexicographic successor of the one
+it follows, so for each column:
 
 - a varbind inside the column's subtree and above the last OID returned is a row;
 - endOfMibView, or an OID past the subtree, ends the column (its later entries in the same
@@ -62,11 +62,11 @@ class WalkState:
         self.roots = roots
         self.ends = [subtree_end(root) for root in roots]
         self.highest = list(roots)
-        """The highest OID returned as a row, per column (the root before the first)."""
+        """Highest OID returned as a row, per column (the root before the first row)."""
         # BER cannot encode an OID of one arc, so a walk of ".1" starts after 1.0, which is
         # never an object (RFC 2578 section 3.5 assigns no object to it).
         self.resume = [root if len(root) > 1 else (*root, 0) for root in roots]
-        """The OID the next request asks the successor of, per column."""
+        """The OID to send in the next request, per column (its successor comes back)."""
         self.active = list(range(len(roots)))
         self.batches: list[list[VarBind]] = []
         self.current: list[VarBind] = []
@@ -79,7 +79,7 @@ class WalkState:
         self.max_varbinds = max_varbinds
 
     def next_request(self) -> list[Oid]:
-        """Count one more request against the limit and return the OIDs it asks about."""
+        """Count one more request against the limit and return the OIDs to send in it."""
         self.requests += 1
         if self.requests > self.max_requests:
             raise self._error(f"walk stopped after {self.max_requests} requests "

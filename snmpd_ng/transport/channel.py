@@ -19,7 +19,7 @@ DNS_REFRESH_INTERVAL = 300.0
 
 @dataclass(frozen=True, slots=True)
 class ChannelSettings:
-    """What the transport needs to know about a target."""
+    """Settings of one target that the transport uses."""
 
     label: str
     host: str

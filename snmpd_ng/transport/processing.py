@@ -33,7 +33,7 @@ class ResponseRejected(Exception):
     """A decoded message carries a key of ours but is not an acceptable response.
 
     `kind` is the counter it goes to ("wrong_community", "wrong_version", "not_response");
-    `detail` says what was wrong without quoting any secret.
+    `detail` describes the problem without quoting any secret.
     """
 
     def __init__(self, kind: str, detail: str) -> None:

@@ -33,7 +33,7 @@ class TargetStats:
     error_status: dict[str, int] = field(default_factory=dict)
     """Responses with an error-status other than noError, by the RFC 3416 name."""
     last_rtt: float | None = None
-    """Seconds between the send of the attempt that was answered and its response."""
+    """Seconds from sending the attempt that got the accepted response to receiving it."""
 
     def snapshot(self) -> TargetStats:
         """Return a copy that later traffic does not change."""

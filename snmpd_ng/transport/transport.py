@@ -3,7 +3,7 @@
 Theory of operation. Every request-id (or SNMPv3 msgID) in use maps to an `Exchange`, the
 state of one logical request. Each attempt (the first send and every retransmission) takes a
 new id and adds it to the same exchange, and all of them stay valid until the exchange ends,
-so whichever attempt is answered first completes the request (RFC 3416 section 4.1 allows
+so the first accepted response to any attempt completes the request (RFC 3416 section 4.1 allows
 either id to be answered). The waiting coroutine awaits a plain future, and a `loop.call_at`
 timer resolves that future with None when the attempt times out: no task and no
 `asyncio.wait_for` per request. The receive loop of each socket decodes a datagram, finds its
@@ -260,7 +260,7 @@ class Transport:
 
         future = exchange.future
         if future is None or future.done():
-            # A duplicate of an answered request, or an answer just after its attempt expired.
+            # A duplicate response to a completed request, or one just after its attempt expired.
             self._drop_unknown(key, source)
             return
         exchange.answered_key = key
