@@ -1,5 +1,5 @@
-"""Honest fakes for polling tests: a clock that moves only when told, and a manager that serves a
-dict of OIDs per host, records every request and takes fake time to answer.
+"""Honest fakes for polling tests: a clock that moves only when advanced, and a manager that
+serves a dict of OIDs per host, records every request and takes fake time to respond.
 
 The fake manager follows the real one's contract (docs/api.md): `get` returns one varbind per OID
 in request order with NO_SUCH_OBJECT for unknown ones, `walk_all` returns the rows under each
@@ -107,7 +107,7 @@ class FakeAgent:
     delay: float = 0.0
     """Fake seconds each request takes."""
     dead: bool = False
-    """Never answer: requests end with RequestTimeout, or BudgetExceeded at the deadline."""
+    """Never respond: requests end with RequestTimeout, or BudgetExceeded at the deadline."""
     walk_error_at: Oid | None = None
     """Stop walks with a WalkError when they reach this OID."""
 

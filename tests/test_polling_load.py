@@ -1,7 +1,7 @@
 """Load: 1,000 simulated targets polled every 10 s, with the fake manager and fake clock.
 
 The CPU measured is that of scheduling, polling, the queues and the metric snapshot, plus the
-fake manager's lookups; the real manager's encoding, decoding and sockets are not included.
+fake manager's lookups. The real manager's encoding, decoding and sockets are not included.
 """
 
 from __future__ import annotations

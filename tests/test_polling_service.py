@@ -95,7 +95,7 @@ async def test_service_polls_every_target_and_job() -> None:
         (parse_oid(IF_NAME),)]
 
 
-async def test_service_is_ready_after_first_attempt_of_every_target() -> None:
+async def test_service_ready_after_first_attempts() -> None:
     service, manager, clock = make_service(
         target("router", ROUTER, system_job()), target("switch", SWITCH, system_job()))
     manager.agent(SWITCH).dead = True
@@ -247,7 +247,7 @@ async def test_service_reboot_invalidates_slow_entries() -> None:
     assert any(entry["event"] == "target.rebooted" for entry in logs)
 
 
-async def test_service_polls_uptime_only_for_jobs_with_slow_data() -> None:
+async def test_service_uptime_only_for_slow_jobs() -> None:
     service, manager, clock = make_service(
         target("router", ROUTER, system_job(), if_job(lookups=False)))
     await service.start()

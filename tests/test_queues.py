@@ -93,7 +93,7 @@ async def test_bus_lossless_consumer_gets_every_item() -> None:
 
     publisher = asyncio.ensure_future(_publish_all(bus, 6))
     await settle()
-    assert not publisher.done()  # Backpressure: the full queue holds the publisher.
+    assert not publisher.done()  # Backpressure: the full queue blocks the publisher.
 
     consumer.gate.set_result(None)
     await publisher

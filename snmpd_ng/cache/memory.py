@@ -5,8 +5,8 @@ from __future__ import annotations
 from snmpd_ng.cache.base import CacheEntry, CacheKey, CacheStats
 from snmpd_ng.clock import Clock
 
-# Seconds between two sweeps that drop expired entries nobody asked for again, so that the
-# entries of removed targets and renamed jobs do not accumulate.
+# Seconds between two sweeps that drop expired entries no read has removed, so that the entries
+# of removed targets and renamed jobs do not accumulate.
 SWEEP_INTERVAL = 60.0
 
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Literal
 
 CounterNaming = Literal["object", "total"]
-"""How SNMP counters are exposed.
+"""The exposition of SNMP counters.
 
 "object" (the default) keeps the object's name (ifHCInOctets) and exposes the family as untyped,
 because prometheus-client appends `_total` to every counter family, which would rename the series

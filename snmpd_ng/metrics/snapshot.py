@@ -4,7 +4,7 @@ Applying a result rebuilds only the samples of the parts (the scalars, or one ta
 result carries, so the cost of a result is proportional to its own values, and rendering only
 concatenates prepared sample lists. A part that failed keeps its last samples until it has
 failed `stale_after` runs in a row, or until no result confirmed it for `stale_after + 1`
-intervals (when results stop coming at all); then its series are left out of /metrics rather
+intervals (when results stop coming at all). Then its series are left out of /metrics rather
 than exported as stale values.
 
 Apply and render may run on different threads: a part's samples are replaced as a whole and

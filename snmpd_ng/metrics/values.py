@@ -1,4 +1,4 @@
-"""How one polled value becomes one sample: its family type and its number or text."""
+"""Conversion of one polled value to one sample: its family type and its number or text."""
 
 from __future__ import annotations
 

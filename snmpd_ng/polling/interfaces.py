@@ -1,4 +1,4 @@
-"""What the polling service needs from the manager, as structural types.
+"""Structural types of the manager operations the polling service uses.
 
 `ManagerLike` lists only the manager methods polling calls, so tests can pass an honest fake
 (tests/fakes.py) that records what was asked, and the daemon passes the real `Manager`.

@@ -1,8 +1,8 @@
 """Label values from SNMP data: table index suffixes and values shown as text.
 
-A table row's instance suffix (the arcs after the column's OID) encodes its index objects as
-RFC 2578 section 7.7 lays out: an integer is one arc, a variable-length string is its length
-followed by one arc per octet, a fixed-length string or an IpAddress has no length arc, and an
+A table row's instance suffix (the arcs after the column's OID) encodes its index objects by the
+rules of RFC 2578 section 7.7. An integer is one arc. A variable-length string is its length
+followed by one arc per octet. A fixed-length string or an IpAddress has no length arc. An
 OBJECT IDENTIFIER written last (IMPLIED) takes the rest of the suffix. `IndexSpec` says which of
 these each part of the index is.
 """

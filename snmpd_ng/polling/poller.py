@@ -101,7 +101,7 @@ async def run_until(clock: Clock, when: float, awaitable: Awaitable[T]) -> tuple
 
 @dataclass(slots=True)
 class TargetState:
-    """What the pollers of one target's jobs share: the last sysUpTime and reboots seen."""
+    """State shared by the pollers of one target's jobs: the last sysUpTime and reboots seen."""
 
     last_uptime: int | None = None
     reboots: int = 0
@@ -257,7 +257,7 @@ class JobPoller:
         if not specs:
             return None
 
-        # One walk for all columns: each GETBULK then asks for every column still open.
+        # One walk for all columns, so each GETBULK requests every column still open.
         varbinds, complete = await self._walk(run, [spec.oid for spec in specs])
         if not varbinds and not complete:
             return None
@@ -284,8 +284,9 @@ class JobPoller:
 
     async def _lookup(self, run: _Run, lookup: LookupSpec,
                       suffixes: Sequence[Oid]) -> tuple[str, Mapping[Oid, str]]:
-        # Lookup columns hold names, so they are cached with the slow TTL whatever the table's
-        # own setting; a row missing from the cached column (a new interface) walks it again.
+        # Lookup columns contain names, so they are cached with the slow TTL whatever the
+        # table's own setting. A row missing from the cached column (a new interface) walks it
+        # again.
         key = CacheKey(self.target.name, "lookup", format_oid(lookup.oid))
         entry = await self._cache.get(key)
         if (entry is not None and isinstance(entry.value, LookupColumn)

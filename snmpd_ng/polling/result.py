@@ -1,8 +1,8 @@
 """What one run of one job on one target produced, as its consumers receive it.
 
-Results travel through queues that may coalesce them (keep only the latest per target and job),
-so everything cumulative, such as error counts and consecutive failures, is counted by the poller
-and carried in each result as totals, never as increments a consumer would have to add up.
+Results travel through queues that may coalesce them, keeping only the latest per target and
+job. So the poller counts everything cumulative, such as errors and consecutive failures, and
+each result carries totals, never increments that a consumer would have to add up.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Theory of operation. Each (target, job) has slots at `first + k * interval`. The first slot is
 spread over `jitter * interval` seconds by a hash of the target and job names, so that targets
 do not all start at once and a restart or reload keeps each one's phase. A run starts at its
-slot (or later, while it waits for one of `max_concurrent_polls` places), and the next slot is
-the previous slot plus the interval, never the end of the run plus the interval, so schedules do
-not drift. A run that ends after its next slot has passed skips every slot that already passed;
+slot, or later while it waits for one of `max_concurrent_polls` places. The next slot is the
+previous slot plus the interval, never the end of the run plus the interval, so schedules do not
+drift. A run that ends after its next slot has passed skips every slot that already passed;
 the count of skipped slots is passed to the next run, which counts them. One task per schedule
 means one job never runs twice at once on one target. A slow target only holds its own task and
 one concurrency place, and its runs end at their budget, so it never delays the others.

@@ -1,8 +1,8 @@
 """The polling service: schedules every target and job, and fans results out to consumers.
 
-Wiring: the scheduler calls a `JobPoller` per target and job at each slot; the poller's result is
-published on the result bus, whose consumers (the cache and the metrics now) each have their
-own bounded queue. The daemon builds one service, starts it, reloads it on SIGHUP, serves
+Wiring: the scheduler calls a `JobPoller` per target and job at each slot. The poller's result is
+published on the result bus, where each consumer (the cache and the metrics now) has its own
+bounded queue. The daemon builds one service, starts it, reloads it on SIGHUP, serves
 `collector()` on /metrics and asks `is_ready()` for /readyz.
 """
 
