@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from snmpd_ng.protocol.ber import read_header
 from snmpd_ng.protocol.pdu import AnyPdu, BulkPdu, Pdu, TrapV1Pdu
 from snmpd_ng.protocol.values import MalformedValue, Opaque, VarBind
 
@@ -73,3 +74,32 @@ def same_pdu(left: AnyPdu, right: AnyPdu) -> bool:
     else:
         return False
     return fields_equal and same_varbinds(left.varbinds, right.varbinds)
+
+
+def tlv_length_positions(data: bytes) -> list[int]:
+    """Return the offset of every TLV's first length octet in a message, outermost first."""
+    positions: list[int] = []
+
+    def walk(start: int, stop: int) -> None:
+        cursor = start
+        while cursor < stop:
+            tag, content_start, content_stop = read_header(data, cursor, stop, "test")
+            positions.append(cursor + 1)
+            if tag & 0x20:
+                walk(content_start, content_stop)
+            cursor = content_stop
+
+    walk(0, len(data))
+    return positions
+
+
+def rewrite_length(data: bytes, position: int, new_octets: bytes, delta: int) -> bytes:
+    """Replace the short length at `position` and grow every enclosing length by `delta`."""
+    out = bytearray(data[:position]) + new_octets + data[position + 1:]
+    for enclosing in tlv_length_positions(data):
+        if enclosing < position:
+            _, start, stop = read_header(data, enclosing - 1, len(data), "test")
+            if start <= position < stop:
+                assert out[enclosing] < 0x80 and out[enclosing] + delta < 0x80
+                out[enclosing] += delta
+    return bytes(out)

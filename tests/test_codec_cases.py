@@ -10,9 +10,9 @@ from __future__ import annotations
 import struct
 
 import pytest
-from codec_packets import community_packets, hex_bytes
+from codec_packets import community_packets, hex_bytes, rewrite_length, tlv_length_positions
 
-from snmpd_ng.protocol.ber import encode_oid_content, read_header
+from snmpd_ng.protocol.ber import encode_oid_content
 from snmpd_ng.protocol.errors import DecodeError, EncodeError
 from snmpd_ng.protocol.message import (
     CommunityMessage,
@@ -184,35 +184,6 @@ def test_truncated_long_form_length_is_rejected() -> None:
         decode_message(data)
 
     assert caught.value.offset == len(data)
-
-
-def tlv_length_positions(data: bytes) -> list[int]:
-    """Return the offset of every TLV's first length octet in a message, outermost first."""
-    positions: list[int] = []
-
-    def walk(start: int, stop: int) -> None:
-        cursor = start
-        while cursor < stop:
-            tag, content_start, content_stop = read_header(data, cursor, stop, "test")
-            positions.append(cursor + 1)
-            if tag & 0x20:
-                walk(content_start, content_stop)
-            cursor = content_stop
-
-    walk(0, len(data))
-    return positions
-
-
-def rewrite_length(data: bytes, position: int, new_octets: bytes, delta: int) -> bytes:
-    """Replace the short length at `position` and grow every enclosing length by `delta`."""
-    out = bytearray(data[:position]) + new_octets + data[position + 1:]
-    for enclosing in tlv_length_positions(data):
-        if enclosing < position:
-            _, start, stop = read_header(data, enclosing - 1, len(data), "test")
-            if start <= position < stop:
-                assert out[enclosing] < 0x80 and out[enclosing] + delta < 0x80
-                out[enclosing] += delta
-    return bytes(out)
 
 
 SHORT_PACKETS = {name: data for name, data in community_packets().items()

@@ -262,8 +262,10 @@ def _decode_trap_v1(data: bytes, start: int, stop: int) -> TrapV1Pdu:
     if tag != Tag.OBJECT_IDENTIFIER:
         raise DecodeError(f"expected OBJECT IDENTIFIER, got tag 0x{tag:02x}",
                           field="trap.enterprise", offset=start)
-    # NOTE: an enterprise OID that breaks the OID rules is kept as read, without a flag.
-    enterprise, _ = decode_oid_content(data, oid_start, cursor)
+    # The trap has no place to flag a bad enterprise, so it is a framing fault here.
+    enterprise, problem = decode_oid_content(data, oid_start, cursor)
+    if problem is not None:
+        raise DecodeError(problem, field="trap.enterprise", offset=oid_start)
 
     tag, addr_start, addr_stop = read_header(data, cursor, stop, "trap.agent-addr")
     if tag != Tag.IP_ADDRESS:
