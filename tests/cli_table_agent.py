@@ -24,6 +24,7 @@ from snmpd_ng.protocol.pdu import BulkPdu, ErrorStatus, Pdu, PduType
 from snmpd_ng.protocol.values import (
     END_OF_MIB_VIEW,
     NO_SUCH_OBJECT,
+    Counter64,
     SnmpValue,
     VarBind,
 )
@@ -107,7 +108,7 @@ class TableAgent:
         varbinds: list[VarBind] = []
         for index, (oid, _) in enumerate(pdu.varbinds, start=1):
             if pdu.pdu_type == PduType.GET_NEXT:
-                varbind = self._next(oid)
+                varbind = self._next(oid, skip_counter64=is_v1)
             else:
                 varbind = VarBind(oid, self.table.get(oid, NO_SUCH_OBJECT))
             if is_v1 and varbind.value in (NO_SUCH_OBJECT, END_OF_MIB_VIEW):
@@ -117,8 +118,13 @@ class TableAgent:
             varbinds.append(varbind)
         return Pdu(PduType.RESPONSE, pdu.request_id, varbinds)
 
-    def _next(self, oid: Oid) -> VarBind:
+    def _next(self, oid: Oid, *, skip_counter64: bool = False) -> VarBind:
         position = bisect.bisect_right(self._sorted, oid)
+        # RFC 3584 section 4.2.2.1: an SNMPv1 GETNEXT skips Counter64 objects, which SNMPv1
+        # cannot carry.
+        while (skip_counter64 and position < len(self._sorted)
+               and isinstance(self.table[self._sorted[position]], Counter64)):
+            position += 1
         if position == len(self._sorted):
             return VarBind(oid, END_OF_MIB_VIEW)
         successor = self._sorted[position]

@@ -67,4 +67,4 @@ def timeout_message(tool: Tool, agent_label: str) -> str:
 def oid_not_increasing(previous: Oid, returned: Oid, output: OutputOptions) -> str:
     """Return the walk error for an agent whose GETNEXT or GETBULK went backwards or repeated."""
     return (f"Error: OID not increasing: {format_oid_name(previous, output)}\n"
-            f" >= {format_oid_name(returned, output)}\n")
+            f" >= {format_oid_name(returned, output)}\n\n")
