@@ -158,7 +158,7 @@ class Daemon:
             self._apply_logging(config)
             self._prepare_state_dir(config)
             self._start_watchdog(loop)
-            manager = await self._stack.enter_async_context(self._manager_factory())
+            manager = await self._open_manager()
             self._polling = self._polling_factory(config, manager)
             self._stack.push_async_callback(self._stop_step, "polling", self._polling.stop)
             await self._polling.start()
@@ -210,6 +210,17 @@ class Daemon:
             log.error("stop step timed out", step=name, timeout_seconds=STOP_STEP_TIMEOUT)
         except Exception as exc:
             log.error("stop step failed", step=name, error=repr(exc), exc_info=True)
+
+    async def _open_manager(self) -> Any:
+        """Open the manager, and register its close as a bounded stop step."""
+        context = self._manager_factory()
+        manager = await context.__aenter__()
+
+        async def close() -> None:
+            await context.__aexit__(None, None, None)
+
+        self._stack.push_async_callback(self._stop_step, "manager", close)
+        return manager
 
     def _load_config(self) -> DaemonConfig:
         config = load_config(self._options.config_path, self._environ)

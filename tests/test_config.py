@@ -288,3 +288,11 @@ class TestCheckConfigFile:
 
         assert result.exit_code == 2
         assert "absent.yaml: cannot read the config file" in result.stderr
+
+
+def test_config_docs_show_example_verbatim() -> None:
+    docs = (REPO / "docs" / "config.md").read_text(encoding="utf-8")
+    section = docs.split("## Complete example", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+    assert block == EXAMPLE.read_text(encoding="utf-8")
