@@ -54,10 +54,10 @@ trap 'exit 143' TERM
 read -r agent_port http_port < <("$venv_python" - <<'EOF'
 import socket
 
-def free_port(kind, wanted=0):
+def free_port(kind, preferred=0):
     with socket.socket(socket.AF_INET, kind) as sock:
         try:
-            sock.bind(("127.0.0.1", wanted))
+            sock.bind(("127.0.0.1", preferred))
         except OSError:
             sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -40,7 +40,7 @@ from snmpd_ng.systemd import SystemdNotifier
 log = structlog.get_logger("snmpd_ng.daemon")
 
 HEARTBEAT_INTERVAL = 1.0
-"""Seconds between heartbeats when systemd's watchdog is off (it sets its own interval)."""
+"""Seconds between heartbeats when systemd's watchdog is off; with it on, half its timeout."""
 STOP_STEP_TIMEOUT = 3.0
 """Seconds each stop step (HTTP, polling, manager) may take before the next one runs."""
 
@@ -85,7 +85,7 @@ class DaemonOptions:
 
 
 class StartError(Exception):
-    """The daemon could not start; the message says what failed and what to do."""
+    """The daemon could not start; the message names what failed and what to do."""
 
 
 class Daemon:

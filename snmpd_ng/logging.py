@@ -18,7 +18,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["auto", "json", "console"]
 
 REDACTED_KEYS = frozenset({"community", "password", "passphrase", "auth_key", "priv_key", "secret"})
-"""Event keys whose values are replaced before rendering, so a careless log call cannot leak one."""
+"""Event keys whose values `redact_secrets` replaces before rendering, whatever the value."""
 
 _LEVELS = {
     "debug": logging.DEBUG,

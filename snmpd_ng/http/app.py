@@ -32,7 +32,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass
 class HttpState:
-    """What the handlers read. The daemon replaces `basic_auth` on a reload."""
+    """Snapshot sources of the handlers. The daemon replaces `basic_auth` on a reload."""
 
     registry: CollectorRegistry
     heartbeat: Heartbeat
@@ -74,7 +74,7 @@ async def _basic_auth_middleware(request: web.Request, handler: Handler) -> web.
 
 
 def _log_auth_failure(state: HttpState, request: web.Request) -> None:
-    # A scanner can send thousands of bad requests: log at most once per interval.
+    # A scanner can send thousands of bad requests, so log once per interval at most.
     now = time.monotonic()
     if now - state.last_auth_log < _AUTH_LOG_INTERVAL:
         return

@@ -21,8 +21,8 @@ def is_authorized(header: str | None, auth: BasicAuthConfig) -> bool:
         return False
     username, password = credentials
 
-    # Digests first, so the comparison takes the same time whatever the lengths; both are
-    # compared so a wrong username costs as long as a wrong password.
+    # Comparing digests takes the same time whatever the lengths. Both parts are compared, so a
+    # wrong username costs as long as a wrong password.
     username_ok = hmac.compare_digest(_digest(username), _digest(auth.username.encode("utf-8")))
     password_ok = hmac.compare_digest(_digest(password), _digest(auth.password.reveal()))
     return username_ok and password_ok

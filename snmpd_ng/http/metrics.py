@@ -1,8 +1,8 @@
 """The daemon's own metrics and the rendering of /metrics.
 
 `DaemonCollector` reads `DaemonStats` and the manager's `global_stats()` snapshot when Prometheus
-scrapes; nothing here polls or waits. The registry also holds the polling service's collector and
-prometheus-client's process, platform and garbage-collector collectors.
+scrapes; nothing here polls or waits. The registry also contains the polling service's collector
+and prometheus-client's process, platform and garbage-collector collectors.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def build_registry(collectors: Iterable[Collector]) -> CollectorRegistry:
 
 
 def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
-    """Render the registry in the format that the Accept header asks for.
+    """Render the registry in the format that the Accept header requests.
 
     Prometheus text format 0.0.4 unless the header names application/openmetrics-text.
     Returns the body and its Content-Type.
