@@ -517,3 +517,32 @@ async def test_service_empty_table_exports_nothing(interfaces: int) -> None:
     assert samples(text, "ifInOctets") == []
     assert value_of(text, "snmp_poll_errors_total", target="router") is None
     assert value_of(text, "snmp_target_reachable", target="router") == 1.0
+
+
+async def test_service_run_waiting_past_budget_is_skipped() -> None:
+    service, manager, clock = make_service(
+        target("slow", ROUTER, system_job()), target("queued", SWITCH, system_job()),
+        max_concurrent_polls=1)
+    manager.agent(ROUTER).delay = 50.0  # Holds the only place until the guard cuts it at 8.8 s.
+    await service.start()
+    await clock.advance(9.0)
+    text = scrape(service)
+    await service.stop()
+
+    assert manager.calls_to(SWITCH) == []
+    assert value_of(text, "snmp_poll_errors_total", target="queued",
+                    kind="concurrency_limit") == 1.0
+    assert value_of(text, "snmp_scheduler_concurrency_waits_total") == 1.0
+
+
+async def test_service_reload_applies_new_concurrency_limit() -> None:
+    router = target("router", ROUTER, system_job())
+    service, _, clock = make_service(router, max_concurrent_polls=1)
+    await service.start()
+
+    await service.reload(daemon(router, max_concurrent_polls=7))
+    await clock.advance(0.0)
+    text = scrape(service)
+    await service.stop()
+
+    assert value_of(text, "snmp_scheduler_max_concurrent_polls") == 7.0
