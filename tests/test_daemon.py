@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from daemon_helpers import FakeManager, FakePolling, fetch
 from structlog.testing import capture_logs
 
@@ -411,6 +413,19 @@ class TestStateDir:
         assert harness.calls == []
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Undo the logging set-up that cli_run does, so later tests see the default one."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_logging")
 class TestCommandLine:
     def test_check_config_valid_prints_summary(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
