@@ -70,6 +70,9 @@ class LoadResult:
     timeouts: float | None = None
     """Sums of the daemon's snmp_target_retries and snmp_target_timeouts over the window, or
     None when /metrics has no such counter."""
+    receive_drops: int = 0
+    """Datagrams the kernel dropped during the window on the daemon's UDP sockets, mostly for a
+    full receive buffer (the drops column of /proc/net/udp and /proc/net/udp6)."""
     scrape_cpu_seconds: float = 0.0
     """Daemon CPU time around one GET of /metrics, polling during it included."""
     scrape_bytes: int = 0
@@ -198,6 +201,27 @@ def _log_tail(log_file: Path) -> str:
     return " | ".join(lines[-3:]) or "empty log"
 
 
+def read_udp_drops(pid: int) -> int:
+    """Return the datagrams dropped so far on the UDP sockets that process `pid` has open."""
+    inodes = set()
+    for link in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(link)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+
+    drops = 0
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            # proc(5): the inode is the 10th field and drops the last one.
+            if fields[9] in inodes:
+                drops += int(fields[-1])
+    return drops
+
+
 def scrape_metrics(http_port: int) -> str:
     url = f"http://127.0.0.1:{http_port}/metrics"
     try:
@@ -269,7 +293,9 @@ def run_daemon(responder: Responder, options: LoadOptions, folder: Path,
             time.sleep(options.warm_up)
             metrics_before = _timed_scrape(process.pid, http_port, result)
             before = responder.counts()
+            drops_before = read_udp_drops(process.pid)
             sample_window(process.pid, options.window, result)
+            result.receive_drops = read_udp_drops(process.pid) - drops_before
             after = responder.counts()
             metrics_after = scrape_metrics(http_port)
         finally:
@@ -335,6 +361,7 @@ def render_daemon(result: LoadResult) -> str:
         ("Requests per target and interval", f"{per_target:.2f}"),
         ("Retries in the window", _count(result.retries)),
         ("Timeouts in the window (after all retries)", _count(result.timeouts)),
+        ("Datagrams dropped by the kernel on the daemon's sockets", f"{result.receive_drops:,}"),
         ("Targets that were polled", f"{result.active_ports:,} of {options.targets:,}"),
         ("One GET of /metrics, outside the window",
          f"{result.scrape_cpu_seconds * 1000:,.0f} ms of CPU for "
