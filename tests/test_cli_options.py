@@ -99,7 +99,8 @@ def test_parse_arguments_set_negative_value() -> None:
     (Tool.GET, ["-c", "public", AGENT], "Missing object name"),
     (Tool.GET, [AGENT, "1.3.6.1"], "No community name specified."),
     (Tool.GET, ["-c", "public"], "No hostname specified."),
-    (Tool.GET, ["-v5", "-c", "public", AGENT, "1.3.6"], "Invalid version specified after -v flag: 5"),
+    (Tool.GET, ["-v5", "-c", "public", AGENT, "1.3.6"],
+     "Invalid version specified after -v flag: 5"),
     (Tool.GET, ["-t", "abc", "-c", "public", AGENT, "1.3.6"], "Invalid timeout in seconds"),
     (Tool.GET, ["-t", "0", "-c", "public", AGENT, "1.3.6"], "Invalid timeout in seconds"),
     (Tool.GET, ["-r", "x", "-c", "public", AGENT, "1.3.6"], "Invalid number of retries"),
@@ -111,7 +112,8 @@ def test_parse_arguments_set_negative_value() -> None:
     (Tool.GET, ["-Q", "-c", "public", AGENT, "1.3.6"], "invalid option -- 'Q'"),
     (Tool.GET, ["-c"], "option -c requires an argument"),
     (Tool.WALK, ["-c", "public", AGENT, "1.3.6.1", "1.3.6.2"], "walk takes one OID"),
-    (Tool.SET, ["-c", "private", AGENT, "1.3.6.1.2.1.1.4.0", "s"], "1.3.6.1.2.1.1.4.0: Needs value"),
+    (Tool.SET, ["-c", "private", AGENT, "1.3.6.1.2.1.1.4.0", "s"],
+     "1.3.6.1.2.1.1.4.0: Needs value"),
 ])
 def test_parse_arguments_usage_errors(tool: Tool, argv: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -85,6 +85,9 @@ def _absorb(walk: _Walk, varbinds: list[VarBind], options: ToolOptions, streams:
         walk.running = False
         return
 
+    # As in net-snmp, a stop condition ends the walk after this response, but every varbind of a
+    # GETBULK response that lies in the subtree is still printed (snmpsim pads the last
+    # response with endOfMibView rows, and snmpbulkwalk prints each one).
     for varbind in varbinds:
         if varbind.value is NO_SUCH_NAME:
             streams.out.write("End of MIB\n")
@@ -92,18 +95,17 @@ def _absorb(walk: _Walk, varbinds: list[VarBind], options: ToolOptions, streams:
             return
         if not is_prefix(walk.root, varbind.oid):
             walk.running = False
-            return
+            continue
 
         streams.out.write(format_varbind(varbind, options.output) + "\n")
         walk.printed += 1
         if is_exception(varbind.value):
             walk.running = False
-            return
+            continue
         if options.check_increasing and varbind.oid <= walk.last:
             streams.err.write(oid_not_increasing(walk.last, varbind.oid, options.output))
             walk.exit_code = EXIT_FAILURE
             walk.running = False
-            return
         walk.last = varbind.oid
 
 
