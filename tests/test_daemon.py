@@ -225,13 +225,17 @@ class TestStartAndStop:
         assert any(entry["event"] == "stop step timed out" for entry in logs)
 
 
+def notified_harness(tmp_path: Path, socket_path: str) -> Harness:
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": socket_path})
+    return make_harness(write_config(tmp_path / "config.yaml"), notifier=notifier)
+
+
 class TestNotifications:
     async def test_ready_after_http_and_polling(
         self, tmp_path: Path, notify_socket: tuple[socket.socket, str]
     ) -> None:
         sock, path = notify_socket
-        notifier = SystemdNotifier({"NOTIFY_SOCKET": path})
-        harness = make_harness(write_config(tmp_path / "config.yaml"), notifier=notifier)
+        harness = notified_harness(tmp_path, path)
 
         await harness.daemon.start()
         try:
@@ -245,8 +249,7 @@ class TestNotifications:
         self, tmp_path: Path, notify_socket: tuple[socket.socket, str]
     ) -> None:
         sock, path = notify_socket
-        notifier = SystemdNotifier({"NOTIFY_SOCKET": path})
-        harness = make_harness(write_config(tmp_path / "config.yaml"), notifier=notifier)
+        harness = notified_harness(tmp_path, path)
         await harness.daemon.start()
         drain(sock)
         try:

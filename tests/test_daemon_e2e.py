@@ -108,6 +108,16 @@ def find_value(body: str, name: str, **labels: str) -> float | None:
     return None
 
 
+def agent_rows(body: str, metric: str) -> list[tuple[str, dict[str, str], float]]:
+    """Return (index, labels, value) of each row of a table metric of the `agent` target."""
+    index_label = "hrStorageIndex" if metric.startswith("hr") else "ifIndex"
+    return [
+        (labels[index_label], labels, value)
+        for name, labels, value in parse_samples(body)
+        if name == metric and labels.get("target") == "agent"
+    ]
+
+
 def snmpget_value(agent: Any, oid: str) -> str | None:
     """Return net-snmp's value text for `oid`, or None when the agent has no such object."""
     rc, stdout, stderr = agent.run_netsnmp(
@@ -222,14 +232,9 @@ class TestValuesMatchSnmpget:
         self, daemon_url: str, snmpd_agent: Any, metric: str, column: str
     ) -> None:
         body = (await get(daemon_url + "/metrics")).body
-        index_label = "hrStorageIndex" if metric.startswith("hr") else "ifIndex"
         expected = snmpwalk_column(snmpd_agent, column)
 
-        exported = {
-            labels[index_label]: value
-            for name, labels, value in parse_samples(body)
-            if name == metric and labels.get("target") == "agent"
-        }
+        exported = {index: value for index, _, value in agent_rows(body, metric)}
 
         assert exported == {index: float(value) for index, value in expected.items()}
 
@@ -245,14 +250,9 @@ class TestValuesMatchSnmpget:
         self, daemon_url: str, snmpd_agent: Any, metric: str, label: str, column: str
     ) -> None:
         body = (await get(daemon_url + "/metrics")).body
-        index_label = "hrStorageIndex" if metric.startswith("hr") else "ifIndex"
         expected = snmpwalk_column(snmpd_agent, column)
 
-        exported = {
-            labels[index_label]: labels[label]
-            for name, labels, _ in parse_samples(body)
-            if name == metric and labels.get("target") == "agent"
-        }
+        exported = {index: labels[label] for index, labels, _ in agent_rows(body, metric)}
 
         assert exported == expected
 
