@@ -2,7 +2,7 @@
 
 net-snmp's snmpd only serves the values its MIB modules produce. The CLI tests also need values
 that no real agent sends on request: every byte of an OCTET STRING, Opaque doubles, malformed
-encodings and OIDs that do not increase. This agent answers GET, GETNEXT, GETBULK and SET from a
+encodings and OIDs that do not increase. This agent serves GET, GETNEXT, GETBULK and SET from a
 sorted table of (OID, value) pairs. A value may be a `MalformedValue`, whose raw TLV is sent as is.
 
 It runs in a thread with a blocking socket, so the same agent serves net-snmp's tools (run as
@@ -29,8 +29,8 @@ from snmpd_ng.protocol.values import (
     VarBind,
 )
 
-# A hook that may replace the table's answer: it gets the decoded request and returns the
-# response PDU to send, or None to let the table answer.
+# A hook that may replace the table's response: it gets the decoded request and returns the
+# response PDU to send, or None to let the table respond.
 ResponseHook = Callable[[CommunityMessage], Pdu | None]
 
 

@@ -4,7 +4,7 @@ Most runs call `main(argv)` in-process; a few start the installed `snmpd-ng` con
 
 The full-walk comparison cannot expect two walks of a live agent to be equal, so it uses this
 rule: net-snmp walks the agent before and after snmpd-ng does. A row whose line is the same in
-both net-snmp walks must appear unchanged in snmpd-ng's walk; a row that changed between them (a
+both net-snmp walks must appear unchanged in snmpd-ng's walk. A row that changed between them (a
 counter, a time, a load) must appear with the same type label. Process and socket tables are left
 out, because each walker sees its own process (hrSWRunTable, hrSWRunPerfTable) and its own UDP
 socket (udpTable, udpEndpointTable), and so is net-snmp's nsCacheStatus, which each walk flips

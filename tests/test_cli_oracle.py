@@ -124,7 +124,7 @@ def test_walk_of_table_matches(capsys: pytest.CaptureFixture[str], table_agent: 
 
 
 def _going_backwards(request: CommunityMessage) -> Pdu | None:
-    # Answer GETNEXT/GETBULK of .3.0 with .1.0: an agent whose walk goes backwards.
+    # Respond to GETNEXT/GETBULK of .3.0 with .1.0, as an agent whose walk goes backwards.
     pdu = request.pdu
     if isinstance(pdu, (Pdu, BulkPdu)) and pdu.varbinds[0].oid == (*BASE, 3, 0):
         backwards = [VarBind((*BASE, 1, 0), Integer32(1))]
@@ -136,7 +136,7 @@ def _going_backwards(request: CommunityMessage) -> Pdu | None:
 def test_walk_oid_not_increasing(capsys: pytest.CaptureFixture[str], table_agent: TableAgent,
                                  command: str) -> None:
     table_agent.hook = _going_backwards
-    # -Cr1 makes snmpbulkwalk ask for .3.0 alone, which the hook answers with .1.0.
+    # -Cr1 makes snmpbulkwalk request .3.0 alone, and the hook returns .1.0 for it.
     args = ["-v2c", "-cpublic", "-On", "-Cr1" if command == "bulkwalk" else "-Cp",
             ".1.3.6.1.4.1.99999"]
     expected = run_netsnmp("snmp" + command, table_agent, args)

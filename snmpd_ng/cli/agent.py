@@ -14,8 +14,10 @@ _UNSUPPORTED_TRANSPORTS = ("tcp", "tcp6", "tcpv6", "tcpipv6", "unix", "dtlsudp",
 
 @dataclass(frozen=True, slots=True)
 class AgentAddress:
-    """Where to send requests, and `label`: the argument as written, which net-snmp's messages
-    repeat (`Timeout: No Response from udp6:[::1]:1161.`)."""
+    """The agent's host and port, and `label`, the argument as written.
+
+    net-snmp's messages repeat the label (`Timeout: No Response from udp6:[::1]:1161.`).
+    """
 
     host: str
     port: int

@@ -45,8 +45,8 @@ Options (as in net-snmp's tools; options may follow the agent):
 
 _SET_HELP = """\
 TYPE: i INTEGER, u Unsigned32, t TimeTicks, a IpAddress, o OID, s STRING, x hex STRING,
-      d decimal STRING, b BITS, n NULL, c Counter32, C Counter64,
-      U / I / F / D Opaque unsigned 64-bit / signed 64-bit / float / double
+      d decimal STRING, b BITS, n NULL, c Counter32, C Counter64.
+      U, I, F and D: Opaque unsigned 64-bit, signed 64-bit, float and double.
 """
 
 _MAIN_HELP = """\

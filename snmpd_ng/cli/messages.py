@@ -1,9 +1,9 @@
 """The error messages of net-snmp 5.9.3's tools, which scripts match on.
 
 The error-status texts are what libnetsnmp 5.9.3 prints for each status (read from its output).
-`snmpget` writes "Error in packet" and a timeout line ending in a dot; `snmpgetnext` adds the dot
-after "Error in packet" too; `snmpwalk`, `snmpbulkwalk` and `snmpset` write "Error in packet."
-and a timeout line without the dot. Every tool leaves a blank line after "Failed object".
+`snmpget` writes "Error in packet" without a dot, and the other tools write "Error in packet.".
+The timeout line ends in a dot for `snmpget` and `snmpgetnext` only. Every tool leaves a blank
+line after "Failed object".
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from snmpd_ng.protocol.message import SnmpVersion
 
 
 class Tool(Enum):
-    """The net-snmp tool a subcommand stands in for."""
+    """The net-snmp tool that a subcommand replaces."""
 
     GET = "get"
     GETNEXT = "getnext"
@@ -27,14 +27,14 @@ class Tool(Enum):
 
 
 class UsageError(Exception):
-    """A command line that the tool cannot run; the message says which word and why."""
+    """A command line that the tool cannot run. The message names the word and the reason."""
 
 
 class OperandError(UsageError):
     """An OID, type letter or value that cannot be used; reported without the usage line."""
 
 
-# net-snmp's defaults: 1 s timeout, 5 retries; snmpbulkwalk asks for 10 rows per request.
+# net-snmp's defaults: a 1 s timeout and 5 retries. snmpbulkwalk requests 10 rows per GETBULK.
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_RETRIES = 5
 DEFAULT_MAX_REPETITIONS = 10

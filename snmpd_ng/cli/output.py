@@ -1,7 +1,7 @@
 """Varbinds printed as net-snmp 5.9's tools print them when no MIB files are loaded.
 
 Every string here was checked against snmpget 5.9.3 (Debian 12) run with `MIBS=` against an agent
-serving the same bytes. Without MIB files net-snmp knows only the three top-level arcs by name
+serving the same bytes. Without MIB files net-snmp names only the three top-level arcs
 (`iso.3.6.1...`), applies no DISPLAY-HINT, and picks STRING or Hex-STRING from the bytes alone.
 """
 
@@ -27,7 +27,7 @@ from snmpd_ng.protocol.values import (
     VarBind,
 )
 
-# The only OID names net-snmp knows with no MIB loaded: the roots of the OID tree (X.660).
+# The only OID names net-snmp prints with no MIB loaded: the roots of the OID tree (X.660).
 _ROOT_NAMES = {0: "ccitt", 1: "iso", 2: "joint-iso-ccitt"}
 
 # Inner tags of net-snmp's Opaque-wrapped values (after 0x9F), and the label it prints for each.

@@ -32,7 +32,7 @@ _log = structlog.get_logger("snmpd_ng.cli")
 
 @dataclass(frozen=True, slots=True)
 class Streams:
-    """Where a command writes: values to `out`, errors to `err` (stdout and stderr by default)."""
+    """The output streams of a command: `out` for values, `err` for errors."""
 
     out: TextIO
     err: TextIO
