@@ -385,3 +385,16 @@ def test_fast_value_decoders_leave_faults_to_reference(tag: int, content: str) -
     tlv = bytes((tag, len(octets))) + octets
 
     assert FAST_VALUE_DECODERS[tag](tlv, 2, len(tlv)) is None
+
+
+def test_encode_value_keeps_type_of_subclass() -> None:
+    class LinkCounter(Counter32):
+        __slots__ = ()
+
+    assert encode_value(LinkCounter(5)) == b"\x41\x01\x05"
+
+
+def test_encode_value_sends_int_enum_as_integer() -> None:
+    from snmpd_ng.protocol.pdu import ErrorStatus
+
+    assert encode_value(ErrorStatus.GEN_ERR) == b"\x02\x01\x05"

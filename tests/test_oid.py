@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from snmpd_ng.protocol.ber import decode_oid_content, encode_oid_content, encode_oid_tlv
+from snmpd_ng.protocol.ber import (
+    decode_oid_content,
+    decode_oid_fast,
+    encode_oid_content,
+    encode_oid_tlv,
+)
 from snmpd_ng.protocol.errors import EncodeError
 from snmpd_ng.protocol.oid import (
     MAX_SUBIDENTIFIER,
@@ -155,3 +160,26 @@ def test_decode_oid_content_reads_within_bounds() -> None:
     data = b"\xff\x2b\x06\x01\xff"
 
     assert decode_oid_content(data, 1, 4) == ((1, 3, 6, 1), None)
+
+
+@given(st.binary(max_size=20))
+@settings(max_examples=1000, deadline=None)
+@example(bytes.fromhex("2b 06 01 02 01 02 02 01 0a ce 75"))
+@example(bytes.fromhex("2b 06 81 80 00"))
+@example(bytes.fromhex("2b 80 01"))
+@example(bytes.fromhex("2b 90 80 80 80 00"))
+@example(bytes.fromhex("2b 8f ff ff ff 7f"))
+def test_decode_oid_fast_agrees_with_reference(content: bytes) -> None:
+    fast = decode_oid_fast(content)
+
+    if fast is not None:
+        assert (fast, None) == decode_oid_content(content, 0, len(content))
+
+
+@given(valid_oids())
+@settings(max_examples=300, deadline=None)
+def test_decode_oid_fast_takes_every_valid_oid_with_small_first_arcs(oid: tuple[int, ...]) -> None:
+    content = encode_oid_content(oid)
+
+    if content[0] < 0x80:
+        assert decode_oid_fast(content) == oid

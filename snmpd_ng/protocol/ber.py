@@ -143,10 +143,21 @@ def encode_oid_tlv(oid: Oid) -> bytes:
     return tlv
 
 
-def _encode_ranged(tag: int, value: int, low: int, high: int, type_name: str) -> bytes:
+def _encode_ranged(value: int, tag: int, low: int, high: int, type_name: str) -> bytes:
     if not low <= value <= high:
         raise EncodeError(f"{type_name} value {value} is outside {low}..{high}")
     return encode_tlv(tag, encode_integer_content(value))
+
+
+# (tag, minimum, maximum, name) of each integer type. A plain int is sent as Integer32.
+_INTEGER_TYPES: dict[type, tuple[int, int, int, str]] = {
+    Integer32: (Tag.INTEGER, INT32_MIN, INT32_MAX, "Integer32"),
+    Counter32: (Tag.COUNTER32, 0, UINT32_MAX, "Counter32"),
+    Gauge32: (Tag.GAUGE32, 0, UINT32_MAX, "Gauge32"),
+    TimeTicks: (Tag.TIMETICKS, 0, UINT32_MAX, "TimeTicks"),
+    Counter64: (Tag.COUNTER64, 0, UINT64_MAX, "Counter64"),
+    int: (Tag.INTEGER, INT32_MIN, INT32_MAX, "Integer32"),
+}
 
 
 def encode_value(value: SnmpValue | int | bytes | str) -> bytes:
@@ -159,8 +170,14 @@ def encode_value(value: SnmpValue | int | bytes | str) -> bytes:
     """
     if value is NULL:
         return b"\x05\x00"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return _encode_int_value(value)
+    # Looked up by exact type, which also keeps the subclass when this module is compiled with
+    # mypyc: there an argument declared `int` becomes a native integer and loses its class.
+    integer_type = _INTEGER_TYPES.get(type(value))
+    if integer_type is None and isinstance(value, int) and not isinstance(value, bool):
+        integer_type = next(
+            spec for kind, spec in _INTEGER_TYPES.items() if isinstance(value, kind))
+    if integer_type is not None and isinstance(value, int):
+        return _encode_ranged(value, *integer_type)
     if isinstance(value, bytes):
         return _encode_bytes_value(value)
     if isinstance(value, str):
@@ -177,18 +194,6 @@ def encode_value(value: SnmpValue | int | bytes | str) -> bytes:
         f"cannot encode a {type(value).__name__} as an SNMP value; use one of the value types "
         "such as Integer32, OctetString or ObjectIdentifier"
     )
-
-
-def _encode_int_value(value: int) -> bytes:
-    if isinstance(value, Counter32):
-        return _encode_ranged(Tag.COUNTER32, value, 0, UINT32_MAX, "Counter32")
-    if isinstance(value, Gauge32):
-        return _encode_ranged(Tag.GAUGE32, value, 0, UINT32_MAX, "Gauge32")
-    if isinstance(value, TimeTicks):
-        return _encode_ranged(Tag.TIMETICKS, value, 0, UINT32_MAX, "TimeTicks")
-    if isinstance(value, Counter64):
-        return _encode_ranged(Tag.COUNTER64, value, 0, UINT64_MAX, "Counter64")
-    return _encode_ranged(Tag.INTEGER, value, INT32_MIN, INT32_MAX, "Integer32")
 
 
 def _encode_bytes_value(value: bytes) -> bytes:
@@ -356,6 +361,39 @@ def decode_oid_content(data: bytes, start: int, stop: int) -> tuple[Oid, str | N
     elif problem is None and max(oid) > MAX_SUBIDENTIFIER:
         problem = "a sub-identifier is above 2^32-1 (RFC 2578 section 3.5)"
     return oid, problem
+
+
+_LOW_OCTETS = bytes(range(0x80))
+
+
+def decode_oid_fast(chunk: bytes) -> Oid | None:
+    """Decode valid OID content octets quickly; return None for anything the reference handles.
+
+    Covers OIDs whose first sub-identifier is one octet and whose later ones are valid, which is
+    every name of a table indexed by numbers above 127 (ifIndex 10101 is CE 75).
+    """
+    if not chunk or len(chunk) >= MAX_SUBIDENTIFIERS:
+        return None
+    if chunk.isascii():
+        return OID_HEADS[chunk[0]] + tuple(chunk[1:])
+    if chunk[0] & 0x80 or chunk[-1] & 0x80:
+        return None
+    # Leading one-octet sub-identifiers in one step, then the rest octet by octet.
+    head_size = len(chunk) - len(chunk.lstrip(_LOW_OCTETS))
+    arcs = list(chunk[1:head_size])
+    value = 0
+    for octet in chunk[head_size:]:
+        if octet & 0x80:
+            if octet == 0x80 and not value:
+                return None
+            value = (value | (octet & 0x7F)) << 7
+        else:
+            value |= octet
+            if value > MAX_SUBIDENTIFIER:
+                return None
+            arcs.append(value)
+            value = 0
+    return OID_HEADS[chunk[0]] + tuple(arcs)
 
 
 def _read_subidentifiers(chunk: bytes) -> tuple[list[int], str | None]:

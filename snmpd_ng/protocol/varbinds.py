@@ -5,7 +5,7 @@
     VarBindList ::= SEQUENCE (SIZE (0..max-bindings)) OF VarBind
 
 `decode_varbinds` reads most varbinds on a fast path that only handles short lengths, one-octet
-tags, OID octets below 0x80 and valid values. Everything else goes through `_decode_varbind`, the
+tags, valid names and valid values. Everything else goes through `_decode_varbind`, the
 reference decoder, so every fault is reported the same way whichever path saw it.
 """
 
@@ -17,6 +17,7 @@ from snmpd_ng.protocol.ber import (
     FAST_VALUE_DECODERS,
     OID_HEADS,
     decode_oid_content,
+    decode_oid_fast,
     decode_value,
     encode_length,
     encode_oid_tlv,
@@ -24,6 +25,7 @@ from snmpd_ng.protocol.ber import (
     read_header,
 )
 from snmpd_ng.protocol.errors import DecodeError
+from snmpd_ng.protocol.oid import Oid
 from snmpd_ng.protocol.values import NULL, MalformedValue, OctetString, SnmpValue, Tag, VarBind
 
 _SEQUENCE = b"\x30"
@@ -87,8 +89,11 @@ def decode_varbind_items(data: bytes, start: int, stop: int) -> list[VarBind]:
                 chunk = data[name_start:name_stop]
                 value_tag = data[name_stop]
                 fast = fast_decoders.get(value_tag)
-                if chunk.isascii() and (fast is not None or value_tag == 0x04):
-                    oid = OID_HEADS[chunk[0]] + tuple(chunk[1:])
+                if chunk.isascii():
+                    oid: Oid | None = OID_HEADS[chunk[0]] + tuple(chunk[1:])
+                else:
+                    oid = decode_oid_fast(chunk)
+                if oid is not None and (fast is not None or value_tag == 0x04):
                     value: SnmpValue | None
                     if fast is None:
                         value = OctetString(data[value_start:varbind_stop])
