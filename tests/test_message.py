@@ -6,9 +6,10 @@ import pytest
 from codec_packets import captured_packets, community_packets, hex_bytes, same_pdu, same_varbinds
 from codec_strategies import messages
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from snmpd_ng.protocol import varbinds as varbinds_module
-from snmpd_ng.protocol.ber import read_header
+from snmpd_ng.protocol.ber import encode_integer_content, read_header
 from snmpd_ng.protocol.errors import DecodeError, EncodeError
 from snmpd_ng.protocol.message import (
     CommunityMessage,
@@ -314,3 +315,32 @@ def test_unexpected_exception_becomes_decode_error(monkeypatch: pytest.MonkeyPat
         decode_message(GET_SYS_NAME)
 
     assert isinstance(caught.value.__cause__, IndexError)
+
+
+def integer_tlv(number: int, size: int) -> bytes:
+    return bytes((0x02, size)) + number.to_bytes(size, "big", signed=True)
+
+
+@given(st.lists(st.tuples(st.integers(-(2**31), 2**31 - 1), st.integers(0, 2)), min_size=3,
+                max_size=3))
+@settings(max_examples=300, deadline=None)
+def test_pdu_integers_fast_path_agrees_with_reference(fields: list[tuple[int, int]]) -> None:
+    # Each field minimal or with up to two octets of padding, so both paths are taken.
+    encoded = b"".join(
+        integer_tlv(number, len(encode_integer_content(number)) + padding)
+        for number, padding in fields)
+    pdu_bytes = bytes((0xA2, len(encoded) + 2)) + encoded + b"\x30\x00"
+
+    pdu, _ = decode_pdu(pdu_bytes, 0, len(pdu_bytes))
+
+    assert isinstance(pdu, Pdu)
+    assert (pdu.request_id, pdu.error_status, pdu.error_index) == tuple(n for n, _ in fields)
+
+
+def test_pdu_negative_one_octet_fields_decode_signed() -> None:
+    pdu_bytes = hex_bytes("a2 0b 02 01 01 02 01 80 02 01 ff 30 00")
+
+    pdu, _ = decode_pdu(pdu_bytes, 0, len(pdu_bytes))
+
+    assert isinstance(pdu, Pdu)
+    assert (pdu.error_status, pdu.error_index) == (-128, -1)

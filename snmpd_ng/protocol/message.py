@@ -244,9 +244,7 @@ def _decode_pdu(data: bytes, pos: int, end: int) -> tuple[AnyPdu, int]:
     if pdu_type is PduType.TRAP_V1:
         return _decode_trap_v1(data, start, stop), stop
 
-    request_id, cursor = read_integer(data, start, stop, "pdu.request-id")
-    second, cursor = read_integer(data, cursor, stop, "pdu.error-status")
-    third, cursor = read_integer(data, cursor, stop, "pdu.error-index")
+    request_id, second, third, cursor = _read_pdu_integers(data, start, stop)
     varbinds, cursor = decode_varbinds(data, cursor, stop)
     if cursor != stop:
         raise DecodeError(f"{stop - cursor} bytes follow the varbind list", field="pdu",
@@ -254,6 +252,31 @@ def _decode_pdu(data: bytes, pos: int, end: int) -> tuple[AnyPdu, int]:
     if pdu_type is PduType.GET_BULK:
         return BulkPdu(request_id, second, third, varbinds), stop
     return Pdu(pdu_type, request_id, varbinds, second, third), stop
+
+
+def _read_pdu_integers(data: bytes, start: int, stop: int) -> tuple[int, int, int, int]:
+    """Read request-id, error-status and error-index (non-repeaters and max-repetitions in a
+    GetBulk); return them and the position after them."""
+    # Fast path: 02 LL <request-id of 1 to 4 octets> 02 01 XX 02 01 YY, as almost every agent
+    # sends it.
+    cursor = start + 2 + (data[start + 1] if start + 2 <= stop else 0)
+    if (
+        cursor + 6 <= stop
+        and data[start] == 0x02
+        and 0 < cursor - start - 2 <= 4
+        and data[cursor:cursor + 2] == b"\x02\x01"
+        and data[cursor + 3:cursor + 5] == b"\x02\x01"
+    ):
+        request_id = int.from_bytes(data[start + 2:cursor], "big", signed=True)
+        # One octet in two's complement: 0x80..0xFF are -128..-1.
+        second = (data[cursor + 2] ^ 0x80) - 0x80
+        third = (data[cursor + 5] ^ 0x80) - 0x80
+        return request_id, second, third, cursor + 6
+
+    request_id, cursor = read_integer(data, start, stop, "pdu.request-id")
+    second, cursor = read_integer(data, cursor, stop, "pdu.error-status")
+    third, cursor = read_integer(data, cursor, stop, "pdu.error-index")
+    return request_id, second, third, cursor
 
 
 def _decode_trap_v1(data: bytes, start: int, stop: int) -> TrapV1Pdu:
