@@ -21,7 +21,7 @@ SNMP_IN_PKTS = "1.3.6.1.2.1.11.1.0"
 """SNMPv2-MIB snmpInPkts: messages the agent received, counted by the agent itself."""
 
 START_TIMEOUT = 10.0
-"""Seconds to wait for a started snmpd to answer its first GET."""
+"""Seconds to wait for a started snmpd to respond to its first GET."""
 
 
 class AgentError(RuntimeError):

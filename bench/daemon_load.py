@@ -36,7 +36,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 COMMUNITY = "public"
 COMMUNITY_VARIABLE = "SNMPD_NG_BENCH_COMMUNITY"
 READY_TIMEOUT = 60.0
-"""Seconds the daemon may take to load its config and answer /readyz."""
+"""Seconds the daemon may take to load its config and respond to /readyz."""
 STOP_TIMEOUT = 15.0
 
 
@@ -58,7 +58,7 @@ class LoadOptions:
 
 @dataclass(slots=True)
 class LoadResult:
-    """What the daemon used while it polled, and what the responder saw."""
+    """Resources the daemon used while it polled, and the requests the responder counted."""
 
     options: LoadOptions
     cpu_seconds_per_second: float = 0.0
@@ -175,7 +175,7 @@ def read_rss_mib(pid: int) -> float:
 
 
 def wait_until_ready(process: subprocess.Popen[bytes], http_port: int, log_file: Path) -> None:
-    """Wait until the daemon answers /readyz with 200; raise LoadError if it exits first."""
+    """Wait until the daemon responds to /readyz with 200; raise LoadError if it exits first."""
     deadline = time.monotonic() + READY_TIMEOUT
     url = f"http://127.0.0.1:{http_port}/readyz"
     while time.monotonic() < deadline:
@@ -189,7 +189,7 @@ def wait_until_ready(process: subprocess.Popen[bytes], http_port: int, log_file:
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.5)
-    raise LoadError(f"the daemon did not answer {url} within {READY_TIMEOUT:.0f} s: "
+    raise LoadError(f"the daemon did not respond to {url} within {READY_TIMEOUT:.0f} s: "
                     f"{_log_tail(log_file)}")
 
 
@@ -321,7 +321,8 @@ def _difference(before: str, after: str, name: str) -> float | None:
 
 
 def measure_daemon(options: LoadOptions) -> LoadResult:
-    """Run the whole load test; a failure is returned in `error`, never raised."""
+    """Run the whole load test. A failure of the daemon, the responder, /proc or /metrics is
+    returned in `error` instead of raised, so that bench/run.py still prints the other results."""
     result = LoadResult(options)
     responder = None
     try:

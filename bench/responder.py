@@ -1,7 +1,7 @@
 """A lightweight SNMPv2c responder that simulates many agents on loopback, for the daemon load test.
 
-One process binds `--count` UDP sockets on 127.0.0.1 (ports chosen by the kernel) and answers
-GET, GETNEXT and GETBULK on each from the same small view: the system group and an ifTable of
+One process binds `--count` UDP sockets on 127.0.0.1 (ports chosen by the kernel) and responds
+to GET, GETNEXT and GETBULK on each from the same small view: the system group and an ifTable of
 `--interfaces` rows, with sysUpTime and the octet counters moving with the clock. It prints the
 port list as one JSON line on stdout once every socket is bound. On SIGUSR1, and on SIGTERM or
 SIGINT before it exits, it prints one more line: the datagrams it received so far (in all and
@@ -115,7 +115,8 @@ class View:
         return VarBind(found, self._read(found))
 
     def bulk(self, pdu: BulkPdu) -> list[VarBind]:
-        """Answer a GETBULK as RFC 3416 section 4.2.3 says, up to MAX_RESPONSE_VARBINDS."""
+        """Return the varbinds of a GETBULK response (RFC 3416 section 4.2.3), at most
+        MAX_RESPONSE_VARBINDS."""
         non_repeaters = min(pdu.non_repeaters, len(pdu.varbinds))
         varbinds = [self.next(oid) for oid, _ in pdu.varbinds[:non_repeaters]]
         current = [oid for oid, _ in pdu.varbinds[non_repeaters:]]

@@ -26,7 +26,7 @@ from typing import Any
 
 from agent import BenchAgent
 from daemon_load import LoadOptions, measure_daemon, render_daemon
-from report import Outcome, PeerSpec, machine_facts, render
+from report import Outcome, PeerSpec, load_average, machine_facts, render
 
 BENCH_DIR = Path(__file__).resolve().parent
 PEERS_DIR = BENCH_DIR / "peers"
@@ -141,13 +141,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = " ".join(["bench/run.py", *(sys.argv[1:] if argv is None else argv)])
 
     started = time.monotonic()
+    machine = machine_facts()
     outcomes = run_all(specs, options)
     load = None
     if not (arguments.quick or arguments.skip_daemon):
         print("bench: daemon load test ...", file=sys.stderr, flush=True)
         daemon_command = tuple(shlex.split(arguments.daemon_command or ""))
         load = measure_daemon(LoadOptions(daemon_command=daemon_command))
-    machine = machine_facts()
+    machine["load average at end"] = load_average()
     markdown = render(outcomes, machine, command, options.concurrency,
                       time.monotonic() - started)
     if load is not None:

@@ -1,8 +1,8 @@
 """Smoke test of the benchmark harness: bench/run.py in its quick mode, with snmpd_ng and one peer.
 
 It runs only where the `bench` extra is installed (`pip install -e '.[bench]'`), since `make test`
-does not install the peers. The figures of a quick run are rough; the test checks that every
-measure produced one, that each GET cost one datagram, and that the report has its tables.
+does not install the peers. The figures of a quick run are rough, so the test checks only that
+every measure produced one, that each GET cost one datagram, and that the report has its tables.
 """
 
 from __future__ import annotations

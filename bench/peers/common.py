@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -55,7 +56,7 @@ class Settings:
 
 @dataclass(slots=True)
 class Result:
-    """What one measure of one peer produced; figures are medians over batches."""
+    """The figures of one measure of one peer, each the median over its batches."""
 
     peer: str
     version: str
@@ -73,6 +74,8 @@ class Result:
     requests_per_second: float | None = None
     concurrency: int = 0
     cpu_seconds: float = 0.0
+    system_seconds: float | None = None
+    """The part of cpu_seconds spent in the kernel (sockets, epoll), where the runner reads it."""
     wall_seconds: float = 0.0
     samples: list[float] = field(default_factory=list)
     """The per-batch figures the median was taken from, in the measure's unit."""
@@ -143,15 +146,19 @@ Batch = Callable[[int], Awaitable[int]]
 class Timing:
     units: int
     cpu_seconds: float
+    """User plus system CPU time of this process."""
+    system_seconds: float
     wall_seconds: float
 
 
 async def _timed(batch: Batch, operations: int) -> Timing:
     wall_start = time.perf_counter()
-    cpu_start = time.process_time()
+    start = resource.getrusage(resource.RUSAGE_SELF)
     units = await batch(operations)
-    cpu = time.process_time() - cpu_start
-    return Timing(units, cpu, time.perf_counter() - wall_start)
+    end = resource.getrusage(resource.RUSAGE_SELF)
+    system = end.ru_stime - start.ru_stime
+    cpu = (end.ru_utime - start.ru_utime) + system
+    return Timing(units, cpu, system, time.perf_counter() - wall_start)
 
 
 def _sync_batches(peer: SyncPeer, oids: Sequence[str]) -> tuple[Batch, Batch]:
@@ -246,6 +253,7 @@ async def measure_in_flight(result: Result, peer: AsyncPeer, seconds: float,
 
 def _add_totals(result: Result, timings: Sequence[Timing]) -> None:
     result.cpu_seconds = sum(timing.cpu_seconds for timing in timings)
+    result.system_seconds = sum(timing.system_seconds for timing in timings)
     result.wall_seconds = sum(timing.wall_seconds for timing in timings)
 
 

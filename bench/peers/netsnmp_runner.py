@@ -63,7 +63,7 @@ class NetSnmpTools:
     def __init__(self, port: int, max_repetitions: int, timeout: float) -> None:
         self.agent = f"127.0.0.1:{port}"
         community = os.environ.get(COMMUNITY_VARIABLE, "public")
-        # -r 0: one attempt per request, so the packet check sees every request once.
+        # -r 0: one attempt per request, so the packet check counts every request once.
         self.common = ["-v2c", "-c", community, "-r", "0", "-t", str(timeout), "-On"]
         self.max_repetitions = max_repetitions
 
