@@ -55,6 +55,7 @@ class TestTargetDefaults:
       - address: ::1
         name: six
         timeout: 250ms
+        backoff: 1.5
         port: 1161
         version: 1
         labels: {rack: 2}
@@ -66,6 +67,7 @@ class TestTargetDefaults:
         assert target.port == 161
         assert target.version == SnmpVersion.V2C
         assert target.retries == 2
+        assert target.backoff == 1.0
         assert target.max_repetitions == 25
 
     def test_defaults_section_overrides_builtin(self, tmp_path: Path) -> None:
@@ -75,6 +77,7 @@ class TestTargetDefaults:
         target = load(tmp_path, self.TEXT).targets[1].target
 
         assert target.timeout == 0.25
+        assert target.backoff == 1.5
         assert target.port == 1161
         assert target.version == SnmpVersion.V1
 

@@ -263,6 +263,7 @@ class TargetSettings(StrictModel):
     credentials: str | None = None
     timeout: Duration | None = None
     retries: int | None = Field(default=None, ge=0, le=100)
+    backoff: float | None = Field(default=None, ge=1.0, le=10.0)
     max_repetitions: int | None = Field(default=None, ge=1, le=2147483647)
     max_varbinds_per_request: int | None = Field(default=None, ge=1, le=1000)
     max_in_flight: int | None = Field(default=None, ge=1, le=1000)
