@@ -160,7 +160,7 @@ _INTEGER_TYPES: dict[type, tuple[int, int, int, str]] = {
 }
 
 
-def encode_value(value: SnmpValue | int | bytes | str) -> bytes:
+def encode_value(value: object) -> bytes:
     """Encode a varbind value as a TLV.
 
     A plain `int` is sent as Integer32, `bytes` as OCTET STRING and `str` as UTF-8 OCTET STRING.
@@ -378,6 +378,9 @@ def decode_oid_fast(chunk: bytes) -> Oid | None:
         return OID_HEADS[chunk[0]] + tuple(chunk[1:])
     if chunk[0] & 0x80 or chunk[-1] & 0x80:
         return None
+    if chunk[-2] > 0x80 and chunk[:-2].isascii():
+        # Only the last sub-identifier has two octets: a row index of 128 to 16383.
+        return OID_HEADS[chunk[0]] + tuple(chunk[1:-2]) + (((chunk[-2] & 0x7F) << 7) | chunk[-1],)
     # Leading one-octet sub-identifiers in one step, then the rest octet by octet.
     head_size = len(chunk) - len(chunk.lstrip(_LOW_OCTETS))
     arcs = list(chunk[1:head_size])

@@ -164,7 +164,7 @@ def _check_v1_pdu(pdu: AnyPdu) -> None:
 # Decoding
 
 
-def decode_message(data: bytes) -> CommunityMessage:
+def decode_message(data: bytes | bytearray | memoryview) -> CommunityMessage:
     """Decode an SNMPv1 or SNMPv2c message from one datagram.
 
     Raises DecodeError, and no other exception, when the framing is broken or the version is not
