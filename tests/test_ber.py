@@ -86,7 +86,13 @@ def test_encode_integer_content_round_trips(number: int) -> None:
         assert top_nine not in (0, 0x1FF)
 
 
-@pytest.mark.parametrize("number", [0, 5, 127, 128, 300, -1, 2**31 - 1])
+@given(st.one_of(st.integers(-(2**40), 2**40), st.integers(-(2**1100), 2**1100)))
+@settings(max_examples=300, deadline=None)
+@example(0)
+@example(127)
+@example(128)
+@example(-1)
+@example(2**1015)
 def test_encode_integer_tlv_matches_generic(number: int) -> None:
     assert encode_integer_tlv(number) == encode_tlv(0x02, encode_integer_content(number))
 

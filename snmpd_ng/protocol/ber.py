@@ -90,14 +90,20 @@ def encode_integer_content(value: int) -> bytes:
     return value.to_bytes(magnitude.bit_length() // 8 + 1, "big", signed=True)
 
 
-# The INTEGER TLVs of 0..127, which cover error-status, error-index and most small fields.
+# The INTEGER TLVs of 0..127, which cover error-status, error-index and most small fields, and
+# the INTEGER headers by content size.
 _SMALL_INTEGER_TLVS = [b"\x02\x01" + _SINGLE_OCTETS[number] for number in range(128)]
+_INTEGER_HEADERS = [b"\x02" + _SINGLE_OCTETS[size] for size in range(128)]
 
 
 def encode_integer_tlv(value: int) -> bytes:
     """Encode an INTEGER TLV without a range check."""
     if 0 <= value < 0x80:
         return _SMALL_INTEGER_TLVS[value]
+    magnitude = value if value >= 0 else ~value
+    size = magnitude.bit_length() // 8 + 1
+    if size < 0x80:
+        return _INTEGER_HEADERS[size] + value.to_bytes(size, "big", signed=True)
     return encode_tlv(Tag.INTEGER, encode_integer_content(value))
 
 

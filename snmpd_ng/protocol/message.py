@@ -45,6 +45,9 @@ __all__ = [
 ]
 
 _PDU_TYPES = {int(pdu_type): pdu_type for pdu_type in PduType}
+_PDU_TAG_OCTETS = {pdu_type: bytes((pdu_type,)) for pdu_type in PduType}
+# A plain int: reading an enum member is a slow attribute lookup on the encoding hot path.
+_OCTET_STRING = int(Tag.OCTET_STRING)
 
 
 class SnmpVersion(IntEnum):
@@ -100,7 +103,7 @@ def encode_pdu(pdu: AnyPdu) -> bytes:
         encode_integer_tlv(third),
         encode_varbinds(pdu.varbinds),
     ))
-    return b"".join((bytes((pdu.pdu_type,)), encode_length(len(body)), body))
+    return b"".join((_PDU_TAG_OCTETS[pdu.pdu_type], encode_length(len(body)), body))
 
 
 def _check_range(name: str, number: int, low: int, high: int) -> None:
@@ -137,7 +140,7 @@ def encode_message(message: CommunityMessage) -> bytes:
         _check_v1_pdu(message.pdu)
     body = b"".join((
         encode_integer_tlv(version),
-        encode_tlv(Tag.OCTET_STRING, message.community),
+        encode_tlv(_OCTET_STRING, message.community),
         encode_pdu(message.pdu),
     ))
     return b"".join((b"\x30", encode_length(len(body)), body))
