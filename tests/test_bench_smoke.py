@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import skip_unless_installed
+from agents import skip_unless_installed
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_PACKAGES = ("pysnmp", "ezsnmp", "gufo-snmp")
