@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import gzip
 import ipaddress
+import logging
 import socket
 import ssl
 import urllib.error
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+import pytest
+import structlog
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,6 +26,24 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from snmpd_ng.config.model import DaemonConfig
+
+
+@pytest.fixture
+def default_logging() -> Iterator[None]:
+    """Run a test with structlog's default set-up and no snmpd-ng stdlib handler, then restore.
+
+    Tests elsewhere configure logging for the whole process (the CLI's configure_logging with a
+    captured stream that pytest closes later), which would hide or break these tests' logs.
+    """
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    structlog.reset_defaults()
+    root.handlers[:] = [handler for handler in handlers if not getattr(handler, "_snmpd_ng", False)]
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:

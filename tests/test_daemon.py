@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import socket
@@ -14,14 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
-from daemon_helpers import FakeManager, FakePolling, fetch
+from daemon_helpers import FakeManager, FakePolling, default_logging, fetch
 from structlog.testing import capture_logs
 
 from snmpd_ng import daemon as daemon_module
 from snmpd_ng.config.model import DaemonConfig
 from snmpd_ng.daemon import Daemon, DaemonOptions, StartError, cli_check_config, cli_run
 from snmpd_ng.systemd import SystemdNotifier
+
+pytestmark = pytest.mark.usefixtures(default_logging.__name__)
 
 COMMUNITY = "daemon-test-secret-0d4e"
 
@@ -416,19 +416,6 @@ class TestStateDir:
         assert harness.calls == []
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Undo the logging set-up that cli_run does, so later tests see the default one."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    structlog.configure(**saved)
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.mark.usefixtures("restore_logging")
 class TestCommandLine:
     def test_check_config_valid_prints_summary(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

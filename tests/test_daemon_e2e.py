@@ -21,6 +21,7 @@ import pytest
 from daemon_helpers import (
     HttpReply,
     client_context,
+    default_logging,
     fetch,
     free_tcp_port,
     write_self_signed_certificate,
@@ -28,6 +29,8 @@ from daemon_helpers import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from snmpd_ng.daemon import Daemon, DaemonOptions, running
+
+pytestmark = pytest.mark.usefixtures(default_logging.__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 WRONG_COMMUNITY = "e2e-wrong-community-8c1f"

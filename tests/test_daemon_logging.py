@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 import structlog
+from daemon_helpers import default_logging
 
 from snmpd_ng.logging import configure_logging, is_console
 
@@ -20,15 +20,7 @@ class TtyStream(io.StringIO):
         return True
 
 
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    structlog.configure(**saved)
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures(default_logging.__name__)
 
 
 def json_lines(stream: io.StringIO) -> list[dict[str, object]]:

@@ -14,6 +14,7 @@ from daemon_helpers import (
     HttpReply,
     StaticCollector,
     client_context,
+    default_logging,
     fetch,
     has_ipv6_loopback,
     write_self_signed_certificate,
@@ -33,6 +34,8 @@ from snmpd_ng.http.server import (
     split_listen_address,
 )
 from snmpd_ng.secret import Secret
+
+pytestmark = pytest.mark.usefixtures(default_logging.__name__)
 
 PASSWORD = "scrape-password-93be"
 AUTH = BasicAuthConfig(username="prometheus", password=Secret(PASSWORD))

@@ -9,9 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_helpers import default_logging
 from structlog.testing import capture_logs
 
 from snmpd_ng.systemd import SystemdNotifier
+
+pytestmark = pytest.mark.usefixtures(default_logging.__name__)
 
 
 @pytest.fixture
