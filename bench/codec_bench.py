@@ -72,7 +72,7 @@ def load_hex(path: Path) -> bytes:
 
 
 def switch_response() -> bytes:
-    """A 25-varbind ifTable response as a switch sends it: ifIndex above 127, large counters."""
+    """Build a 25-varbind ifTable response as a switch sends it: ifIndex above 127, big counters."""
     columns = [(2, lambda n: OctetString(b"GigabitEthernet1/0/%d" % n)),
                (5, lambda n: Gauge32(1_000_000_000)),
                (8, lambda n: Integer32(1)),

@@ -100,6 +100,6 @@ def rewrite_length(data: bytes, position: int, new_octets: bytes, delta: int) ->
         if enclosing < position:
             _, start, stop = read_header(data, enclosing - 1, len(data), "test")
             if start <= position < stop:
-                assert out[enclosing] < 0x80 and out[enclosing] + delta < 0x80
+                assert out[enclosing] + delta < 0x80, "enclosing lengths must stay short"
                 out[enclosing] += delta
     return bytes(out)

@@ -1,8 +1,8 @@
 """Mutation fuzzing of the decoder, seeded with captured packets and the field-case vectors.
 
 The contract under test: for any datagram, `decode_message` returns a message or raises
-DecodeError, never another exception and never through its internal-error net; what it returns
-can be printed, formatted and re-encoded (or refused with EncodeError); and the fast varbind path
+DecodeError, never another exception and never through its internal-error net. What it returns
+can be printed, formatted and re-encoded (or refused with EncodeError). The fast varbind path
 gives what the reference path gives. The normal run is bounded (a fixed number of rounds, about
 ten seconds); `make fuzz` runs the `slow` variant with more rounds and other seeds.
 

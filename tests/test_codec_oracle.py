@@ -1,7 +1,7 @@
 """Differential tests: our BER codec against pyasn1's, on generated and on real messages.
 
-pyasn1 knows nothing of SNMP's value ranges or of our tolerance list, so the comparison is on
-BER itself: the bytes each encoder writes, and what each decoder reads from the same bytes.
+pyasn1 checks neither SNMP's value ranges nor our tolerance list, so the comparison is on BER
+itself: the bytes each encoder writes, and what each decoder reads from the same bytes.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ ORACLE_SETTINGS = settings(max_examples=150, deadline=None,
 def is_pyasn1_padded(number: int) -> bool:
     """Tell whether pyasn1 0.6 writes `number` with a redundant 0xFF octet.
 
-    It encodes -128 as FF 80 and -2^31 as FF 80 00 00 00, which X.690 section 8.3.2 forbids;
-    our encoder writes 80 and 80 00 00 00.
+    It encodes -128 as FF 80 and -2^31 as FF 80 00 00 00, which X.690 section 8.3.2 forbids.
+    Our encoder writes 80 and 80 00 00 00.
     """
     return number < 0 and (-number) & (-number - 1) == 0 and (-number).bit_length() % 8 == 0
 
@@ -75,7 +75,7 @@ def test_we_decode_pyasn1_encoding(message: CommunityMessage) -> None:
 
 
 @pytest.mark.parametrize("number", [-128, -32768, -(2**31)])
-def test_pyasn1_pads_negative_powers_of_two_and_we_do_not(number: int) -> None:
+def test_pyasn1_pads_negative_powers_of_two(number: int) -> None:
     message = CommunityMessage(SnmpVersion.V2C, b"public", Pdu(PduType.GET, number, []))
 
     ours = encode_message(message)

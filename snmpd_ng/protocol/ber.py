@@ -8,8 +8,8 @@ wrong: docs/protocol.md lists every tolerated deviation and what the decoder ret
 
 Each value decoder exists twice. `decode_value` is the reference: it handles every case and
 explains each fault in a `MalformedValue`. `FAST_VALUE_DECODERS` cover only the common, valid
-encodings and return None for anything else, so the caller falls back to the reference; the
-tests check that both give the same result.
+encodings and return None for anything else, so that the caller falls back to the reference.
+The tests check that both give the same result.
 """
 
 from __future__ import annotations
@@ -129,8 +129,8 @@ def encode_oid_content(oid: Oid) -> bytes:
     return bytes(out)
 
 
-# Encoded OBJECT IDENTIFIER TLVs by OID. A poller asks for the same OIDs on every cycle, so most
-# requests find their names here. Bounded: it is emptied when full.
+# Encoded OBJECT IDENTIFIER TLVs by OID. A poller requests the same OIDs on every cycle, so most
+# requests find their names here. The cache is bounded: it is emptied when full.
 _OID_TLV_CACHE: dict[Oid, bytes] = {}
 OID_TLV_CACHE_SIZE = 8192
 

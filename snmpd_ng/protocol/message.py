@@ -3,8 +3,8 @@
     Message ::= SEQUENCE { version INTEGER, community OCTET STRING, data PDUs }
 
 SNMPv3 messages (RFC 3412) wrap the same PDUs in a scopedPDU; `encode_pdu` and `decode_pdu` are
-public so that the v3 message processing reuses them unchanged, and `decode_version` tells which
-message processing a datagram needs.
+public so that the v3 message processing reuses them unchanged. `decode_version` returns a
+datagram's version, so that a caller can pick the message processing.
 """
 
 from __future__ import annotations

@@ -42,8 +42,8 @@ class _IntegerValue(int):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({int.__repr__(self)})"
 
-    # int has no __str__ of its own, so without this line str() and f-strings would use the
-    # repr above; they must keep printing the plain number.
+    # int has no __str__ of its own, so str() and f-strings would fall back to the repr above.
+    # They must keep printing the plain number.
     __str__ = int.__repr__
 
 
@@ -192,9 +192,11 @@ NULL = Null()
 class MalformedValue:
     """A varbind value that breaks the encoding rules of its type.
 
-    `tag` is the identifier as an integer (0x41, or 0x9F78 for a multi-octet identifier), `raw` the
-    whole TLV as received, `reason` what rule it breaks, and `value` the lenient reading when one is
-    clear (for example the unsigned number behind a Counter32 sent without its 0x00 pad), else None.
+    - `tag`: the value's identifier as an integer (0x41, or 0x9F78 for a two-octet identifier).
+    - `raw`: the value's whole TLV as received, or the whole VarBind TLV when the name is at fault.
+    - `reason`: the rule it breaks.
+    - `value`: the lenient reading when one is clear, else None. An example is the unsigned number
+      behind a Counter32 sent without its 0x00 pad. It is never itself a MalformedValue.
     """
 
     __slots__ = ("raw", "reason", "tag", "value")

@@ -1,13 +1,13 @@
 """Capture real SNMP datagrams from net-snmp's agent and tools into the .hex files beside this one.
 
 Run from the repository root: `.venv/bin/python tests/data/packets/capture.py`. The script starts a
-throwaway snmpd on a free 127.0.0.1 port (its own config and state directory, no system file),
-puts a UDP relay in front of it, runs net-snmp's client tools against the relay, and writes every
-datagram the relay saw as `NAME-NN.request.hex` / `NAME-NN.response.hex`. Notifications go to a
-plain UDP listener instead of the agent and are stored as `NAME-NN.notification.hex`. Nothing is
-sent to any address but 127.0.0.1.
+throwaway snmpd on a free 127.0.0.1 port, with its own config and state directory and no system
+file. It puts a UDP relay in front of the agent and runs net-snmp's client tools against the
+relay. Every datagram the relay saw is written as `NAME-NN.request.hex` or
+`NAME-NN.response.hex`. Notifications go to a plain UDP listener instead of the agent and are
+stored as `NAME-NN.notification.hex`. Nothing is sent to any address but 127.0.0.1.
 
-Each file holds one datagram: `#` comment lines with the command that produced it, then the hex.
+Each file contains one datagram: `#` comment lines with the command that produced it, then the hex.
 The values differ from run to run (uptime, counters, request-ids), so tests must not compare
 values that change; they use the files for decoding, truncation and fuzzing.
 """
@@ -163,8 +163,8 @@ def run_tool(argv: list[str], port: int) -> str:
     full = [argv[0], *COMMON, *argv[1:at], f"udp:{HOST}:{port}", *argv[at + 1:]]
     env = dict(os.environ, MIBS="")
     subprocess.run(full, env=env, capture_output=True, timeout=30, check=False)
-    shown = [argv[0], *COMMON, *argv[1:at], "udp:127.0.0.1:PORT", *argv[at + 1:]]
-    return " ".join(shown)
+    recorded = [argv[0], *COMMON, *argv[1:at], "udp:127.0.0.1:PORT", *argv[at + 1:]]
+    return " ".join(recorded)
 
 
 def capture(name: str, argv: list[str], agent_port: int | None) -> None:
