@@ -7,6 +7,7 @@ from pathlib import Path
 from snmpd_ng.protocol.ber import read_header
 from snmpd_ng.protocol.pdu import AnyPdu, BulkPdu, Pdu, TrapV1Pdu
 from snmpd_ng.protocol.values import MalformedValue, Opaque, VarBind
+from snmpd_ng.protocol.varbinds import decode_varbind
 
 PACKET_DIR = Path(__file__).resolve().parent / "data" / "packets"
 
@@ -30,6 +31,16 @@ def captured_packets() -> dict[str, bytes]:
 def community_packets() -> dict[str, bytes]:
     """Return the captured SNMPv1 and SNMPv2c datagrams (the v3 ones start with "v3-")."""
     return {name: data for name, data in captured_packets().items() if not name.startswith("v3-")}
+
+
+def reference_varbinds(data: bytes, start: int, stop: int) -> list[VarBind]:
+    """Decode the VarBind TLVs in data[start:stop] with the reference path only."""
+    varbinds = []
+    cursor = start
+    while cursor < stop:
+        varbind, cursor = decode_varbind(data, cursor, stop)
+        varbinds.append(varbind)
+    return varbinds
 
 
 def same_value(left: object, right: object) -> bool:

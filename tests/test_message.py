@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from codec_packets import captured_packets, community_packets, hex_bytes, same_pdu, same_varbinds
+from codec_packets import (
+    captured_packets,
+    community_packets,
+    hex_bytes,
+    reference_varbinds,
+    same_pdu,
+    same_varbinds,
+)
 from codec_strategies import messages
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,7 +40,7 @@ from snmpd_ng.protocol.values import (
     OctetString,
     VarBind,
 )
-from snmpd_ng.protocol.varbinds import decode_varbind, decode_varbind_items
+from snmpd_ng.protocol.varbinds import decode_varbind_items
 
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
@@ -47,16 +54,6 @@ PACKETS = community_packets()
 def get_message(*oids: tuple[int, ...], version: SnmpVersion = SnmpVersion.V2C) -> CommunityMessage:
     pdu = Pdu(PduType.GET, 0x1234, [VarBind(oid, NULL) for oid in oids])
     return CommunityMessage(version, b"public", pdu)
-
-
-def reference_varbinds(data: bytes, start: int, stop: int) -> list[VarBind]:
-    """Decode a VarBind list with the reference path only."""
-    varbinds = []
-    cursor = start
-    while cursor < stop:
-        varbind, cursor = decode_varbind(data, cursor, stop)
-        varbinds.append(varbind)
-    return varbinds
 
 
 def varbind_list_bounds(data: bytes) -> tuple[int, int]:
