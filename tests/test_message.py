@@ -9,6 +9,7 @@ from codec_packets import (
     hex_bytes,
     reference_varbinds,
     same_pdu,
+    same_value,
     same_varbinds,
 )
 from codec_strategies import messages
@@ -31,13 +32,19 @@ from snmpd_ng.protocol.message import (
 )
 from snmpd_ng.protocol.pdu import BulkPdu, Pdu, PduType, TrapV1Pdu
 from snmpd_ng.protocol.values import (
+    NO_SUCH_INSTANCE,
     NO_SUCH_OBJECT,
     NULL,
+    Counter32,
     Counter64,
+    Gauge32,
     Integer32,
     IpAddress,
     MalformedValue,
+    ObjectIdentifier,
     OctetString,
+    Opaque,
+    TimeTicks,
     VarBind,
 )
 from snmpd_ng.protocol.varbinds import decode_varbind_items
@@ -344,3 +351,50 @@ def test_pdu_negative_one_octet_fields_decode_signed() -> None:
 
     assert isinstance(pdu, Pdu)
     assert (pdu.error_status, pdu.error_index) == (-128, -1)
+
+
+PASS_PERSIST_VALUES = [
+    (1, Counter32(3013173741)),
+    (2, Counter64(18446744073694799162)),
+    (3, Counter64(10403350064868154552)),
+    (4, Integer32(-5)),
+    (5, Gauge32(4294967295)),
+    (6, ObjectIdentifier((2, 999, 1))),
+    (7, IpAddress(b"\x7f\x00\xc8\x01")),
+    (8, TimeTicks(4294967295)),
+]
+
+
+@pytest.mark.parametrize(("index", "expected"), PASS_PERSIST_VALUES)
+def test_captured_snmpd_value_decodes_to_type(index: int, expected: object) -> None:
+    # snmpd served these through pass_persist; see tests/data/packets/capture.py.
+    pdu = decode_message(PACKETS[f"v2c-walk-pass-persist-{index:02d}.response"]).pdu
+    varbind = pdu.varbinds[0]
+
+    assert varbind.oid == (1, 3, 6, 1, 4, 1, 99999, index, 0)
+    assert same_value(varbind.value, expected)
+
+
+def test_captured_opaque_float_decodes_inner_number() -> None:
+    pdu = decode_message(PACKETS["v2c-get-opaque-float-01.response"]).pdu
+    value = pdu.varbinds[0].value
+
+    assert isinstance(value, Opaque)
+    assert value.inner_tag == 0x78
+    assert isinstance(value.inner, float)
+
+
+def test_captured_get_keeps_value_beside_exceptions() -> None:
+    pdu = decode_message(PACKETS["v2c-get-exceptions-01.response"]).pdu
+
+    assert isinstance(pdu.varbinds[0].value, OctetString)
+    assert pdu.varbinds[1].value is NO_SUCH_INSTANCE
+    assert pdu.varbinds[2].value is NO_SUCH_OBJECT
+
+
+def test_captured_v1_no_such_name_response() -> None:
+    pdu = decode_message(PACKETS["v1-get-nosuchname-01.response"]).pdu
+
+    assert isinstance(pdu, Pdu)
+    assert pdu.error_status == 2
+    assert pdu.error_index == 2

@@ -82,10 +82,15 @@ def test_tuple_order_is_lexicographic_oid_order() -> None:
 
 @pytest.mark.parametrize("oid", [
     (0, 40), (1, 40), (1, 99), (3, 0), (1,), (), (1, 3, MAX_SUBIDENTIFIER + 1), (1, 3, -1),
-    (1, 3) + (1,) * 127])
+    (1, 3) + (1,) * 127, (1.0, 3), (1, 3, "6"), "1.3.6"])
 def test_validate_for_encoding_rejects(oid: tuple[int, ...]) -> None:
     with pytest.raises(EncodeError):
         validate_for_encoding(oid)
+
+
+def test_encode_oid_tlv_rejects_float_arc() -> None:
+    with pytest.raises(EncodeError, match="not an integer"):
+        encode_oid_tlv((1, 3, 6, 99, 7.5))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("oid", [

@@ -50,6 +50,9 @@ def validate_for_encoding(oid: Oid) -> None:
     X.690 section 8.19.4 packs the first two arcs into one sub-identifier, which only works when the
     first arc is 0, 1 or 2 and, below 2, the second arc is under 40.
     """
+    for arc in oid:
+        if not isinstance(arc, int):
+            raise EncodeError(f"OID {oid!r}: arc {arc!r} is not an integer; use parse_oid for text")
     if len(oid) < 2:
         raise EncodeError(f"OID {format_oid(oid)!r} has {len(oid)} arc(s); at least 2 are needed")
     if len(oid) > MAX_SUBIDENTIFIERS:
