@@ -3,6 +3,7 @@
     .venv/bin/python bench/codec_bench.py                # about 20 seconds
     .venv/bin/python bench/codec_bench.py --quick        # fewer rounds, for a smoke run
     .venv/bin/python bench/codec_bench.py --json out.json
+    .venv/bin/python bench/codec_bench.py --mypyc        # also a mypyc build, 2 to 4 minutes
 
 Each case runs `rounds` times `iterations` calls and reports the fastest round, in microseconds
 per call: wall time from time.perf_counter_ns and the process's CPU time from
@@ -16,16 +17,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+# Set by --mypyc for the second run: a folder with a compiled copy of snmpd_ng.protocol.
+PACKAGE_ROOT_VARIABLE = "CODEC_BENCH_PACKAGE_ROOT"
+sys.path[:0] = [os.environ.get(PACKAGE_ROOT_VARIABLE) or str(REPO), str(REPO / "tests")]
 
+from snmpd_ng.protocol import ber  # noqa: E402
 from snmpd_ng.protocol.message import (  # noqa: E402 - after the sys.path change above
     CommunityMessage,
     SnmpVersion,
@@ -44,6 +52,7 @@ from snmpd_ng.protocol.values import (  # noqa: E402
 )
 
 PACKET = REPO / "tests" / "data" / "packets" / "v2c-bulkwalk-iftable-01.response.hex"
+COMPILED_MODULES = ("ber", "varbinds", "message")
 IF_ENTRY = (1, 3, 6, 1, 2, 1, 2, 2, 1)
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
@@ -146,8 +155,9 @@ def run_pyasn1(data: bytes, iterations: int, rounds: int) -> list[Result]:
 
 
 def render(results: list[Result]) -> str:
+    build = "mypyc" if not ber.__file__ or not ber.__file__.endswith(".py") else "pure Python"
     lines = [f"Python {platform.python_version()} ({platform.python_implementation()}), "
-             f"{platform.machine()}, {platform.processor() or 'unknown processor'}",
+             f"{platform.machine()}, {platform.processor() or 'unknown processor'}; codec: {build}",
              "",
              "| case | us/message | CPU us/message | CPU us/varbind | target (CPU) |",
              "|---|---:|---:|---:|---|"]
@@ -163,11 +173,31 @@ def render(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def build_with_mypyc(workdir: Path) -> None:
+    """Copy snmpd_ng.protocol into `workdir` and compile its hot modules there with mypyc."""
+    package = workdir / "snmpd_ng"
+    shutil.copytree(REPO / "snmpd_ng" / "protocol", package / "protocol")
+    (package / "__init__.py").write_text("", encoding="ascii")
+    mypyc = Path(sys.executable).parent / "mypyc"
+    modules = [f"snmpd_ng/protocol/{name}.py" for name in COMPILED_MODULES]
+    subprocess.run([str(mypyc), *modules], cwd=workdir, check=True, capture_output=True)
+
+
+def run_compiled(arguments: list[str]) -> None:
+    """Build the mypyc copy in a temporary folder and run this script again against it."""
+    with tempfile.TemporaryDirectory(prefix="codec-mypyc-") as folder:
+        build_with_mypyc(Path(folder))
+        environment = dict(os.environ, **{PACKAGE_ROOT_VARIABLE: folder})
+        subprocess.run([sys.executable, __file__, *arguments], env=environment, check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1/10 of the iterations, 3 rounds")
     parser.add_argument("--no-pyasn1", action="store_true", help="skip the pyasn1 comparison")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--mypyc", action="store_true",
+                        help="then build the codec with mypyc in a temporary folder and run again")
     args = parser.parse_args()
 
     iterations, rounds = (2_000, 3) if args.quick else (20_000, 7)
@@ -175,6 +205,9 @@ def main() -> None:
     print(render(results))
     if args.json:
         args.json.write_text(json.dumps([asdict(result) for result in results], indent=2))
+    if args.mypyc:
+        print()
+        run_compiled(["--no-pyasn1", *(["--quick"] if args.quick else [])])
 
 
 if __name__ == "__main__":

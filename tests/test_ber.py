@@ -370,7 +370,7 @@ def test_fast_value_decoders_agree_with_reference(tag: int, content: bytes) -> N
 @pytest.mark.parametrize(("tag", "content"), [
     (0x02, "05"), (0x02, "ff"), (0x02, "7f ff ff ff"), (0x41, "00 ff ff ff ff"), (0x41, "05"),
     (0x46, "00 ff ff ff ff ff ff ff ff"), (0x43, "01 00"), (0x05, ""), (0x40, "7f 00 00 01"),
-    (0x80, ""), (0x81, ""), (0x82, "")])
+    (0x80, ""), (0x81, ""), (0x82, ""), (0x06, "2b 06 01 04 01 bf 08")])
 def test_fast_value_decoders_take_common_valid_values(tag: int, content: str) -> None:
     octets = bytes.fromhex(content)
     tlv = bytes((tag, len(octets))) + octets
@@ -380,7 +380,8 @@ def test_fast_value_decoders_take_common_valid_values(tag: int, content: str) ->
 
 @pytest.mark.parametrize(("tag", "content"), [
     (0x02, ""), (0x02, "00 00 00 00 05"), (0x41, "ff"), (0x41, "01 00 00 00 00"),
-    (0x46, "01 00 00 00 00 00 00 00 00"), (0x05, "00"), (0x40, "01"), (0x82, "00")])
+    (0x46, "01 00 00 00 00 00 00 00 00"), (0x05, "00"), (0x40, "01"), (0x82, "00"), (0x06, ""),
+    (0x06, "2b 80 01"), (0x06, "2b 86")])
 def test_fast_value_decoders_leave_faults_to_reference(tag: int, content: str) -> None:
     octets = bytes.fromhex(content)
     tlv = bytes((tag, len(octets))) + octets

@@ -615,6 +615,11 @@ def _fast_null(data: bytes, start: int, stop: int) -> SnmpValue | None:
     return NULL if start == stop else None
 
 
+def _fast_oid_value(data: bytes, start: int, stop: int) -> SnmpValue | None:
+    oid = decode_oid_fast(data[start:stop])
+    return ObjectIdentifier(oid) if oid is not None else None
+
+
 def _fast_ip_address(data: bytes, start: int, stop: int) -> SnmpValue | None:
     return IpAddress(data[start:stop]) if stop - start == 4 else None
 
@@ -629,6 +634,7 @@ def _make_fast_exception(value: ExceptionValue) -> FastValueDecoder:
 FAST_VALUE_DECODERS: dict[int, FastValueDecoder] = {
     Tag.INTEGER: _fast_integer32,
     Tag.NULL: _fast_null,
+    Tag.OBJECT_IDENTIFIER: _fast_oid_value,
     Tag.IP_ADDRESS: _fast_ip_address,
     **{tag: _make_fast_unsigned(tag) for tag in _UNSIGNED_TYPES},
     **{tag: _make_fast_exception(value) for tag, value in _EXCEPTIONS.items()},
