@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from codec_packets import captured_packets, hex_bytes, reference_varbinds, same_varbinds
 
-from snmpd_ng.protocol.ber import read_header
+from snmpd_ng.protocol.ber import encode_tlv, read_header
 from snmpd_ng.protocol.errors import DecodeError, EncodeError
 from snmpd_ng.protocol.message import (
     CommunityMessage,
@@ -163,9 +163,11 @@ def _splice(rng: random.Random, data: bytearray, seeds: list[bytes]) -> None:
 
 
 def _long_run(rng: random.Random, data: bytearray, seeds: list[bytes]) -> None:
-    # Long runs make huge integers, sub-identifiers and lengths.
+    # Long runs make huge integers, sub-identifiers and lengths. Above 1,800 octets a number
+    # has more than the 4,300 digits str() accepts.
     position = rng.randrange(len(data) + 1)
-    data[position:position] = bytes((rng.choice((0x00, 0x80, 0xFF)),)) * rng.randint(8, 600)
+    size = rng.randint(8, 600) if rng.random() < 0.9 else rng.randint(1_800, 6_000)
+    data[position:position] = bytes((rng.choice((0x00, 0x80, 0x81, 0xFF)),)) * size
 
 
 RAW_MUTATIONS: list[Callable[[random.Random, bytearray, list[bytes]], None]] = [
@@ -314,6 +316,28 @@ def test_fuzz_crash_name_and_value_reasons_are_joined() -> None:
     assert "unknown type tag 0x53" in value.reason
 
 
+def huge_subidentifier_message(octets: int) -> bytes:
+    """Build a GET response whose only name ends in one sub-identifier of `octets` octets."""
+    name = b"\x2b" + b"\x81" * (octets - 1) + b"\x01"
+    varbind = encode_tlv(0x30, encode_tlv(0x06, name) + b"\x05\x00")
+    pdu = encode_tlv(0xA2, hex_bytes("02 01 01 02 01 00 02 01 00") + encode_tlv(0x30, varbind))
+    return encode_tlv(0x30, hex_bytes("02 01 01 04 06") + b"public" + pdu)
+
+
+def test_huge_subidentifier_decodes_in_linear_time_and_prints() -> None:
+    # A 60,000-octet sub-identifier took 0.3 s to decode, and repr() of the result raised
+    # ValueError because the number had more than 4,300 digits.
+    data = huge_subidentifier_message(60_000)
+    started = time.process_time()
+
+    message = decode_message(data)
+
+    assert time.process_time() - started < 0.2
+    assert message.pdu.varbinds[0].oid == (1, 3, 2**64)
+    assert isinstance(message.pdu.varbinds[0].value, MalformedValue)
+    check_decoded(message)
+
+
 def test_fuzz_crash_version_is_decode_error() -> None:
     with pytest.raises(DecodeError, match="too long"):
         decode_message(hex_bytes(FUZZ_CRASH_CASES["version-of-2000-octets"]))
@@ -327,7 +351,7 @@ def test_fast_and_reference_paths_agree_on_field_cases(seed: int) -> None:
 def test_fuzz_mutations_keep_contract() -> None:
     started = time.monotonic()
 
-    run_fuzz(rounds=60_000, seed=20261204)
+    run_fuzz(rounds=100_000, seed=20261204)
 
     # The normal run must stay bounded; more rounds belong in the slow variant.
     assert time.monotonic() - started < 60

@@ -161,6 +161,15 @@ def test_decode_oid_content_flags_problems(
     assert problem in found
 
 
+def test_decode_oid_content_caps_huge_subidentifier() -> None:
+    content = b"\x2b" + b"\xff" * 40 + b"\x7f"
+
+    oid, problem = decode_oid_content(content, 0, len(content))
+
+    assert oid == (1, 3, 2**64)
+    assert problem is not None
+
+
 def test_decode_oid_content_reads_within_bounds() -> None:
     data = b"\xff\x2b\x06\x01\xff"
 

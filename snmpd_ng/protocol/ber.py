@@ -53,8 +53,9 @@ OPAQUE_DOUBLE = 0x79
 OPAQUE_INT64 = 0x7A
 OPAQUE_UINT64 = 0x7B
 
-# Framing INTEGERs (version, request-id, error-status, msgID, ...) are at most 32 bits. Longer
-# contents are accepted up to 64 bits of leading padding; anything longer is garbage.
+# Framing INTEGERs (version, request-id, error-status, msgID, ...) are at most 32 bits. Padded
+# contents are accepted up to nine octets, the size of a 64-bit number with its 0x00 pad; longer
+# ones are garbage and would only make huge numbers.
 MAX_FRAMING_INTEGER_OCTETS = 9
 
 UnsignedValue = Counter32 | Gauge32 | TimeTicks | Counter64
@@ -393,7 +394,7 @@ def decode_oid_fast(chunk: bytes) -> Oid | None:
     value = 0
     for octet in chunk[head_size:]:
         if octet & 0x80:
-            if octet == 0x80 and not value:
+            if (octet == 0x80 and not value) or value > MAX_SUBIDENTIFIER:
                 return None
             value = (value | (octet & 0x7F)) << 7
         else:
@@ -405,8 +406,16 @@ def decode_oid_fast(chunk: bytes) -> Oid | None:
     return OID_HEADS[chunk[0]] + tuple(arcs)
 
 
+# Sub-identifiers stop growing here. Without a bound, one long run of continuation octets costs
+# time quadratic in its length and makes a number too long for str().
+SUBIDENTIFIER_CAP = 2**64
+
+
 def _read_subidentifiers(chunk: bytes) -> tuple[list[int], str | None]:
-    """Split content octets into base-128 sub-identifiers; return them and a problem or None."""
+    """Split content octets into base-128 sub-identifiers; return them and a problem or None.
+
+    A sub-identifier above 2^64 is returned as 2^64.
+    """
     subidentifiers: list[int] = []
     problem: str | None = None
     value = 0
@@ -415,7 +424,7 @@ def _read_subidentifiers(chunk: bytes) -> tuple[list[int], str | None]:
         if at_start and octet == 0x80:
             # X.690 section 8.19.2 forbids it, but the value it encodes is still unambiguous.
             problem = "sub-identifier with a 0x80 lead octet (X.690 section 8.19.2)"
-        value = (value << 7) | (octet & 0x7F)
+        value = min((value << 7) | (octet & 0x7F), SUBIDENTIFIER_CAP)
         at_start = not octet & 0x80
         if at_start:
             subidentifiers.append(value)
