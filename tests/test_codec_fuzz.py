@@ -367,4 +367,4 @@ def test_fuzz_mutations_keep_paths_agreeing() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 def test_fuzz_mutations_long_run(seed: int) -> None:
-    run_fuzz(rounds=300_000, seed=seed)
+    run_fuzz(rounds=1_000_000, seed=seed)

@@ -54,7 +54,7 @@ OPAQUE_INT64 = 0x7A
 OPAQUE_UINT64 = 0x7B
 
 # Framing INTEGERs (version, request-id, error-status, msgID, ...) are at most 32 bits. Padded
-# contents are accepted up to nine octets, the size of a 64-bit number with its 0x00 pad; longer
+# contents are accepted up to nine octets, the size of a 64-bit number with its 0x00 pad. Longer
 # ones are garbage and would only make huge numbers.
 MAX_FRAMING_INTEGER_OCTETS = 9
 
