@@ -1,10 +1,9 @@
-"""Rendering of the metric snapshot: merging across targets, staleness and type clashes."""
+"""PollingMetrics: what its text exposition shows for results, across targets, staleness and
+type clashes."""
 
 from __future__ import annotations
 
 from fakes import FakeClock, obj
-from prometheus_client.exposition import generate_latest
-from prometheus_client.registry import CollectorRegistry
 
 from snmpd_ng.config.model import IndexSpec, TableSpec
 from snmpd_ng.metrics.collector import PollingMetrics
@@ -33,9 +32,7 @@ def result(target: str, *varbinds: VarBind, objects: tuple = (UPTIME,), at: floa
 
 
 def render(metrics: PollingMetrics) -> str:
-    registry = CollectorRegistry()
-    registry.register(metrics)
-    return generate_latest(registry).decode()
+    return metrics.render_text().decode()
 
 
 async def test_render_merges_families_across_targets() -> None:
@@ -47,19 +44,24 @@ async def test_render_merges_families_across_targets() -> None:
     text = render(metrics)
 
     assert text.count("# TYPE sysUpTimeLike gauge") == 1
-    assert 'sysUpTimeLike{target="a"} 1.0' in text
-    assert 'sysUpTimeLike{target="b"} 2.0' in text
+    assert 'sysUpTimeLike{target="a"} 1\n' in text
+    assert 'sysUpTimeLike{target="b"} 2\n' in text
 
 
-async def test_render_skips_clashing_type_and_counts_it() -> None:
+async def test_render_clashing_type_keeps_counter_counts_once() -> None:
     metrics = PollingMetrics(FakeClock(START), pipeline)
     oid = UPTIME.oid
     await metrics.handle(result("a", VarBind(oid, Gauge32(1))))
     await metrics.handle(result("b", VarBind(oid, Counter32(2))))
+    await metrics.handle(result("b", VarBind(oid, Counter32(3))))
 
     text = render(metrics)
+    render(metrics)
 
-    assert 'sysUpTimeLike{target="b"}' not in text
+    assert 'sysUpTimeLike{target="a"}' not in text
+    assert 'sysUpTimeLike{target="b"} 3\n' in text
+    assert text.count("# TYPE sysUpTimeLike ") == 1
+    assert "# TYPE sysUpTimeLike counter" in text
     assert metrics.values.type_conflicts == 1
 
 
@@ -75,7 +77,8 @@ async def test_render_drops_values_when_results_stop() -> None:
 
     assert 'sysUpTimeLike{target="a"}' in kept
     assert 'sysUpTimeLike{target="a"}' not in dropped
-    assert 'snmp_poll_values_stale{job="job",target="a"} 1.0' in dropped
+    assert 'snmp_poll_values_stale{job="job",target="a"} 0\n' in kept
+    assert 'snmp_poll_values_stale{job="job",target="a"} 1\n' in dropped
 
 
 async def test_render_failed_part_keeps_series_until_stale_after() -> None:
@@ -87,7 +90,7 @@ async def test_render_failed_part_keeps_series_until_stale_after() -> None:
     await metrics.handle(result("a", failures=3))
     dropped = render(metrics)
 
-    assert 'sysUpTimeLike{target="a"} 1.0' in kept
+    assert 'sysUpTimeLike{target="a"} 1\n' in kept
     assert "sysUpTimeLike{" not in dropped
 
 
@@ -98,7 +101,7 @@ async def test_render_counts_unconvertible_values() -> None:
     text = render(metrics)
 
     assert "laLoad{" not in text
-    assert 'snmp_poll_unconvertible_values_total{job="job",target="a"} 1.0' in text
+    assert 'snmp_poll_unconvertible_values_total{job="job",target="a"} 1\n' in text
 
 
 async def test_render_config_label_clash_with_index_label() -> None:
@@ -112,10 +115,10 @@ async def test_render_config_label_clash_with_index_label() -> None:
 
     text = render(metrics)
 
-    assert 'ifInOctets{exported_ifIndex="4",ifIndex="from-config",target="a"} 9.0' in text
+    assert 'ifInOctets{exported_ifIndex="4",ifIndex="from-config",target="a"} 9\n' in text
 
 
-async def test_collect_is_repeatable_and_leaves_state_alone() -> None:
+async def test_render_is_repeatable_and_leaves_state_alone() -> None:
     metrics = PollingMetrics(FakeClock(START), pipeline)
     await metrics.handle(result("a", VarBind(UPTIME.oid, Gauge32(1))))
 
@@ -144,6 +147,6 @@ async def test_scalars_matched_by_oid_and_extra_varbinds_ignored() -> None:
 
     text = render(metrics)
 
-    assert 'sysUpTimeLike{target="a"} 1.0' in text
-    assert 'other{target="a"} 2.0' in text
-    assert " 5.0" not in text
+    assert 'sysUpTimeLike{target="a"} 1\n' in text
+    assert 'other{target="a"} 2\n' in text
+    assert " 5\n" not in text

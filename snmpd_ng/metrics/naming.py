@@ -11,14 +11,21 @@ from functools import lru_cache
 from typing import Literal
 
 CounterNaming = Literal["object", "total"]
-"""The exposition of SNMP counters.
+"""The name of an SNMP counter's family; its type is `counter` either way.
 
-"object" (the default) keeps the object's name (ifHCInOctets) and exposes the family as untyped,
-because prometheus-client appends `_total` to every counter family, which would rename the series
-that snmp_exporter dashboards query. "total" exposes a typed counter named ifHCInOctets_total.
+"object" (the default) keeps the object's name, `ifHCInOctets`, as snmp_exporter does, so its
+dashboards and rules work unchanged. "total" appends `_total`, `ifHCInOctets_total`, for users
+who follow Prometheus's naming guide or OpenMetrics.
 """
 
 TARGET_LABEL = "target"
+
+RESERVED_PREFIXES = ("snmp_", "snmpd_ng_", "process_", "python_")
+"""Metric name prefixes of the daemon's own metrics: polling health, the daemon's statistics,
+and prometheus-client's process and Python collectors. A polled object whose metric name starts
+with one is left out, so that no family name appears twice in /metrics. ASN.1 identifiers
+contain no underscore, so only names set in the config, or MIB names with hyphens (which
+become underscores), can hit this."""
 
 _INVALID_METRIC_CHARS = re.compile(r"[^a-zA-Z0-9_:]")
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
@@ -31,6 +38,11 @@ def metric_name(name: str) -> str:
     if not cleaned or cleaned[0].isdigit():
         cleaned = "_" + cleaned
     return cleaned
+
+
+def is_reserved_name(name: str) -> bool:
+    """Tell whether a polled object's metric name is reserved for the daemon's own metrics."""
+    return name.startswith(RESERVED_PREFIXES)
 
 
 @lru_cache(maxsize=4096)

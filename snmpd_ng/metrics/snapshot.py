@@ -1,30 +1,32 @@
-"""The polled values as ready-made metric samples, updated one result at a time.
+"""The polled values as pre-rendered sample lines, updated one result at a time.
 
-Applying a result rebuilds only the samples of the parts (the scalars, or one table) that the
-result carries, so the cost of a result is proportional to its own values, and rendering only
-concatenates prepared sample lists. A part that failed keeps its last samples until it has
-failed `stale_after` runs in a row, or until no result confirmed it for `stale_after + 1`
-intervals (when results stop coming at all). Then its series are left out of /metrics rather
-than exported as stale values.
+Applying a result rewrites only the chunks of the parts (the scalars, or one table) that the
+result carries, so the cost of a result is proportional to its own values, and a render only
+joins prepared bytes (`snmpd_ng.metrics.families`). A part that failed keeps its last samples
+until it has failed `stale_after` runs in a row, or until no result confirmed it for
+`stale_after + 1` intervals (when results stop coming at all). Then its series are left out of
+/metrics rather than exported as stale values.
 
-Apply and render may run on different threads: a part's samples are replaced as a whole and
-never changed in place, and rendering iterates over a copy of the part list.
+Apply and render may run on different threads: a part's chunks are replaced as a whole and
+never changed in place, and rendering iterates over copies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from prometheus_client.metrics_core import Metric
-from prometheus_client.samples import Sample
+import structlog
 
 from snmpd_ng.clock import Clock
 from snmpd_ng.config.model import ObjectSpec
+from snmpd_ng.metrics.exposition import format_labels
+from snmpd_ng.metrics.families import FamilyChunk, FamilyIndex, FamilyLines, PartKey
 from snmpd_ng.metrics.naming import (
     TARGET_LABEL,
     CounterNaming,
     add_label,
+    is_reserved_name,
     label_name,
     metric_name,
 )
@@ -34,23 +36,11 @@ from snmpd_ng.polling.result import SCALARS_PART, PollResult, ScalarPart, TableP
 from snmpd_ng.protocol.oid import format_oid
 from snmpd_ng.protocol.values import VarBind
 
-PartKey = tuple[str, str, str]
-"""Target, job and part name (the scalars part, or a table name)."""
+log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
-class _Family:
-    name: str
-    type: str
-    sample_name: str
-    """The family name, plus `_total` for a typed counter."""
-    help: str
-    samples: list[Sample] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _PartSeries:
-    families: Mapping[str, _Family]
+class _PartState:
     confirmed_at: float
     """Clock time of the last result that carried this part."""
     interval: float
@@ -63,15 +53,26 @@ class _PartSeries:
         return now - self.confirmed_at > (self.stale_after + 1) * self.interval
 
 
-class _FamilyBuilder:
-    """Collects the samples of one part, creating families on first use."""
+@dataclass(slots=True)
+class _Row:
+    """The labels of one table row (or of a target's scalars) and their text form."""
+
+    labels: dict[str, str]
+    text: str
+    """`{name="value",...}` followed by the space before the value."""
+
+
+class _PartBuilder:
+    """Collects the samples of one part, creating its families on first use."""
 
     def __init__(self, counter_naming: CounterNaming) -> None:
-        self.families: dict[str, _Family] = {}
+        self.families: dict[str, FamilyLines] = {}
         self.unconvertible = 0
+        self.reserved: set[str] = set()
+        """Names left out because the daemon's own metrics use them."""
         self._counter_naming = counter_naming
 
-    def add(self, spec: ObjectSpec, value: object, labels: dict[str, str]) -> None:
+    def add(self, spec: ObjectSpec, value: object, row: _Row) -> None:
         try:
             converted = convert(spec.type, value)
         except UnconvertibleValue:
@@ -82,30 +83,47 @@ class _FamilyBuilder:
 
         kind, number_or_text = converted
         family = self.family(spec, kind)
-        if kind != "info":
-            family.samples.append(Sample(family.sample_name, labels, float(number_or_text)))
-            return
-
-        info_label = label_name(spec.name)
-        if info_label not in labels:
-            labels = {**labels, info_label: str(number_or_text)}
-        family.samples.append(Sample(family.name, labels, 1.0))
-
-    def family(self, spec: ObjectSpec, kind: SampleKind) -> _Family:
-        name = metric_name(spec.name)
-        family = self.families.get(name)
         if family is None:
-            family_type = self._family_type(kind)
-            sample_name = name + "_total" if family_type == "counter" else name
-            family = _Family(name, family_type, sample_name,
-                             spec.help or f"SNMP object {spec.name} ({format_oid(spec.oid)}).")
-            self.families[name] = family
+            return
+        if isinstance(number_or_text, str):
+            info_row = _info_row(spec, row, number_or_text)
+            family.add(info_row.labels, info_row.text, 1)
+        else:
+            family.add(row.labels, row.text, number_or_text)
+
+    def family(self, spec: ObjectSpec, kind: SampleKind) -> FamilyLines | None:
+        """Return the family of `spec`'s samples, or None when its name is reserved."""
+        name = metric_name(spec.name)
+        if kind == "counter" and self._counter_naming == "total":
+            name += "_total"
+        family = self.families.get(name)
+        if family is not None:
+            return family
+        if is_reserved_name(name):
+            self.reserved.add(name)
+            return None
+
+        family_type = "counter" if kind == "counter" else "gauge"
+        help_text = spec.help or f"SNMP object {spec.name} ({format_oid(spec.oid)})."
+        family = self.families[name] = FamilyLines(name, family_type, help_text)
         return family
 
-    def _family_type(self, kind: str) -> str:
-        if kind == "counter":
-            return "counter" if self._counter_naming == "total" else "unknown"
-        return "gauge"
+    def chunks(self) -> dict[str, FamilyChunk]:
+        return {name: family.chunk() for name, family in self.families.items() if family.lines}
+
+
+def _info_row(spec: ObjectSpec, row: _Row, text: str) -> _Row:
+    # The value becomes a label named after the object, unless an index label has the name,
+    # as snmp_exporter does.
+    info_label = label_name(spec.name)
+    if info_label in row.labels:
+        return row
+    labels = {**row.labels, info_label: text}
+    return _Row(labels, format_labels(labels) + " ")
+
+
+def _row(labels: dict[str, str]) -> _Row:
+    return _Row(labels, format_labels(labels) + " ")
 
 
 class ValueSnapshot:
@@ -114,13 +132,19 @@ class ValueSnapshot:
     def __init__(self, clock: Clock, counter_naming: CounterNaming = "object") -> None:
         self._clock = clock
         self._counter_naming = counter_naming
-        self._parts: dict[PartKey, _PartSeries] = {}
+        self._parts: dict[PartKey, _PartState] = {}
         self._base_labels: dict[str, dict[str, str]] = {}
+        self.index = FamilyIndex()
         self.unconvertible: dict[tuple[str, str], int] = {}
         """Values per target and job that their configured type could not show, since start."""
-        self.type_conflicts = 0
-        """Families left out of a render because another target exported the name as another
-        type."""
+        self.reserved_names: set[str] = set()
+        """Metric names of polled objects left out because they are reserved for the daemon's
+        own metrics (`snmpd_ng.metrics.naming.RESERVED_PREFIXES`), logged once each."""
+
+    @property
+    def type_conflicts(self) -> int:
+        """Times a metric name was given a second type; see FamilyIndex."""
+        return self.index.type_conflicts
 
     def set_target_labels(self, target: str, labels: Mapping[str, str]) -> None:
         """Set the labels every series of `target` carries: `target` first, then `labels`."""
@@ -135,63 +159,65 @@ class ValueSnapshot:
 
     def apply(self, result: PollResult) -> None:
         """Replace the samples of the parts in `result` and update every part's failure count."""
-        base = self._base_labels.get(result.target) or {TARGET_LABEL: result.target}
+        base = _row(self._base_labels.get(result.target) or {TARGET_LABEL: result.target})
         if result.scalars is not None:
-            self._store(result, SCALARS_PART, self._scalar_families(result.scalars, base))
+            self._store(result, SCALARS_PART, self._scalar_part(result.scalars, base))
         for table in result.tables:
-            self._store(result, table.spec.name, self._table_families(table, base))
+            self._store(result, table.spec.name, self._table_part(table, base))
 
         for name, failures in result.health.failures.items():
-            series = self._parts.get((result.target, result.job, name))
-            if series is not None:
-                series.failures = failures
+            state = self._parts.get((result.target, result.job, name))
+            if state is not None:
+                state.failures = failures
 
     def remove(self, target: str, keep_jobs: Sequence[str] = ()) -> None:
         """Drop the series of `target`, except those of the jobs named in `keep_jobs`."""
         for key in [key for key in self._parts if key[0] == target and key[1] not in keep_jobs]:
             del self._parts[key]
+            self.index.remove_part(key)
         if not keep_jobs:
             self._base_labels.pop(target, None)
 
+    def stale_parts(self) -> set[PartKey]:
+        """Return the parts whose series are left out as stale."""
+        now = self._clock.now()
+        return {key for key, state in list(self._parts.items()) if state.is_stale(now)}
+
     def stale_jobs(self) -> set[tuple[str, str]]:
         """Return the target and job of every part whose series are left out as stale."""
-        now = self._clock.now()
-        return {(key[0], key[1]) for key, series in list(self._parts.items())
-                if series.is_stale(now)}
+        return {(key[0], key[1]) for key in self.stale_parts()}
 
-    def render(self) -> Iterator[Metric]:
-        """Yield one family per metric name with the samples of every part that is not stale."""
-        now = self._clock.now()
-        merged: dict[str, Metric] = {}
-        for series in list(self._parts.values()):
-            if series.is_stale(now):
-                continue
-            for family in series.families.values():
-                self._merge(merged, family)
-        yield from merged.values()
+    def render(self) -> bytes:
+        """Return the text exposition of every family, without the parts that are stale."""
+        return b"".join(self.index.render(self.stale_parts()))
 
-    def _merge(self, merged: dict[str, Metric], family: _Family) -> None:
-        metric = merged.get(family.name)
-        if metric is None:
-            metric = Metric(family.name, family.help, family.type)
-            merged[family.name] = metric
-        elif metric.type != family.type:
-            self.type_conflicts += 1
-            return
-        metric.samples.extend(family.samples)
+    def families(self) -> list[list[FamilyChunk]]:
+        """Return the chunks that `render` writes, family by family."""
+        return list(self.index.families(self.stale_parts()))
 
-    def _store(self, result: PollResult, part: str, builder: _FamilyBuilder) -> None:
+    def _store(self, result: PollResult, part: str, builder: _PartBuilder) -> None:
         key = (result.target, result.job, part)
-        self._parts[key] = _PartSeries(builder.families, result.finished_at, result.interval,
-                                       result.stale_after,
-                                       result.health.failures.get(part, 0))
+        self._parts[key] = _PartState(result.finished_at, result.interval, result.stale_after,
+                                      result.health.failures.get(part, 0))
+        self.index.replace_part(key, builder.chunks())
+        self._report_reserved(key, builder.reserved)
         if builder.unconvertible:
             job_key = (result.target, result.job)
             self.unconvertible[job_key] = (self.unconvertible.get(job_key, 0)
                                            + builder.unconvertible)
 
-    def _scalar_families(self, part: ScalarPart, base: dict[str, str]) -> _FamilyBuilder:
-        builder = _FamilyBuilder(self._counter_naming)
+    def _report_reserved(self, key: PartKey, names: set[str]) -> None:
+        for name in sorted(names - self.reserved_names):
+            self.reserved_names.add(name)
+            log.warning("polled object left out: its metric name is reserved for the daemon's "
+                        "own metrics", metric=name, target=key[0], job=key[1], part=key[2],
+                        hint="rename the object in the job's config")
+
+    def _new_builder(self) -> _PartBuilder:
+        return _PartBuilder(self._counter_naming)
+
+    def _scalar_part(self, part: ScalarPart, base: _Row) -> _PartBuilder:
+        builder = self._new_builder()
         specs = {spec.oid: spec for spec in part.objects}
         for varbind in part.varbinds:
             spec = specs.get(varbind.oid)
@@ -199,39 +225,40 @@ class ValueSnapshot:
                 builder.add(spec, varbind.value, base)
         return builder
 
-    def _table_families(self, part: TablePart, base: dict[str, str]) -> _FamilyBuilder:
-        builder = _FamilyBuilder(self._counter_naming)
-        row_dicts: dict[LabelPairs, dict[str, str]] = {}
+    def _table_part(self, part: TablePart, base: _Row) -> _PartBuilder:
+        builder = self._new_builder()
+        rows: dict[LabelPairs, _Row] = {}
         for spec, varbinds in part.columns:
-            self._add_column(builder, spec, varbinds, part, base, row_dicts)
+            _add_column(builder, spec, varbinds, part, base.labels, rows)
         return builder
 
-    @staticmethod
-    def _add_column(builder: _FamilyBuilder, spec: ObjectSpec, varbinds: Sequence[VarBind],
-                    part: TablePart, base: dict[str, str],
-                    row_dicts: dict[LabelPairs, dict[str, str]]) -> None:
-        prefix_length = len(spec.oid)
-        numeric_families: dict[SampleKind, _Family] = {}
-        for varbind in varbinds:
-            row = part.row_labels.get(varbind.oid[prefix_length:])
-            if row is None:
-                continue
-            labels = row_dicts.get(row)
-            if labels is None:
-                # One label dict per row, shared by the row's samples in every column.
-                labels = dict(base)
-                for label, text in row:
-                    add_label(labels, label, text)
-                row_dicts[row] = labels
 
-            # Fast path for exact numeric types, which are most table values; the rest take the
-            # general conversion in `add`.
-            value = varbind.value
-            kind = NUMERIC_KINDS.get(type(value)) if spec.type == "auto" else None
-            if kind is None:
-                builder.add(spec, value, labels)
-                continue
-            family = numeric_families.get(kind)
-            if family is None:
-                family = numeric_families[kind] = builder.family(spec, kind)
-            family.samples.append(Sample(family.sample_name, labels, float(value)))  # type: ignore[arg-type]
+def _add_column(builder: _PartBuilder, spec: ObjectSpec, varbinds: Sequence[VarBind],
+                part: TablePart, base: dict[str, str], rows: dict[LabelPairs, _Row]) -> None:
+    prefix_length = len(spec.oid)
+    numeric_families: dict[SampleKind, FamilyLines | None] = {}
+    for varbind in varbinds:
+        pairs = part.row_labels.get(varbind.oid[prefix_length:])
+        if pairs is None:
+            continue
+        row = rows.get(pairs)
+        if row is None:
+            # One row per index, shared by the row's samples in every column.
+            labels = dict(base)
+            for label, text in pairs:
+                add_label(labels, label, text)
+            row = rows[pairs] = _row(labels)
+
+        # Fast path for exact numeric types, which are most table values; the rest take the
+        # general conversion in `add`.
+        value = varbind.value
+        kind = NUMERIC_KINDS.get(type(value)) if spec.type == "auto" else None
+        if kind is None:
+            builder.add(spec, value, row)
+            continue
+        if kind not in numeric_families:
+            numeric_families[kind] = builder.family(spec, kind)
+        family = numeric_families[kind]
+        if family is not None:
+            # NUMERIC_KINDS has int types only.
+            family.add_integer(row.labels, row.text, value)  # type: ignore[arg-type]

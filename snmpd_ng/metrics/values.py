@@ -60,7 +60,8 @@ def unwrap(value: object) -> object | None:
     return value
 
 
-def convert(configured: MetricType, value: object) -> tuple[SampleKind, float | str] | None:
+def convert(configured: MetricType,
+            value: object) -> tuple[SampleKind, int | float | str] | None:
     """Return the sample kind and its number (counter, gauge) or label text (info).
 
     Returns None for values that carry no data (exceptions, NULL, a MalformedValue with no
@@ -80,15 +81,20 @@ def convert(configured: MetricType, value: object) -> tuple[SampleKind, float | 
     return kind, _number(data)
 
 
-def _number(value: object) -> float:
-    # Counter64 values above 2^53 lose their lowest bits here: a float has a 53-bit mantissa.
+def _number(value: object) -> int | float:
+    # Integers stay exact, so a Counter64 above 2^53 is written with all its digits. A float,
+    # with its 53-bit mantissa, would lose the lowest bits here.
     if isinstance(value, Opaque) and value.inner is not None:
-        return float(value.inner)
+        return value.inner
     if isinstance(value, int):
-        return float(value)
+        return int(value)
 
-    text = value_text(value)
+    text = (value_text(value) or "").strip()
     try:
-        return float(text or "")
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
     except ValueError:
         raise UnconvertibleValue(f"value {text!r} is not a number") from None

@@ -171,6 +171,7 @@ class PollingService:
             concurrency_waits=limit.waits, schedules=len(self._pollers),
             skipped_slots=self._scheduler.skipped_total,
             type_conflicts=self._metrics.values.type_conflicts,
+            name_conflicts=len(self._metrics.values.reserved_names),
         )
 
 
