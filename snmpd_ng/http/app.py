@@ -90,13 +90,15 @@ def _log_auth_failure(state: HttpState, request: web.Request) -> None:
 async def _metrics(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     try:
-        body, content_type = render(state.registry, request.headers.get(hdrs.ACCEPT))
+        body, content_type = render(state.registry)
     except Exception as exc:
         # A bug in a collector must cost one scrape, not the server.
         state.stats.render_failures += 1
         log.error("metrics rendering failed", error=repr(exc), exc_info=True)
         return web.Response(status=500, text="500 metrics rendering failed; see the log\n")
     response = web.Response(body=body, headers={hdrs.CONTENT_TYPE: content_type})
+    # aiohttp (3.14) compresses a body above MAX_SYNC_CHUNK_SIZE (4 KiB) in its executor
+    # thread, so gzip of a large /metrics body does not stall the event loop.
     response.enable_compression()
     return response
 

@@ -1,8 +1,10 @@
 """The daemon's own metrics and the rendering of /metrics.
 
 `DaemonCollector` reads `DaemonStats` and the manager's `global_stats()` snapshot when Prometheus
-scrapes; nothing here polls or waits. The registry also contains the polling service's collector
-and prometheus-client's process, platform and garbage-collector collectors.
+scrapes; nothing here polls or waits. /metrics is the text that the polling service writes
+itself (`TextExposed.render_text`: polled values and polling health), followed by
+prometheus-client's rendering of `DaemonCollector` and of its process, platform and
+garbage-collector collectors.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from snmpd_ng.metrics.exposition import CONTENT_TYPE, TextExposed
 
 PREFIX = "snmpd_ng"
 
@@ -140,9 +144,33 @@ def manager_metrics(snapshot: object) -> Iterable[Metric]:
     return metrics
 
 
-def build_registry(collectors: Iterable[Collector]) -> CollectorRegistry:
+class MetricsRegistry(CollectorRegistry):
+    """A registry that keeps collectors able to write their own text out of prometheus-client.
+
+    `register` puts a `TextExposed` collector in `text_sources` and any other collector in the
+    registry. prometheus-client renders only the latter, so no sample is written twice.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text_sources: list[TextExposed] = []
+
+    def register(self, collector: Collector) -> None:
+        if isinstance(collector, TextExposed):
+            self.text_sources.append(collector)
+        else:
+            super().register(collector)
+
+    def unregister(self, collector: Collector) -> None:
+        if isinstance(collector, TextExposed):
+            self.text_sources.remove(collector)
+        else:
+            super().unregister(collector)
+
+
+def build_registry(collectors: Iterable[Collector]) -> MetricsRegistry:
     """Build the /metrics registry: `collectors` plus process, platform and GC metrics."""
-    registry = CollectorRegistry()
+    registry = MetricsRegistry()
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
@@ -151,11 +179,14 @@ def build_registry(collectors: Iterable[Collector]) -> CollectorRegistry:
     return registry
 
 
-def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
-    """Render the registry in the format that the Accept header requests.
+def render(registry: CollectorRegistry) -> tuple[bytes, str]:
+    """Render the registry in the text format 0.0.4; return the body and its Content-Type.
 
-    Prometheus text format 0.0.4 unless the header names application/openmetrics-text.
-    Returns the body and its Content-Type.
+    The format is 0.0.4 whatever the Accept header asks, because OpenMetrics requires a
+    counter's samples to end in `_total` and SNMP counters keep their object names, as
+    snmp_exporter exposes them. Prometheus reads 0.0.4 whatever it offered.
     """
-    encoder, content_type = choose_encoder(accept or "")
-    return encoder(registry), content_type
+    sources = registry.text_sources if isinstance(registry, MetricsRegistry) else []
+    pieces = [source.render_text() for source in sources]
+    pieces.append(generate_latest(registry))
+    return b"".join(pieces), CONTENT_TYPE
