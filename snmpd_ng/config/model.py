@@ -118,7 +118,7 @@ class HttpConfig:
 class SchedulerConfig:
     max_concurrent_polls: int = 256
     """Job runs (target x job) in progress at once across all targets."""
-    jitter: float = 0.1
+    jitter: float = 1.0
     """Fraction of the interval used to spread the first run of each target and job."""
     results_queue_size: int = 10000
     """Poll results each consumer queue holds before overflow is counted and logged."""

@@ -353,7 +353,7 @@ class HttpEntry(StrictModel):
 
 class SchedulerEntry(StrictModel):
     max_concurrent_polls: int = Field(default=256, ge=1)
-    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
+    jitter: float = Field(default=1.0, ge=0.0, le=1.0)
     results_queue_size: int = Field(default=10000, ge=1)
 
 
