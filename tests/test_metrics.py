@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fakes import FakeClock, obj
 
-from snmpd_ng.config.model import IndexSpec, TableSpec
+from snmpd_ng.config.model import IndexSpec, ObjectSpec, TableSpec
 from snmpd_ng.metrics.collector import PollingMetrics
 from snmpd_ng.metrics.health import PipelineStats
 from snmpd_ng.polling.result import JobHealth, PollResult, ScalarPart, TablePart
@@ -23,8 +23,9 @@ def pipeline() -> PipelineStats:
     return PipelineStats([], CacheStats(0, 0, 0, 0, 0), 0, 1, 0, 0, 0, 0)
 
 
-def result(target: str, *varbinds: VarBind, objects: tuple = (UPTIME,), at: float = START,
-           failures: int = 0, tables: tuple = ()) -> PollResult:
+def result(target: str, *varbinds: VarBind, objects: tuple[ObjectSpec, ...] = (UPTIME,),
+           at: float = START, failures: int = 0,
+           tables: tuple[TablePart, ...] = ()) -> PollResult:
     health = JobHealth(runs=1, failures={"scalars": failures})
     scalars = ScalarPart(objects, list(varbinds), at) if varbinds else None
     return PollResult(target, "job", 10.0, 3, at, at, at, at + 1.7e9, True, None, None,
