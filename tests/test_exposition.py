@@ -1,5 +1,5 @@
 """The text exposition of /metrics: format pieces, parsers' verdicts, equality with the previous
-prometheus-client rendering, contiguity, staleness and the HTTP answer."""
+prometheus-client rendering, contiguity, staleness and the HTTP response."""
 
 from __future__ import annotations
 

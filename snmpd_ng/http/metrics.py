@@ -182,7 +182,7 @@ def build_registry(collectors: Iterable[Collector]) -> MetricsRegistry:
 def render(registry: CollectorRegistry) -> tuple[bytes, str]:
     """Render the registry in the text format 0.0.4; return the body and its Content-Type.
 
-    The format is 0.0.4 whatever the Accept header asks, because OpenMetrics requires a
+    The format is 0.0.4 whatever the Accept header requests, because OpenMetrics requires a
     counter's samples to end in `_total` and SNMP counters keep their object names, as
     snmp_exporter exposes them. Prometheus reads 0.0.4 whatever it offered.
     """

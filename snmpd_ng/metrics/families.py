@@ -8,7 +8,7 @@ across targets, as the text format requires, and a scrape costs a join of ready-
 rather than the formatting of every sample.
 
 One name must have one type. When parts give a name two types, the chunks of the type first
-in `TYPE_ORDER` are rendered and the others are left out; the conflict is counted and logged
+in `TYPE_ORDER` are rendered and the others are left out. The conflict is counted and logged
 once, when it appears.
 """
 
@@ -121,6 +121,8 @@ class _Family:
     """The last HELP and TYPE lines, cached with the help text and type they were made of."""
 
     def chosen_type(self) -> str:
+        # NOTE: stale parts count here too, so a stale counter part still keeps a gauge part of
+        # the same name out until the stale part is removed or polled again.
         return next(name for name in TYPE_ORDER if self.type_counts.get(name))
 
     def has_conflict(self) -> bool:
@@ -167,9 +169,6 @@ class FamilyIndex:
     def remove_part(self, key: PartKey) -> None:
         for name in self._part_names.pop(key, ()):
             self._drop_chunk(name, key)
-
-    def parts(self) -> list[PartKey]:
-        return list(self._part_names)
 
     def render(self, skip: Container[PartKey] = ()) -> list[bytes]:
         """Return the exposition as pieces to join: each family's header, then its chunks.
