@@ -360,6 +360,15 @@ class TestContiguity:
         assert 'ifDescr="Port 1"' in text
 
 
+    async def test_changed_target_labels_rewrite_rows(self) -> None:
+        metrics = await filled_metrics("a")
+        metrics.set_target_labels("a", {"site": "new"})
+        await metrics.handle(result("a", "if", tables=(table_part(),)))
+        text = metrics.values.render().decode()
+
+        assert len(sample_lines(text, "ifOperStatus", site="new", target="a")) == 3
+        assert not sample_lines(text, "ifOperStatus", bad_name="x")
+
 class TestStaleness:
     async def test_stale_part_disappears_with_empty_family(self) -> None:
         clock = FakeClock(START)

@@ -134,6 +134,10 @@ class ValueSnapshot:
         self._counter_naming = counter_naming
         self._parts: dict[PartKey, _PartState] = {}
         self._base_labels: dict[str, dict[str, str]] = {}
+        self._base_rows: dict[str, _Row] = {}
+        self._table_rows: dict[PartKey, dict[LabelPairs, _Row]] = {}
+        """Rows of each table part's last result, reused by the next one. Formatting a row's
+        labels costs more than writing its samples, and rows rarely change between polls."""
         self.index = FamilyIndex()
         self.unconvertible: dict[tuple[str, str], int] = {}
         """Values per target and job that their configured type could not show, since start."""
@@ -143,7 +147,7 @@ class ValueSnapshot:
 
     @property
     def type_conflicts(self) -> int:
-        """Times a metric name was given a second type; see FamilyIndex."""
+        """Times a metric name was given a second type (see FamilyIndex)."""
         return self.index.type_conflicts
 
     def set_target_labels(self, target: str, labels: Mapping[str, str]) -> None:
@@ -152,6 +156,9 @@ class ValueSnapshot:
         for name, value in labels.items():
             add_label(base, name, value)
         self._base_labels[target] = base
+        self._base_rows[target] = _row(base)
+        for key in [key for key in self._table_rows if key[0] == target]:
+            del self._table_rows[key]
 
     @property
     def base_labels(self) -> Mapping[str, Mapping[str, str]]:
@@ -159,11 +166,12 @@ class ValueSnapshot:
 
     def apply(self, result: PollResult) -> None:
         """Replace the samples of the parts in `result` and update every part's failure count."""
-        base = _row(self._base_labels.get(result.target) or {TARGET_LABEL: result.target})
+        base = self._base_rows.get(result.target) or _row({TARGET_LABEL: result.target})
         if result.scalars is not None:
             self._store(result, SCALARS_PART, self._scalar_part(result.scalars, base))
         for table in result.tables:
-            self._store(result, table.spec.name, self._table_part(table, base))
+            key = (result.target, result.job, table.spec.name)
+            self._store(result, table.spec.name, self._table_part(key, table, base))
 
         for name, failures in result.health.failures.items():
             state = self._parts.get((result.target, result.job, name))
@@ -175,8 +183,10 @@ class ValueSnapshot:
         for key in [key for key in self._parts if key[0] == target and key[1] not in keep_jobs]:
             del self._parts[key]
             self.index.remove_part(key)
+            self._table_rows.pop(key, None)
         if not keep_jobs:
             self._base_labels.pop(target, None)
+            self._base_rows.pop(target, None)
 
     def stale_parts(self) -> set[PartKey]:
         """Return the parts whose series are left out as stale."""
@@ -225,16 +235,19 @@ class ValueSnapshot:
                 builder.add(spec, varbind.value, base)
         return builder
 
-    def _table_part(self, part: TablePart, base: _Row) -> _PartBuilder:
+    def _table_part(self, key: PartKey, part: TablePart, base: _Row) -> _PartBuilder:
         builder = self._new_builder()
+        previous = self._table_rows.get(key, {})
         rows: dict[LabelPairs, _Row] = {}
         for spec, varbinds in part.columns:
-            _add_column(builder, spec, varbinds, part, base.labels, rows)
+            _add_column(builder, spec, varbinds, part, base.labels, rows, previous)
+        self._table_rows[key] = rows
         return builder
 
 
 def _add_column(builder: _PartBuilder, spec: ObjectSpec, varbinds: Sequence[VarBind],
-                part: TablePart, base: dict[str, str], rows: dict[LabelPairs, _Row]) -> None:
+                part: TablePart, base: dict[str, str], rows: dict[LabelPairs, _Row],
+                previous: Mapping[LabelPairs, _Row]) -> None:
     prefix_length = len(spec.oid)
     numeric_families: dict[SampleKind, FamilyLines | None] = {}
     for varbind in varbinds:
@@ -244,10 +257,13 @@ def _add_column(builder: _PartBuilder, spec: ObjectSpec, varbinds: Sequence[VarB
         row = rows.get(pairs)
         if row is None:
             # One row per index, shared by the row's samples in every column.
-            labels = dict(base)
-            for label, text in pairs:
-                add_label(labels, label, text)
-            row = rows[pairs] = _row(labels)
+            row = previous.get(pairs)
+            if row is None:
+                labels = dict(base)
+                for label, text in pairs:
+                    add_label(labels, label, text)
+                row = _row(labels)
+            rows[pairs] = row
 
         # Fast path for exact numeric types, which are most table values; the rest take the
         # general conversion in `add`.
