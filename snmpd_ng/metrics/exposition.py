@@ -1,14 +1,15 @@
-"""Pieces of the Prometheus text exposition format, version 0.0.4.
+r"""Pieces of the Prometheus text exposition format, version 0.0.4.
 
 The format, as Prometheus documents it ("Exposition formats", text-based format):
 a family is `# HELP name text` and `# TYPE name type` followed by its sample lines
 `name{label="value",...} value`. In HELP text a backslash and a line feed are escaped as `\\`
-and `\n`; in label values a double quote is escaped as `\"` too. Values are Go float literals,
+and `\n`. In label values a double quote is escaped as `\"` too. Values are Go float literals,
 with `NaN`, `+Inf` and `-Inf` for the special values. Unlike OpenMetrics, 0.0.4 does not
 require a counter's samples to end in `_total`, so `# TYPE ifHCInOctets counter` followed by
 `ifHCInOctets 1` is valid.
 
-Metric and label names are not checked here: `snmpd_ng.metrics.naming` makes them valid.
+Metric and label names are not checked here, because `snmpd_ng.metrics.naming` makes them
+valid.
 """
 
 from __future__ import annotations
