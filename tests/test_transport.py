@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
+from pathlib import Path
 
 import pytest
 import structlog
@@ -22,6 +24,9 @@ from snmpd_ng.transport import (
     Transport,
     TransportError,
 )
+from snmpd_ng.transport.drops import read_receive_drops
+from snmpd_ng.transport.endpoint import Endpoint
+from snmpd_ng.transport.limit import InFlightLimit, take_both
 from snmpd_ng.transport.processing import ResponseRejected, decode_inbound, peek_version
 from snmpd_ng.transport.ratelimit import WarningLimiter
 from snmpd_ng.transport.request_id import MAX_REQUEST_ID, RequestIdAllocator
@@ -500,3 +505,241 @@ class TestTransportLogging:
         timeouts = [entry for entry in logs if entry["event"] == "request timed out"]
         assert timeouts[0]["log_level"] == "info"
         assert timeouts[0]["request_id"] > 0
+
+
+class TestInFlightLimit:
+    def test_free_slot_is_taken_without_waiting(self) -> None:
+        limit = InFlightLimit(2)
+        assert limit.try_take()
+        assert limit.free == 1
+
+    def test_full_limit_refuses_try_take(self) -> None:
+        limit = InFlightLimit(1)
+        limit.try_take()
+        assert not limit.try_take()
+
+    def test_size_must_be_positive(self) -> None:
+        with pytest.raises(ValueError, match="at least 1"):
+            InFlightLimit(0)
+
+    def test_take_both_takes_none_when_one_is_full(self) -> None:
+        first, second = InFlightLimit(1), InFlightLimit(1)
+        second.try_take()
+        assert not take_both(first, second)
+        assert first.free == 1
+
+    def test_released_slot_goes_to_first_waiter(self, run: Runner) -> None:
+        async def body() -> list[str]:
+            limit = InFlightLimit(1)
+            limit.try_take()
+            order: list[str] = []
+
+            async def wait(name: str) -> None:
+                await limit.take(None)
+                order.append(name)
+
+            waiters = [asyncio.ensure_future(wait(name)) for name in ("first", "second")]
+            await asyncio.sleep(0)
+            limit.give()
+            await asyncio.sleep(0)
+            limit.give()
+            await asyncio.gather(*waiters)
+            return order
+
+        assert run(body()) == ["first", "second"]
+
+    def test_newcomer_does_not_overtake_waiter(self, run: Runner) -> None:
+        async def body() -> bool:
+            limit = InFlightLimit(1)
+            limit.try_take()
+            waiter = asyncio.ensure_future(limit.take(None))
+            await asyncio.sleep(0)
+            limit.give()
+            overtaken = limit.try_take()
+            await waiter
+            return overtaken
+
+        assert run(body()) is False
+
+    def test_take_times_out_at_deadline(self, run: Runner) -> None:
+        async def body() -> int:
+            limit = InFlightLimit(1)
+            limit.try_take()
+            deadline = asyncio.get_running_loop().time() + 0.01
+            with pytest.raises(TimeoutError):
+                await limit.take(deadline)
+            limit.give()
+            return limit.free
+
+        assert run(body()) == 1
+
+    def test_cancelled_waiter_passes_slot_on(self, run: Runner) -> None:
+        async def body() -> bool:
+            limit = InFlightLimit(1)
+            limit.try_take()
+            first = asyncio.ensure_future(limit.take(None))
+            second = asyncio.ensure_future(limit.take(None))
+            await asyncio.sleep(0)
+            limit.give()  # the slot is handed to `first`, which is cancelled before it runs
+            first.cancel()
+            await asyncio.wait_for(second, 1.0)
+            return first.cancelled()
+
+        assert run(body()) is True
+
+
+def udp_table(*rows: tuple[int, int]) -> str:
+    """Render /proc/net/udp lines with the given (inode, drops) pairs."""
+    header = ("   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid "
+              " timeout inode ref pointer drops\n")
+    lines = [f"  {number}: 0100007F:A1B2 00000000:0000 07 00000000:00000000 00:00000000 "
+             f"00000000     0        0 {inode} 2 0000000000000000 {drops}\n"
+             for number, (inode, drops) in enumerate(rows)]
+    return header + "".join(lines)
+
+
+class TestReceiveDrops:
+    def test_drops_of_our_inodes_are_read(self, tmp_path: Path) -> None:
+        table = tmp_path / "udp"
+        table.write_text(udp_table((1001, 5), (1002, 7), (1003, 11)))
+        assert read_receive_drops([1001, 1003], [table]) == {1001: 5, 1003: 11}
+
+    def test_both_tables_are_read(self, tmp_path: Path) -> None:
+        (tmp_path / "udp").write_text(udp_table((1001, 5)))
+        (tmp_path / "udp6").write_text(udp_table((2002, 3)))
+        drops = read_receive_drops([1001, 2002], [tmp_path / "udp", tmp_path / "udp6"])
+        assert drops == {1001: 5, 2002: 3}
+
+    def test_missing_tables_give_none(self, tmp_path: Path) -> None:
+        assert read_receive_drops([1001], [tmp_path / "absent"]) is None
+
+    def test_truncated_line_is_skipped(self, tmp_path: Path) -> None:
+        table = tmp_path / "udp"
+        table.write_text(udp_table((1001, 5)) + "  9: 0100007F:A1B2 00000000:0000 07\n")
+        assert read_receive_drops([1001], [table]) == {1001: 5}
+
+    def test_kernel_drops_are_counted(self, run: Runner) -> None:
+        # A receive buffer of 1 byte is raised to the kernel's minimum (about 2 KiB), so a
+        # burst sent while the loop is busy overflows it.
+        async def body() -> int | None:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport(receive_buffer_size=1)
+                await transport.request(make_channel(agent.host, agent.port), get_pdu())
+                manager_port = agent.requests[0].source[1]
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                    for _ in range(200):
+                        sender.sendto(b"\x00" * 512, ("127.0.0.1", manager_port))
+                drops = transport.global_stats().receive_buffer_drops
+                await transport.close()
+                return drops
+
+        drops = run(body())
+        assert drops is not None
+        assert drops > 0
+
+    def test_drops_survive_close(self, run: Runner) -> None:
+        async def body() -> tuple[int | None, int | None]:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport(receive_buffer_size=1)
+                await transport.request(make_channel(agent.host, agent.port), get_pdu())
+                manager_port = agent.requests[0].source[1]
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                    for _ in range(200):
+                        sender.sendto(b"\x00" * 512, ("127.0.0.1", manager_port))
+                before = transport.global_stats().receive_buffer_drops
+                await transport.close()
+                return before, transport.global_stats().receive_buffer_drops
+
+        before, after = run(body())
+        assert after == before
+
+
+def kernel_limit(name: str) -> int:
+    return int(Path(f"/proc/sys/net/core/{name}").read_text())
+
+
+class TestSocketBuffers:
+    def test_configured_sizes_are_applied(self, run: Runner) -> None:
+        size = 256 * 1024
+        if kernel_limit("rmem_max") < size or kernel_limit("wmem_max") < size:
+            pytest.skip("net.core.rmem_max or wmem_max is below 256 KiB on this machine")
+
+        async def body() -> None:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport(receive_buffer_size=size, send_buffer_size=size)
+                await transport.request(make_channel(agent.host, agent.port), get_pdu())
+                await transport.close()
+
+        with structlog.testing.capture_logs() as logs:
+            run(body())
+        opened = [entry for entry in logs if entry["event"] == "socket opened"]
+        assert opened[0]["receive_buffer_bytes"] == size
+        assert opened[0]["send_buffer_bytes"] == size
+
+    def test_default_receive_buffer_is_four_mib(self) -> None:
+        assert Transport()._buffer_sizes[0] == 4 * 1024 * 1024
+
+    def test_size_above_kernel_limit_is_capped_with_warning(self, run: Runner) -> None:
+        cap = kernel_limit("rmem_max")
+
+        async def body() -> None:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport(receive_buffer_size=cap * 2)
+                await transport.request(make_channel(agent.host, agent.port), get_pdu())
+                await transport.close()
+
+        with structlog.testing.capture_logs() as logs:
+            run(body())
+        opened = [entry for entry in logs if entry["event"] == "socket opened"]
+        warnings = [entry for entry in logs if entry["event"] == "receive buffer smaller than "
+                    "configured"]
+        assert opened[0]["receive_buffer_bytes"] == cap
+        assert warnings[0]["log_level"] == "warning"
+        assert "net.core.rmem_max" in warnings[0]["hint"]
+
+    def test_none_keeps_kernel_default(self, run: Runner) -> None:
+        async def body() -> None:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport(receive_buffer_size=None, send_buffer_size=None)
+                await transport.request(make_channel(agent.host, agent.port), get_pdu())
+                await transport.close()
+
+        with structlog.testing.capture_logs() as logs:
+            run(body())
+        opened = [entry for entry in logs if entry["event"] == "socket opened"]
+        assert opened[0]["receive_buffer_bytes"] == kernel_limit("rmem_default") // 2
+
+    def test_buffer_size_must_be_positive(self) -> None:
+        with pytest.raises(ValueError, match="receive_buffer_size"):
+            Transport(receive_buffer_size=0)
+
+
+class TestEndpoint:
+    def test_failed_send_raises_transport_error(self, run: Runner) -> None:
+        # Port 0 is not a valid destination, so the kernel rejects the send (EINVAL).
+        async def body() -> None:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport()
+                await transport.request(make_channel(agent.host, agent.port), get_pdu())
+                try:
+                    await transport.request(make_channel("127.0.0.1", 0), get_pdu())
+                finally:
+                    await transport.close()
+
+        with pytest.raises(TransportError, match="send on socket"):
+            run(body())
+
+    def test_late_socket_error_goes_to_handler(self) -> None:
+        errors: list[OSError] = []
+        endpoint = Endpoint("test", lambda data, source: None, errors.append)
+        endpoint.error_received(ConnectionRefusedError(111, "Connection refused"))
+        assert isinstance(errors[0], ConnectionRefusedError)
+
+    def test_failing_handler_does_not_escape(self) -> None:
+        def broken(data: bytes, source: tuple[object, ...]) -> None:
+            raise RuntimeError("handler bug")
+
+        endpoint = Endpoint("test", broken, lambda error: None)
+        with structlog.testing.capture_logs() as logs:
+            endpoint.datagram_received(b"\x30\x00", ("127.0.0.1", 161))
+        assert logs[0]["event"] == "datagram handler failed"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterable, Sequence
 from types import TracebackType
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import structlog
 
@@ -22,11 +22,12 @@ from snmpd_ng.manager.target import Target
 from snmpd_ng.manager.walk import WalkResult, WalkState
 from snmpd_ng.protocol.message import SnmpVersion
 from snmpd_ng.protocol.oid import Oid, parse_oid
-from snmpd_ng.protocol.pdu import AnyPdu, BulkPdu, ErrorStatus, Pdu, PduType, error_status_name
-from snmpd_ng.protocol.values import NULL, MalformedValue, VarBind
+from snmpd_ng.protocol.pdu import AnyPdu, BulkPdu, ErrorStatus, Pdu, PduType
+from snmpd_ng.protocol.values import NULL, VarBind
 from snmpd_ng.transport.channel import DNS_REFRESH_INTERVAL
+from snmpd_ng.transport.endpoint import DEFAULT_RECEIVE_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE
 from snmpd_ng.transport.stats import GlobalStats, TargetStats
-from snmpd_ng.transport.transport import Transport
+from snmpd_ng.transport.transport import Transport, is_debug_enabled
 
 _log = structlog.get_logger("snmpd_ng.manager")
 
@@ -40,21 +41,28 @@ class Manager:
 
     `max_in_flight` limits the requests waiting for a response at once over all targets (each
     target adds its own `max_in_flight`). `dns_refresh_interval` is in seconds.
-    `processing_factory` builds the message processing of a target; the default handles
-    SNMPv1 and SNMPv2c, and the SNMPv3 security model provides its own.
+    `receive_buffer_size` and `send_buffer_size` are the SO_RCVBUF and SO_SNDBUF sizes in bytes
+    asked for on each UDP socket (None keeps the kernel's default); Linux caps them at
+    net.core.rmem_max and net.core.wmem_max, and the sizes granted are logged when a socket
+    opens. `processing_factory` builds the message processing of a target; the default
+    handles SNMPv1 and SNMPv2c, and the SNMPv3 security model provides its own.
     """
 
     def __init__(self, max_in_flight: int = 1000, *,
                  dns_refresh_interval: float = DNS_REFRESH_INTERVAL,
                  processing_factory: ProcessingFactory = community_processing,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 receive_buffer_size: int | None = DEFAULT_RECEIVE_BUFFER_SIZE,
+                 send_buffer_size: int | None = DEFAULT_SEND_BUFFER_SIZE) -> None:
         self._max_in_flight = max_in_flight
         self._dns_refresh_interval = dns_refresh_interval
         self._processing_factory = processing_factory
         self._rng = rng
+        self._buffer_sizes = (receive_buffer_size, send_buffer_size)
         self._transport: Transport | None = None
         self._sessions: dict[Target, TargetSession] = {}
         self._by_identity: dict[int, TargetSession] = {}
+        self._debug = False
 
     async def __aenter__(self) -> Manager:
         await self.open()
@@ -67,8 +75,15 @@ class Manager:
     async def open(self) -> None:
         """Prepare the transport; sockets open on the first request of each address family."""
         if self._transport is None:
-            self._transport = Transport(max_in_flight=self._max_in_flight, rng=self._rng)
-            _log.info("manager started", max_in_flight=self._max_in_flight)
+            receive, send = self._buffer_sizes
+            transport = Transport(max_in_flight=self._max_in_flight, rng=self._rng,
+                                  receive_buffer_size=receive, send_buffer_size=send)
+            for session in self._sessions.values():
+                transport.register(session.channel)
+            self._transport = transport
+            self._debug = is_debug_enabled(_log)
+            _log.info("manager started", max_in_flight=self._max_in_flight,
+                      receive_buffer_bytes=receive, send_buffer_bytes=send)
 
     async def close(self) -> None:
         """Close the sockets. Requests still waiting end with TransportError."""
@@ -192,7 +207,10 @@ class Manager:
         return self._sessions.get(target)
 
     def _session(self, target: Target) -> TargetSession:
-        session = self._find_session(target)
+        session = self._by_identity.get(id(target))
+        if session is not None and session.target is target:
+            return session
+        session = self._sessions.get(target)
         if session is None:
             session = TargetSession(target, self._processing_factory(target),
                                     dns_refresh_interval=self._dns_refresh_interval)
@@ -202,17 +220,16 @@ class Manager:
         self._by_identity[id(target)] = session
         return session
 
-    def _transport_or_raise(self) -> Transport:
-        if self._transport is None:
-            raise InvalidRequestError("the manager is not open; use 'async with Manager()'")
-        return self._transport
+    def _send(self, session: TargetSession, pdu: AnyPdu,
+              deadline: float | None) -> Coroutine[Any, Any, Pdu]:
+        """Return the transport's coroutine that sends `pdu` and counts the response.
 
-    async def _send(self, session: TargetSession, pdu: AnyPdu, deadline: float | None) -> Pdu:
-        transport = self._transport_or_raise()
-        transport.register(session.channel)
-        response = await transport.request(session.channel, pdu, deadline)
-        _count_response(session, response)
-        return response
+        A plain function that returns the coroutine, so each request has one frame less.
+        """
+        transport = self._transport
+        if transport is None:
+            raise InvalidRequestError("the manager is not open; use 'async with Manager()'")
+        return transport.request(session.channel, pdu, deadline)
 
     async def _read(self, session: TargetSession, pdu_type: PduType, names: list[Oid],
                     deadline: float | None) -> list[VarBind]:
@@ -226,7 +243,7 @@ class Manager:
 
     async def _read_chunk(self, session: TargetSession, pdu_type: PduType, names: list[Oid],
                           deadline: float | None) -> list[VarBind]:
-        request = [VarBind(name, NULL) for name in names]
+        request = _null_varbinds(names)
         response = await self._send(session, Pdu(pdu_type, 0, request), deadline)
         status = response.error_status
         if status == ErrorStatus.NO_ERROR:
@@ -264,7 +281,7 @@ class Manager:
 
     async def _bulk(self, session: TargetSession, names: list[Oid], non_repeaters: int,
                     repetitions: int, deadline: float | None) -> list[VarBind]:
-        request = [VarBind(name, NULL) for name in names]
+        request = _null_varbinds(names)
         while True:
             pdu = BulkPdu(0, non_repeaters, repetitions, request)
             response = await self._send(session, pdu, deadline)
@@ -295,7 +312,8 @@ class Manager:
         state = WalkState(roots, label=session.label, tolerance=target.non_increasing_tolerance,
                           max_requests=target.max_walk_requests,
                           max_varbinds=target.max_walk_varbinds)
-        _log.debug("walk started", target=session.label, roots=len(roots), bulk=use_bulk)
+        if self._debug:
+            _log.debug("walk started", target=session.label, roots=len(roots), bulk=use_bulk)
 
         while state.active:
             names = state.next_request()
@@ -336,7 +354,7 @@ class Manager:
     async def _walk_next(self, session: TargetSession, state: WalkState, names: list[Oid],
                          deadline: float | None) -> list[VarBind] | None:
         """Send one GETNEXT of a walk; return None when noSuchName closed a column instead."""
-        request = [VarBind(name, NULL) for name in names]
+        request = _null_varbinds(names)
         response = await self._send(session, Pdu(PduType.GET_NEXT, 0, request), deadline)
         status = response.error_status
         if status == ErrorStatus.NO_ERROR:
@@ -389,6 +407,16 @@ def _to_oids(values: Sequence[OidLike]) -> list[Oid]:
     return [_to_oid(value) for value in values]
 
 
+# VarBind is a NamedTuple, whose constructor is a Python function; tuple.__new__ builds the
+# same object without that call.
+_new_tuple = tuple.__new__
+
+
+def _null_varbinds(names: list[Oid]) -> list[VarBind]:
+    """Return the request varbinds of a read: each name with the value NULL."""
+    return [_new_tuple(VarBind, (name, NULL)) for name in names]
+
+
 def _uses_bulk(session: TargetSession, method: WalkMethod) -> bool:
     if method == "getnext":
         return False
@@ -407,24 +435,6 @@ def _check_bulk(session: TargetSession, non_repeaters: int, max_repetitions: int
         raise InvalidRequestError(f"non_repeaters {non_repeaters} must be in 0..2147483647")
     if max_repetitions is not None and not 0 <= max_repetitions <= 2**31 - 1:
         raise InvalidRequestError(f"max_repetitions {max_repetitions} must be in 0..2147483647")
-
-
-def _count_response(session: TargetSession, response: Pdu) -> None:
-    stats = session.channel.stats
-    status = response.error_status
-    if status:
-        name = error_status_name(status)
-        stats.error_status[name] = stats.error_status.get(name, 0) + 1
-        if status == ErrorStatus.TOO_BIG:
-            stats.too_big += 1
-    malformed = 0
-    for varbind in response.varbinds:
-        if varbind[1].__class__ is MalformedValue:
-            malformed += 1
-    if malformed:
-        stats.malformed_values += malformed
-        _log.debug("malformed values received", target=session.label,
-                   request_id=response.request_id, count=malformed)
 
 
 def _status_error(session: TargetSession, response: Pdu, request: list[VarBind],

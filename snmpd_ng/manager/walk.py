@@ -15,12 +15,14 @@ it follows, so for each column:
 A GETBULK response with non-repeaters 0 holds the columns side by side, row after row, so
 varbind i belongs to open column i modulo the number of open columns.
 
-The single-column loop does one chained comparison and one identity test per varbind; the rest
-runs only where a column ends or the agent misbehaves.
+The single-column loop does one comparison and one identity test per varbind: it checks that
+the OIDs increase, and compares only the last one with the end of the subtree. The rest runs only
+where a column ends or the agent misbehaves.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import structlog
@@ -44,6 +46,10 @@ class WalkResult:
     varbinds: list[VarBind] = field(default_factory=list)
     complete: bool = True
     error: SnmpError | None = None
+
+
+def _oid_of(varbind: VarBind) -> Oid:
+    return varbind[0]
 
 
 def subtree_end(root: Oid) -> Oid:
@@ -116,14 +122,18 @@ class WalkState:
     def _absorb_single(self, varbinds: list[VarBind]) -> list[VarBind]:
         column = self.active[0]
         highest = self.highest[column]
-        end = self.ends[column]
         count = 0
         for oid, value in varbinds:
-            if highest < oid < end and value is not END_OF_MIB_VIEW:
+            if highest < oid and value is not END_OF_MIB_VIEW:
                 highest = oid
                 count += 1
                 continue
             break
+        end = self.ends[column]
+        if highest >= end:
+            # The OIDs so far increase, so those inside the subtree come first.
+            count = bisect.bisect_left(varbinds, end, hi=count, key=_oid_of)
+            highest = varbinds[count - 1][0] if count else self.highest[column]
         self.highest[column] = highest
         if count == len(varbinds) and count:
             self.resume[column] = highest

@@ -8,6 +8,7 @@ import socket
 from dataclasses import dataclass
 
 from snmpd_ng.transport.errors import ResolutionError
+from snmpd_ng.transport.limit import InFlightLimit
 from snmpd_ng.transport.processing import MessageProcessing
 from snmpd_ng.transport.ratelimit import WarningLimiter
 from snmpd_ng.transport.stats import TargetStats
@@ -42,7 +43,7 @@ class Channel:
         self.processing = processing
         self.stats = TargetStats()
         self.warnings = WarningLimiter()
-        self.semaphore = asyncio.Semaphore(settings.max_in_flight)
+        self.limit = InFlightLimit(settings.max_in_flight)
         self._dns_refresh_interval = dns_refresh_interval
         self._literal = _parse_literal(settings.host, settings.port)
         self._resolved: tuple[int, tuple[str, int]] | None = self._literal
@@ -53,13 +54,22 @@ class Channel:
         """The address family and (host, port) last resolved, or None before the first request."""
         return self._resolved
 
-    async def resolve(self, loop: asyncio.AbstractEventLoop) -> tuple[int, tuple[str, int]]:
-        """Return the family and (host, port) to send to, resolving a DNS name when due."""
+    def cached(self, now: float) -> tuple[int, tuple[str, int]] | None:
+        """Return the family and (host, port) to send to, or None when a lookup is due.
+
+        `now` is the loop's time. This is the fast path of `resolve()`, without an await.
+        """
         resolved = self._resolved
         if resolved is not None and (
-            self._literal is not None
-            or loop.time() - self._resolved_at < self._dns_refresh_interval
+            self._literal is not None or now - self._resolved_at < self._dns_refresh_interval
         ):
+            return resolved
+        return None
+
+    async def resolve(self, loop: asyncio.AbstractEventLoop) -> tuple[int, tuple[str, int]]:
+        """Return the family and (host, port) to send to, resolving a DNS name when due."""
+        resolved = self.cached(loop.time())
+        if resolved is not None:
             return resolved
         resolved = await self._lookup(loop)
         self._resolved = resolved

@@ -63,3 +63,6 @@ class GlobalStats:
     """Errors the sockets reported (ICMP port unreachable, for example)."""
     in_flight: int = 0
     """Requests waiting for a response at the moment of the snapshot."""
+    receive_buffer_drops: int | None = 0
+    """Datagrams the kernel dropped on the manager's sockets because their receive buffer was
+    full (the `drops` column of /proc/net/udp); None where the kernel does not report it."""

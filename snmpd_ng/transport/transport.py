@@ -6,9 +6,13 @@ new id and adds it to the same exchange, and all of them stay valid until the ex
 so the first accepted response to any attempt completes the request (RFC 3416 section 4.1 allows
 either id to be answered). The waiting coroutine awaits a plain future, and a `loop.call_at`
 timer resolves that future with None when the attempt times out: no task and no
-`asyncio.wait_for` per request. The receive loop of each socket decodes a datagram, finds its
-exchange by key, checks the source address and the community, and resolves the future. Every
-datagram that fails a check is dropped and counted, and never completes another request.
+`asyncio.wait_for` per request. When a datagram arrives, the socket's protocol callback decodes
+it, finds its exchange by key, checks the source address and the community, and resolves the
+future, all within that one callback. Every datagram that fails a check is dropped and counted,
+and never completes another request.
+
+The request path is the daemon's hot path: a request that finds free in-flight slots, a cached
+address and an open socket awaits nothing but its response.
 """
 
 from __future__ import annotations
@@ -16,21 +20,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from typing import Any
 
 import structlog
 
 from snmpd_ng.protocol.errors import DecodeError
 from snmpd_ng.protocol.oid import format_oid
-from snmpd_ng.protocol.pdu import AnyPdu, Pdu
+from snmpd_ng.protocol.pdu import AnyPdu, ErrorStatus, Pdu, error_status_name
+from snmpd_ng.protocol.values import MalformedValue
 from snmpd_ng.transport.channel import Channel
-from snmpd_ng.transport.endpoint import Endpoint, SocketAddress, format_address
+from snmpd_ng.transport.drops import read_receive_drops
+from snmpd_ng.transport.endpoint import (
+    DEFAULT_RECEIVE_BUFFER_SIZE,
+    DEFAULT_SEND_BUFFER_SIZE,
+    Endpoint,
+    SocketAddress,
+    format_address,
+)
 from snmpd_ng.transport.errors import BudgetExceeded, RequestTimeout, TransportError
+from snmpd_ng.transport.limit import InFlightLimit, take_both
 from snmpd_ng.transport.processing import ResponseRejected, decode_inbound
 from snmpd_ng.transport.ratelimit import WarningLimiter
 from snmpd_ng.transport.request_id import RequestIdAllocator
 from snmpd_ng.transport.stats import GlobalStats
 
 _log = structlog.get_logger("snmpd_ng.transport")
+
+Route = tuple[Endpoint, tuple[str, int]]
+"""The socket to send from and the (host, port) to send to."""
 
 # Fields of GlobalStats that are the sum of the same field over all targets.
 _SUMMED_FIELDS = ("requests", "responses", "timeouts", "retries", "malformed_responses",
@@ -42,26 +59,38 @@ class Exchange:
     """One logical request: the ids of its attempts, the future of the current attempt, and
     what was dropped on its way."""
 
-    __slots__ = ("address", "answered_key", "channel", "future", "keys", "rejections", "sent_at")
+    __slots__ = ("answered_key", "channel", "destination", "endpoint", "expected_source",
+                 "expiry", "future", "keys", "rejections", "sent_at")
 
-    def __init__(self, channel: Channel, address: tuple[str, int] | None) -> None:
+    def __init__(self, channel: Channel, endpoint: Endpoint,
+                 destination: tuple[str, int]) -> None:
         self.channel = channel
-        self.address = address
+        self.endpoint = endpoint
+        """The socket every attempt is sent from."""
+        self.destination = destination
+        """The address every attempt is sent to, fixed when the exchange starts."""
+        self.expected_source = None if channel.settings.accept_any_source else destination
         """Where the response must come from; None accepts any source."""
         self.future: asyncio.Future[Pdu | None] | None = None
         self.keys: list[int] = []
         self.sent_at: list[float] = []
+        """Loop time of each attempt's send, in the order of `keys`."""
         self.answered_key = 0
-        self.rejections: dict[str, list[str]] = {}
+        self.expiry = 0.0
+        """Loop time at which the current attempt times out."""
+        self.rejections: dict[str, list[str]] | None = None
+        """Dropped responses by kind, created at the first one."""
 
     def reject(self, kind: str, detail: str) -> None:
         """Remember a dropped response, for the timeout's diagnostic."""
+        if self.rejections is None:
+            self.rejections = {}
         self.rejections.setdefault(kind, []).append(detail)
 
     def diagnostic(self) -> str:
         """Describe the dropped responses, one clause per kind."""
         clauses = []
-        for kind, details in self.rejections.items():
+        for kind, details in (self.rejections or {}).items():
             clauses.append(f"{len(details)} response(s) dropped as {kind.replace('_', ' ')} "
                            f"(first: {details[0]})")
         return "; ".join(clauses)
@@ -72,8 +101,13 @@ def _expire(future: asyncio.Future[Pdu | None]) -> None:
         future.set_result(None)
 
 
-def _is_debug_enabled() -> bool:
-    checker = getattr(_log, "is_enabled_for", None)
+def is_debug_enabled(logger: Any) -> bool:
+    """Tell whether `logger` (a structlog logger) would emit DEBUG events now.
+
+    A disabled `debug()` call still costs about 2 us when loggers are not cached, as the
+    daemon configures them, so the hot path tests a flag taken from this instead.
+    """
+    checker = getattr(logger, "is_enabled_for", None)
     return bool(checker(logging.DEBUG)) if checker is not None else True
 
 
@@ -81,23 +115,33 @@ class Transport:
     """Shared sockets, request-id matching, timeouts, retries and in-flight limits.
 
     `max_in_flight` limits the requests waiting for a response at once across all targets;
-    each channel adds its own limit. DEBUG logging per PDU is decided when the transport is
-    created, so configure structlog before.
+    each channel adds its own limit. `receive_buffer_size` and `send_buffer_size` are the
+    SO_RCVBUF and SO_SNDBUF sizes in bytes asked for on every socket (None keeps the kernel's
+    default; Linux caps them at net.core.rmem_max and net.core.wmem_max). DEBUG logging per PDU
+    is decided when the transport is created, so configure structlog before.
     """
 
-    def __init__(self, *, max_in_flight: int = 1000, rng: random.Random | None = None) -> None:
+    def __init__(self, *, max_in_flight: int = 1000, rng: random.Random | None = None,
+                 receive_buffer_size: int | None = DEFAULT_RECEIVE_BUFFER_SIZE,
+                 send_buffer_size: int | None = DEFAULT_SEND_BUFFER_SIZE) -> None:
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
-        self._semaphore = asyncio.Semaphore(max_in_flight)
+        for name, size in (("receive_buffer_size", receive_buffer_size),
+                           ("send_buffer_size", send_buffer_size)):
+            if size is not None and size < 1:
+                raise ValueError(f"{name} must be at least 1 byte or None, got {size}")
+        self._limit = InFlightLimit(max_in_flight)
         self._ids = RequestIdAllocator(rng)
         self._pending: dict[int, Exchange] = {}
         self._endpoints: dict[tuple[int, str | None], Endpoint] = {}
         self._endpoint_lock = asyncio.Lock()
+        self._buffer_sizes = (receive_buffer_size, send_buffer_size)
+        self._closed_socket_drops = 0
         self._channels: dict[int, Channel] = {}
         self._by_address: dict[tuple[str, int], Channel] = {}
         self._stats = GlobalStats()
         self._warnings = WarningLimiter()
-        self._debug = _is_debug_enabled()
+        self._debug = is_debug_enabled(_log)
         self._closed = False
 
     # -----------------------------------------------------------------------------------------
@@ -123,92 +167,145 @@ class Transport:
         if deadline is not None and loop.time() >= deadline:
             raise BudgetExceeded(target=channel.label, overrun=loop.time() - deadline)
 
-        await _acquire(channel.semaphore, channel.label, deadline)
+        # The target's slot first, so that a target at its own limit holds no shared slot.
+        limit, shared = channel.limit, self._limit
+        if not take_both(limit, shared):
+            await _wait_for_both(limit, shared, channel.label, deadline)
+        exchange: Exchange | None = None
         try:
-            await _acquire(self._semaphore, channel.label, deadline)
-            try:
-                return await self._exchange(loop, channel, pdu, deadline)
-            finally:
-                self._semaphore.release()
-        finally:
-            channel.semaphore.release()
-
-    async def _exchange(self, loop: asyncio.AbstractEventLoop, channel: Channel, pdu: AnyPdu,
-                        deadline: float | None) -> Pdu:
-        family, address = await channel.resolve(loop)
-        endpoint = await self._endpoint(family, channel)
-        self._by_address[address] = channel
-        settings = channel.settings
-        exchange = Exchange(channel, None if settings.accept_any_source else address)
-        channel.stats.requests += 1
-
-        attempts = settings.retries + 1
-        try:
+            route = self._route(loop, channel) or await self._open_route(loop, channel)
+            endpoint = route[0]
+            exchange = Exchange(channel, endpoint, route[1])
+            channel.stats.requests += 1
+            attempts = channel.settings.retries + 1
             for attempt in range(attempts):
-                wait = settings.timeout
-                if attempt and settings.backoff != 1.0:
-                    wait *= settings.backoff ** attempt
-                response = await self._attempt(loop, exchange, endpoint, pdu, address, wait,
-                                               deadline)
+                if endpoint.paused:
+                    await endpoint.wait_writable()
+                future, timer = self._send_attempt(loop, exchange, pdu, attempt, deadline)
+                try:
+                    response = await future
+                finally:
+                    timer.cancel()
                 if response is not None:
+                    self._record_answer(loop, exchange, response)
                     return response
-                self._check_deadline(loop, exchange, deadline)
-                if attempt + 1 < attempts:
-                    channel.stats.retries += 1
-                    _log.debug("request retried", target=channel.label,
-                               request_id=exchange.keys[-1], attempt=attempt + 2)
+                self._after_silence(loop, exchange, attempt + 1 < attempts, deadline)
             raise self._timed_out(exchange, attempts)
         finally:
-            pending = self._pending
-            for key in exchange.keys:
-                pending.pop(key, None)
+            if exchange is not None:
+                self._end(exchange)
+            shared.give()
+            limit.give()
 
-    async def _attempt(self, loop: asyncio.AbstractEventLoop, exchange: Exchange,
-                       endpoint: Endpoint, pdu: AnyPdu, address: tuple[str, int], wait: float,
-                       deadline: float | None) -> Pdu | None:
-        key = self._ids.allocate(self._pending)
+    def _route(self, loop: asyncio.AbstractEventLoop, channel: Channel) -> Route | None:
+        """Return the socket and address to send to, or None unless both are ready."""
+        resolved = channel.cached(loop.time())
+        if resolved is None:
+            return None
+        endpoint = self._endpoints.get((resolved[0], channel.settings.source_address))
+        if endpoint is None:
+            return None
+        address = resolved[1]
+        self._by_address[address] = channel
+        return endpoint, address
+
+    async def _open_route(self, loop: asyncio.AbstractEventLoop, channel: Channel) -> Route:
+        """Resolve the target's address and open the socket for its family, as needed."""
+        family, address = await channel.resolve(loop)
+        source = channel.settings.source_address
+        async with self._endpoint_lock:
+            endpoint = self._endpoints.get((family, source))
+            if endpoint is None:
+                receive, send = self._buffer_sizes
+                endpoint = await Endpoint.open(family, source, self._on_datagram,
+                                               self._on_socket_error, target=channel.label,
+                                               receive_buffer_size=receive,
+                                               send_buffer_size=send)
+                self._endpoints[(family, source)] = endpoint
+        self._by_address[address] = channel
+        return endpoint, address
+
+    def _send_attempt(self, loop: asyncio.AbstractEventLoop, exchange: Exchange, pdu: AnyPdu,
+                      attempt: int, deadline: float | None,
+                      ) -> tuple[asyncio.Future[Pdu | None], asyncio.Handle]:
+        """Send one attempt under a new key; return the future it resolves and its timer."""
         channel = exchange.channel
+        key = self._ids.allocate(self._pending)
         data = channel.processing.encode_request(pdu, key)
-        self._pending[key] = exchange
-        exchange.keys.append(key)
-
+        address = exchange.destination
         future: asyncio.Future[Pdu | None] = loop.create_future()
-        exchange.future = future
         now = loop.time()
-        exchange.sent_at.append(now)
-        expiry = now + wait
+        settings = channel.settings
+        if attempt == 0 or settings.backoff == 1.0:
+            expiry = now + settings.timeout
+        else:
+            expiry = now + settings.timeout * settings.backoff ** attempt
         if deadline is not None and deadline < expiry:
             expiry = deadline
         timer = loop.call_at(expiry, _expire, future)
+        exchange.expiry = expiry
         try:
-            if self._debug:
-                self._log_pdu("request sent", channel, key, pdu, address)
-            await endpoint.send(data, address, target=channel.label)
-            response = await future
-        finally:
+            exchange.endpoint.send(data, address, channel.label)
+        except BaseException:
             timer.cancel()
+            raise
+        self._pending[key] = exchange
+        exchange.future = future
+        exchange.keys.append(key)
+        exchange.sent_at.append(now)
+        if self._debug:
+            self._log_pdu("request sent", channel, key, pdu, address)
+        return future, timer
 
-        if response is not None:
-            self._record_answer(loop, exchange, response)
-        return response
+    def _end(self, exchange: Exchange) -> None:
+        """Retire the keys of a finished exchange; a late response to them is then unknown."""
+        pending = self._pending
+        for key in exchange.keys:
+            pending.pop(key, None)
 
     def _record_answer(self, loop: asyncio.AbstractEventLoop, exchange: Exchange,
                        response: Pdu) -> None:
+        """Count an accepted response, its error-status and malformed values, and its RTT."""
         stats = exchange.channel.stats
         stats.responses += 1
-        index = exchange.keys.index(exchange.answered_key)
+        keys = exchange.keys
+        index = len(keys) - 1 if keys[-1] == exchange.answered_key else keys.index(
+            exchange.answered_key)
         stats.last_rtt = loop.time() - exchange.sent_at[index]
 
-    def _check_deadline(self, loop: asyncio.AbstractEventLoop, exchange: Exchange,
-                        deadline: float | None) -> None:
-        if deadline is None or loop.time() < deadline:
-            return
+        status = response.error_status
+        if status:
+            name = error_status_name(status)
+            stats.error_status[name] = stats.error_status.get(name, 0) + 1
+            if status == ErrorStatus.TOO_BIG:
+                stats.too_big += 1
+        malformed = 0
+        for varbind in response.varbinds:
+            if varbind[1].__class__ is MalformedValue:
+                malformed += 1
+        if malformed:
+            stats.malformed_values += malformed
+            if self._debug:
+                _log.debug("malformed values received", target=exchange.channel.label,
+                           request_id=response.request_id, count=malformed)
+
+    def _after_silence(self, loop: asyncio.AbstractEventLoop, exchange: Exchange,
+                       will_retry: bool, deadline: float | None) -> None:
+        """Stop at the deadline after an attempt got no response, or count the retry."""
         channel = exchange.channel
-        channel.stats.timeouts += 1
-        _log.info("request stopped at deadline", target=channel.label,
-                  request_id=exchange.keys[-1], attempts=len(exchange.keys))
-        raise BudgetExceeded(target=channel.label, overrun=loop.time() - deadline,
-                             attempts=len(exchange.keys))
+        # An attempt whose timer was due at the deadline has reached it, even though uvloop
+        # may run that timer a fraction of a microsecond early by loop.time().
+        if deadline is not None and (exchange.expiry >= deadline or loop.time() >= deadline):
+            channel.stats.timeouts += 1
+            _log.info("request stopped at deadline", target=channel.label,
+                      request_id=exchange.keys[-1], attempts=len(exchange.keys))
+            raise BudgetExceeded(target=channel.label, overrun=loop.time() - deadline,
+                                 attempts=len(exchange.keys))
+        if will_retry:
+            channel.stats.retries += 1
+            if self._debug:
+                _log.debug("request retried", target=channel.label,
+                           request_id=exchange.keys[-1], attempt=len(exchange.keys) + 1)
 
     def _timed_out(self, exchange: Exchange, attempts: int) -> RequestTimeout:
         channel = exchange.channel
@@ -219,19 +316,6 @@ class Transport:
                   attempts=attempts, diagnostic=diagnostic or None)
         return RequestTimeout(target=channel.label, attempts=attempts,
                               timeout=channel.settings.timeout, diagnostic=diagnostic)
-
-    async def _endpoint(self, family: int, channel: Channel) -> Endpoint:
-        source = channel.settings.source_address
-        endpoint = self._endpoints.get((family, source))
-        if endpoint is not None:
-            return endpoint
-        async with self._endpoint_lock:
-            endpoint = self._endpoints.get((family, source))
-            if endpoint is None:
-                endpoint = await Endpoint.open(family, source, self._on_datagram,
-                                               self._on_socket_error, target=channel.label)
-                self._endpoints[(family, source)] = endpoint
-            return endpoint
 
     # -----------------------------------------------------------------------------------------
     # Responses
@@ -247,7 +331,7 @@ class Transport:
         if exchange is None:
             self._drop_unknown(key, source)
             return
-        expected = exchange.address
+        expected = exchange.expected_source
         if expected is not None and (source[0] != expected[0] or source[1] != expected[1]):
             self._drop_rejected(exchange, key, source, "unexpected_source",
                                 f"response from unexpected address {format_address(source)}")
@@ -325,18 +409,32 @@ class Transport:
     # Statistics and shutdown
 
     def global_stats(self) -> GlobalStats:
-        """Return a snapshot of the counters of the whole transport."""
+        """Return a snapshot of the counters of the whole transport.
+
+        Reads the kernel's drop counts from /proc/net/udp, so call it at scrape time, not per
+        request.
+        """
         total = GlobalStats(
             targets=len(self._channels),
             unmatched_datagrams=self._stats.unmatched_datagrams,
             undecodable_datagrams=self._stats.undecodable_datagrams,
             socket_errors=self._stats.socket_errors,
             in_flight=len({id(exchange) for exchange in self._pending.values()}),
+            receive_buffer_drops=self._receive_buffer_drops(list(self._endpoints.values())),
         )
         for channel in self._channels.values():
             for name in _SUMMED_FIELDS:
                 setattr(total, name, getattr(total, name) + getattr(channel.stats, name))
         return total
+
+    def _receive_buffer_drops(self, endpoints: list[Endpoint]) -> int | None:
+        """Add up the kernel's drop counts of `endpoints` and of the sockets closed before."""
+        if not endpoints:
+            return self._closed_socket_drops
+        drops = read_receive_drops([endpoint.inode for endpoint in endpoints])
+        if drops is None:
+            return None
+        return self._closed_socket_drops + sum(drops.values())
 
     async def close(self) -> None:
         """Close every socket. Requests still waiting end with TransportError or a timeout."""
@@ -348,19 +446,29 @@ class Transport:
                                                     "waited", target=exchange.channel.label))
         endpoints = list(self._endpoints.values())
         self._endpoints.clear()
+        # The kernel forgets a socket's drop count when it closes, so keep the last reading.
+        self._closed_socket_drops = self._receive_buffer_drops(endpoints) or 0
         for endpoint in endpoints:
             await endpoint.close()
 
 
-async def _acquire(semaphore: asyncio.Semaphore, label: str, deadline: float | None) -> None:
-    """Acquire an in-flight slot, giving up at the deadline."""
-    if deadline is None or not semaphore.locked():
-        await semaphore.acquire()
-        return
+async def _wait_for_both(first: InFlightLimit, second: InFlightLimit, label: str,
+                         deadline: float | None) -> None:
+    """Take a slot of `first`, then of `second`, giving up at the deadline."""
     try:
-        async with asyncio.timeout_at(deadline):
-            await semaphore.acquire()
+        await first.take(deadline)
     except TimeoutError:
-        loop = asyncio.get_running_loop()
-        raise BudgetExceeded(target=label, overrun=loop.time() - deadline) from None
+        raise _budget_exceeded(label, deadline) from None
+    try:
+        await second.take(deadline)
+    except TimeoutError:
+        first.give()
+        raise _budget_exceeded(label, deadline) from None
+    except BaseException:
+        first.give()
+        raise
 
+
+def _budget_exceeded(label: str, deadline: float | None) -> BudgetExceeded:
+    overrun = asyncio.get_running_loop().time() - deadline if deadline is not None else 0.0
+    return BudgetExceeded(target=label, overrun=overrun)
