@@ -231,11 +231,19 @@ class Manager:
             raise InvalidRequestError("the manager is not open; use 'async with Manager()'")
         return transport.request(session.channel, pdu, deadline)
 
-    async def _read(self, session: TargetSession, pdu_type: PduType, names: list[Oid],
-                    deadline: float | None) -> list[VarBind]:
+    def _read(self, session: TargetSession, pdu_type: PduType, names: list[Oid],
+              deadline: float | None) -> Coroutine[Any, Any, list[VarBind]]:
+        """Return the coroutine that reads `names`, in one request when they fit in one.
+
+        A plain function, so a GET that fits in one request has no frame for this step.
+        """
+        if len(names) <= session.max_varbinds:
+            return self._read_chunk(session, pdu_type, names, deadline)
+        return self._read_in_chunks(session, pdu_type, names, deadline)
+
+    async def _read_in_chunks(self, session: TargetSession, pdu_type: PduType, names: list[Oid],
+                              deadline: float | None) -> list[VarBind]:
         limit = session.max_varbinds
-        if len(names) <= limit:
-            return await self._read_chunk(session, pdu_type, names, deadline)
         chunks = [names[start:start + limit] for start in range(0, len(names), limit)]
         parts = await _gather(self._read_chunk(session, pdu_type, chunk, deadline)
                               for chunk in chunks)
