@@ -6,10 +6,10 @@ no queue and no reader task in between. Sending is a plain `sendto` with no awai
 loop has paused writing because its send buffer is full.
 
 An unconnected socket reports the errors of earlier sends (ICMP port unreachable, for example)
-on a later call, without saying which send caused them. The loop hands such errors to
-`error_received`; they go to `on_error` and are counted, and the request they belong to times out
-as if nothing came back. An error that the loop reports while `send` runs belongs to that send,
-so `send` raises it as TransportError.
+on a later call, without saying which send caused them. The loop passes such errors to
+`error_received`, which hands them to `on_error` to be counted. The request they belong to times
+out as if nothing came back. An error that the loop reports while `send` runs belongs to that
+send, so `send` raises it as TransportError.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Endpoint(asyncio.DatagramProtocol):
         self._transport: asyncio.DatagramTransport | None = None
         self._closed: asyncio.Future[None] | None = None
         self.paused = False
-        """True while the loop holds sends back because the socket's send buffer is full."""
+        """True while the loop has paused writing because the socket's send buffer is full."""
         self._writable: asyncio.Future[None] | None = None
         self._sending = False
         self._send_error: Exception | None = None

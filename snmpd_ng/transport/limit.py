@@ -26,7 +26,7 @@ class InFlightLimit:
         self._waiters: deque[asyncio.Future[bool]] = deque()
 
     def try_take(self) -> bool:
-        """Take a slot if one is free and nobody waits for one; return whether it did."""
+        """Take a slot if one is free and no waiter is queued; return whether it did."""
         if self.free > 0 and not self._waiters:
             self.free -= 1
             return True

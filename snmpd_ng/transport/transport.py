@@ -167,7 +167,7 @@ class Transport:
         if deadline is not None and loop.time() >= deadline:
             raise BudgetExceeded(target=channel.label, overrun=loop.time() - deadline)
 
-        # The target's slot first, so that a target at its own limit holds no shared slot.
+        # The target's slot first, so that a target at its own limit takes no shared slot.
         limit, shared = channel.limit, self._limit
         if not take_both(limit, shared):
             await _wait_for_both(limit, shared, channel.label, deadline)
@@ -446,7 +446,7 @@ class Transport:
                                                     "waited", target=exchange.channel.label))
         endpoints = list(self._endpoints.values())
         self._endpoints.clear()
-        # The kernel forgets a socket's drop count when it closes, so keep the last reading.
+        # The kernel drops a socket's drop count with the socket, so keep the last reading.
         self._closed_socket_drops = self._receive_buffer_drops(endpoints) or 0
         for endpoint in endpoints:
             await endpoint.close()
