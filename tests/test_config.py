@@ -65,7 +65,8 @@ class TestDuration:
     def test_zero_interval_is_rejected(self, tmp_path: Path) -> None:
         text = MINIMAL.format(community="x").replace("interval: 30s", "interval: 0")
 
-        assert "jobs.system.interval: invalid value 0" in load_errors(tmp_path, text)
+        expected = "jobs.system.interval: invalid duration 0; allowed values: above 0 up to 24h"
+        assert expected in load_errors(tmp_path, text)
 
 
 class TestExampleConfig:
@@ -138,7 +139,9 @@ class TestSchemaErrors:
 
         message = load_errors(tmp_path, text)
 
-        expected = "config.yaml:9: targets[0].adress: unknown key 'adress'; did you mean 'address'?"
+        expected = (
+            "config.yaml:9: targets[0].adress: unknown key 'adress' (did you mean 'address'?)"
+        )
         assert expected in message
         assert "targets[0].address: missing required key 'address'" in message
 
@@ -147,8 +150,8 @@ class TestSchemaErrors:
 
         message = load_errors(tmp_path, text)
 
-        assert "unknown key 'loging'; did you mean 'logging'?" in message
-        assert "Allowed keys: cache, credentials, defaults" in message
+        assert "unknown key 'loging' (did you mean 'logging'?)" in message
+        assert "; allowed keys: cache, credentials, defaults" in message
 
     def test_bad_version_lists_allowed_values(self, tmp_path: Path) -> None:
         text = MINIMAL.format(community="x").replace(
@@ -157,7 +160,7 @@ class TestSchemaErrors:
 
         message = load_errors(tmp_path, text)
 
-        expected = "targets[0].version: invalid value '2'; allowed values: '1' or '2c'"
+        expected = "targets[0].version: invalid value '2'; allowed values: 1, 2c"
         assert f"config.yaml:11: {expected}" in message
 
     def test_version_3_is_not_supported_yet(self, tmp_path: Path) -> None:
@@ -192,7 +195,8 @@ class TestSchemaErrors:
             "scalars: [sysUpTime]", "tables: [ifXtable]"
         )
 
-        assert "unknown table 'ifXtable'; did you mean 'ifXTable'?" in load_errors(tmp_path, text)
+        expected = "unknown table 'ifXtable' (did you mean 'ifXTable'?); built-in tables:"
+        assert expected in load_errors(tmp_path, text)
 
     @pytest.mark.parametrize(
         ("address", "expected"),
@@ -207,7 +211,21 @@ class TestSchemaErrors:
 
         assert expected in load_errors(tmp_path, text)
 
-    @pytest.mark.parametrize("address", ["2001:db8::1", "router.example.net", "192.0.2.1"])
+    @pytest.mark.parametrize("address", ["127.0.0.256", "10.1.1", "10", "192.0.2.1."])
+    def test_dotted_numbers_must_be_ipv4(self, tmp_path: Path, address: str) -> None:
+        text = MINIMAL.format(community="x").replace("127.0.0.1", f'"{address}"')
+
+        expected = f"targets[0].address: invalid IPv4 address {address!r}"
+        assert expected in load_errors(tmp_path, text)
+
+    def test_listen_host_must_be_valid_ipv4(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x") + 'http:\n  listen: ["127.0.0.256:9161"]\n'
+
+        assert "invalid IPv4 address '127.0.0.256'" in load_errors(tmp_path, text)
+
+    @pytest.mark.parametrize(
+        "address", ["2001:db8::1", "router.example.net", "192.0.2.1", "1.example.net", "host-9"]
+    )
     def test_good_address_is_accepted(self, tmp_path: Path, address: str) -> None:
         text = MINIMAL.format(community="x").replace("127.0.0.1", f'"{address}"')
 
@@ -230,6 +248,80 @@ class TestSchemaErrors:
         )
 
         assert "the label `target` is set from the target's name" in load_errors(tmp_path, text)
+
+    @pytest.mark.parametrize(
+        ("oid", "expected"),
+        [("5.3.6.1", "OID '5.3.6.1' starts with 5; only 0, 1 or 2 are valid"),
+         ("1.3.6.1.99999999999.0", "arc 99999999999 is outside 0..4294967295"),
+         ("1.40.1", "the second arc must be below 40 when the first is 1"),
+         ("1", "OID '1' has 1 arc(s); at least 2 are needed"),
+         (".".join(["1"] * 129), "has 129 arcs; SNMP allows 128")],
+    )  # fmt: skip
+    def test_unsendable_scalar_oid_is_rejected(
+        self, tmp_path: Path, oid: str, expected: str
+    ) -> None:
+        text = MINIMAL.format(community="x").replace("[sysUpTime]", f"[sysName, '{oid}']")
+
+        message = load_errors(tmp_path, text)
+
+        assert "jobs.system.scalars[1].oid:" in message
+        assert expected in message
+        assert "so no request can carry it; fix the OID" in message
+
+    def test_unsendable_column_and_lookup_are_rejected(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace(
+            "scalars: [sysUpTime]",
+            "tables:\n      - name: t\n        columns: ['3.1.1']\n"
+            "        lookups: [{oid: '1.3.6.4294967296', label: l}]",
+        )
+
+        message = load_errors(tmp_path, text)
+
+        assert "jobs.system.tables[0].columns[0].oid: OID '3.1.1' starts with 3" in message
+        assert "jobs.system.tables[0].lookups[0].oid: OID '1.3.6.4294967296'" in message
+
+    @pytest.mark.parametrize(
+        ("setting", "expected"),
+        [("interval: 25h", "jobs.system.interval: invalid duration '25h'; allowed values: "
+                           "above 0 up to 24h"),
+         ("interval: 99999999999999999999h", "jobs.system.interval: invalid duration"),
+         ("interval: .inf", "jobs.system.interval: invalid duration inf"),
+         ("interval: .nan", "jobs.system.interval: invalid duration nan")],
+    )  # fmt: skip
+    def test_interval_above_a_day_is_rejected(
+        self, tmp_path: Path, setting: str, expected: str
+    ) -> None:
+        text = MINIMAL.format(community="x").replace("interval: 30s", setting)
+
+        assert expected in load_errors(tmp_path, text)
+
+    @pytest.mark.parametrize(
+        ("setting", "expected"),
+        [("timeout: 61s", "targets[0].timeout: invalid duration '61s'; allowed values: "
+                          "above 0 up to 60s"),
+         ("timeout: 1h", "targets[0].timeout: invalid duration '1h'"),
+         ("retries: 21", "targets[0].retries: invalid value 21; allowed values: 0 to 20"),
+         ("poll_budget: 25h", "targets[0].poll_budget: invalid duration '25h'")],
+    )  # fmt: skip
+    def test_target_setting_above_limit_is_rejected(
+        self, tmp_path: Path, setting: str, expected: str
+    ) -> None:
+        text = MINIMAL.format(community="x").replace(
+            "jobs: [system]\n", f"jobs: [system]\n    {setting}\n"
+        )
+
+        assert expected in load_errors(tmp_path, text)
+
+    def test_limits_themselves_are_accepted(self, tmp_path: Path) -> None:
+        text = MINIMAL.format(community="x").replace("interval: 30s", "interval: 24h").replace(
+            "jobs: [system]\n", "jobs: [system]\n    timeout: 60s\n    retries: 20\n"
+        )
+
+        target = load(tmp_path, text).targets[0]
+
+        assert target.jobs[0].interval == 86400.0
+        assert target.target.timeout == 60.0
+        assert target.target.retries == 20
 
     def test_fixed_string_index_needs_length(self, tmp_path: Path) -> None:
         text = MINIMAL.format(community="x").replace(
@@ -255,7 +347,8 @@ class TestSecretsInMessages:
 
         message = load_errors(tmp_path, text)
 
-        assert "credentials.lab.community.value: invalid value:" in message
+        expected = "credentials.lab.community.value: invalid value (a list); expected a string"
+        assert expected in message
         assert COMMUNITY not in message
 
     def test_check_config_output_hides_community(self, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from snmpd_ng.config.errors import ConfigError
-from snmpd_ng.config.loader import load_config
+from snmpd_ng.config.loader import check_config_file, load_config
 from snmpd_ng.config.model import DaemonConfig, IndexSpec, LookupSpec
 from snmpd_ng.protocol.message import SnmpVersion
 from snmpd_ng.secret import Secret
@@ -318,3 +318,164 @@ class TestTables:
         )
 
         assert "needs a `label`" in load_errors(tmp_path, text)
+
+
+class TestLabelClashes:
+    @pytest.mark.parametrize(
+        ("label", "reason"),
+        [("target", "set from the target's name"),
+         ("job", "set from the job's name on the polling metrics"),
+         ("instance", "set by Prometheus to the address it scrapes"),
+         ("kind", "set by snmp_poll_errors_total"),
+         ("exception", "set by snmp_poll_exception_values_total"),
+         ("status", "set by snmp_target_error_status_responses_total")],
+    )  # fmt: skip
+    def test_daemon_label_on_target_is_rejected(
+        self, tmp_path: Path, label: str, reason: str
+    ) -> None:
+        text = config_with_job("scalars: [sysUpTime]\n") + f"    labels: {{{label}: x}}\n"
+
+        message = load_errors(tmp_path, text)
+
+        assert f"targets[0].labels.{label}: the label `{label}` is {reason}" in message
+        assert message.endswith("; choose another name")
+
+    def test_daemon_label_in_defaults_is_rejected_once(self, tmp_path: Path) -> None:
+        text = config_with_job("scalars: [sysUpTime]\n").replace(
+            "  jobs: [j]\n", "  jobs: [j]\n  labels: {job: x}\n"
+        ) + "  - address: ::1\n"
+
+        message = load_errors(tmp_path, text)
+
+        assert "1 error in the configuration" in message
+        assert "defaults.labels.job: the label `job` is set from the job's name" in message
+
+    def test_index_label_of_target_table_is_rejected(self, tmp_path: Path) -> None:
+        text = config_with_job("tables: [{table: ifTable, columns: [ifMtu]}]\n")
+        text += "    labels: {role: agent, ifIndex: x}\n"
+
+        message = load_errors(tmp_path, text)
+
+        expected = (
+            "targets[0].labels.ifIndex: the label `ifIndex` is set from the index of table "
+            "'ifTable' in job 'j' on every row; choose another name"
+        )
+        assert expected in message
+
+    def test_lookup_label_from_defaults_is_rejected(self, tmp_path: Path) -> None:
+        text = config_with_job(
+            "tables: [{table: ifTable, columns: [ifMtu], lookups: [ifName]}]\n"
+        ).replace("  jobs: [j]\n", "  jobs: [j]\n  labels: {ifName: x}\n")
+
+        message = load_errors(tmp_path, text)
+
+        assert "defaults.labels.ifName: the label `ifName` is set from a lookup of table" in (
+            message
+        )
+
+    def test_index_label_without_tables_is_accepted(self, tmp_path: Path) -> None:
+        text = config_with_job("scalars: [sysUpTime]\n") + "    labels: {ifIndex: x}\n"
+
+        assert load(tmp_path, text).targets[0].labels == {"ifIndex": "x"}
+
+
+class TestReservedMetricNames:
+    @pytest.mark.parametrize("name", ["snmp_load", "snmpd_ng_load", "process_load", "python_x"])
+    def test_reserved_scalar_name_is_rejected(self, tmp_path: Path, name: str) -> None:
+        text = config_with_job(f"scalars: [{{oid: 1.3.6.1.4.1.2021.10.1.5.1, name: {name}}}]\n")
+
+        message = load_errors(tmp_path, text)
+
+        prefix = name.split("_")[0] + "_" if not name.startswith("snmpd_ng") else "snmpd_ng_"
+        expected = (
+            f"jobs.j.scalars[0].name: metric name '{name}' starts with '{prefix}', which the "
+            "daemon's own metrics use; set `name` to a name without that prefix"
+        )
+        assert expected in message
+
+    def test_reserved_column_name_is_rejected(self, tmp_path: Path) -> None:
+        text = config_with_job(
+            "tables:\n  - name: t\n    columns: [{oid: 1.3.6.1.4.1.9.1.1, name: snmp_x}]\n"
+        )
+
+        assert "jobs.j.tables[0].columns[0].name: metric name 'snmp_x'" in load_errors(
+            tmp_path, text
+        )
+
+    def test_other_underscore_name_is_accepted(self, tmp_path: Path) -> None:
+        text = config_with_job("scalars: [{oid: 1.3.6.1.4.1.2021.10.1.5.1, name: snmpx_load}]\n")
+
+        assert load(tmp_path, text).targets[0].jobs[0].scalars[0].name == "snmpx_load"
+
+
+class TestWarnings:
+    def test_timeout_and_retries_beyond_budget_warns(self, tmp_path: Path) -> None:
+        text = config_with_job("interval: 5s\nscalars: [sysUpTime]\n")
+
+        warnings = load(tmp_path, text).warnings
+
+        assert len(warnings) == 1
+        assert warnings[0].path == ("targets", 0)
+        assert warnings[0].message.startswith(
+            "one request may wait 6 s (3 attempts of the timeout, 2 s) but a run of job 'j' "
+            "ends after its poll budget of 4 s"
+        )
+
+    def test_backoff_counts_in_request_wait(self, tmp_path: Path) -> None:
+        text = config_with_job("interval: 10s\nscalars: [sysUpTime]\n").replace(
+            "  jobs: [j]\n", "  jobs: [j]\n  backoff: 2\n"
+        )
+
+        warnings = load(tmp_path, text).warnings
+
+        assert "one request may wait 14 s" in warnings[0].message
+
+    def test_budget_within_wait_has_no_warning(self, tmp_path: Path) -> None:
+        text = config_with_job("interval: 10s\nscalars: [sysUpTime]\n")
+
+        assert load(tmp_path, text).warnings == ()
+
+    def test_max_repetitions_above_1000_warns(self, tmp_path: Path) -> None:
+        text = config_with_job("scalars: [sysUpTime]\n") + "    max_repetitions: 5000\n"
+
+        warnings = load(tmp_path, text).warnings
+
+        assert [warning.path for warning in warnings] == [("targets", 0, "max_repetitions")]
+        assert warnings[0].message.startswith("max_repetitions 5000 is above 1000")
+
+    def test_check_config_prints_warnings_and_exits_0(self, tmp_path: Path) -> None:
+        path = tmp_path / "config.yaml"
+        path.write_text(config_with_job("interval: 5s\nscalars: [sysUpTime]\n"))
+
+        result = check_config_file(path, {})
+
+        assert result.exit_code == 0
+        assert f"{path}:12: warning: targets[0]: one request may wait 6 s" in result.stderr
+
+
+class TestSummary:
+    def test_summary_counts_one_in_singular(self, tmp_path: Path) -> None:
+        path = tmp_path / "config.yaml"
+        path.write_text(config_with_job(
+            "scalars: [sysUpTime]\n"
+            "tables: [{table: ifTable, columns: [ifMtu], lookups: [ifName]}]\n"
+        ))
+
+        summary = check_config_file(path, {}).stdout
+
+        assert "j: every 60 s, 1 scalar, 1 table (1 column, 1 lookup)" in summary
+        assert "objects: 2 (1 scalar, 1 table column)" in summary
+        assert "polls: 1 target-job pair" in summary
+
+    def test_summary_counts_two_in_plural(self, tmp_path: Path) -> None:
+        path = tmp_path / "config.yaml"
+        path.write_text(config_with_job(
+            "scalars: [sysUpTime, sysName]\n"
+            "tables:\n  - {table: ifTable, columns: [ifMtu, ifSpeed], lookups: [ifName, ifAlias]}\n"
+            "  - {table: ifXTable, columns: [ifHighSpeed]}\n"
+        ) + "  - address: ::1\n")
+
+        summary = check_config_file(path, {}).stdout
+
+        assert "j: every 60 s, 2 scalars, 2 tables (3 columns, 2 lookups)" in summary
+        assert "polls: 2 target-job pairs" in summary

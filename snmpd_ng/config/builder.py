@@ -40,7 +40,9 @@ from snmpd_ng.config.schema import (
     TableEntry,
     TargetEntry,
 )
+from snmpd_ng.config.warnings import find_warnings
 from snmpd_ng.manager.target import Target
+from snmpd_ng.metrics.naming import RESERVED_LABELS, RESERVED_PREFIXES, metric_name
 from snmpd_ng.protocol.message import SnmpVersion
 from snmpd_ng.protocol.oid import Oid, format_oid
 from snmpd_ng.secret import Secret
@@ -81,12 +83,15 @@ class _Builder:
     issues: list[ConfigIssue] = field(default_factory=list)
 
     def report(self, path: KeyPath, message: str) -> None:
+        """Add an issue; the same issue twice (a `defaults` label seen per target) is kept once."""
         line = None
         for end in range(len(path), -1, -1):
             line = self.lines.get(path[:end])
             if line is not None:
                 break
-        self.issues.append(ConfigIssue(path, message, line))
+        issue = ConfigIssue(path, message, line)
+        if issue not in self.issues:
+            self.issues.append(issue)
 
     def resolve_path(self, text: str) -> Path:
         """Resolve a relative path against the config file's folder."""
@@ -115,6 +120,7 @@ def build_config(
     }
     targets = _build_targets(builder, config_file, jobs, communities)
     http = _build_http(builder, config_file.http)
+    _check_reserved_labels(builder, ("defaults", "labels"), config_file.defaults.labels)
 
     if builder.issues:
         raise ConfigError(source, builder.issues)
@@ -126,6 +132,7 @@ def build_config(
         logging=LoggingConfig(**config_file.logging.model_dump()),
         state_dir=config_file.state_dir,
         source_file=source,
+        warnings=find_warnings(config_file, targets, lines),
     )
 
 
@@ -213,6 +220,8 @@ def _build_scalar(builder: _Builder, path: KeyPath, entry: ObjectEntry) -> Objec
         mib_object = _object_of_instance(oid)
 
     name = entry.name or _default_scalar_name(oid, mib_object)
+    if not _is_free_metric_name(builder, path, entry, name):
+        return None
     return _object_spec(oid, name, entry, mib_object)
 
 
@@ -290,7 +299,23 @@ def _build_column(
     name = entry.name or (mib_object.name if mib_object else None)
     if name is None:
         name = "oid_" + format_oid(resolved.oid).replace(".", "_")
+    if not _is_free_metric_name(builder, path, entry, name):
+        return None
     return _object_spec(resolved.oid, name, entry, mib_object)
+
+
+def _is_free_metric_name(builder: _Builder, path: KeyPath, entry: ObjectEntry, name: str) -> bool:
+    """Report a metric name that starts like the daemon's own metrics (snmp_, process_, ...)."""
+    exposed = metric_name(name)
+    prefix = next((prefix for prefix in RESERVED_PREFIXES if exposed.startswith(prefix)), None)
+    if prefix is None:
+        return True
+    builder.report(
+        (*path, "name" if entry.name else "oid"),
+        f"metric name {exposed!r} starts with {prefix!r}, which the daemon's own metrics use; "
+        "set `name` to a name without that prefix",
+    )
+    return False
 
 
 def _column_of(oid: Oid) -> mibs.MibObject | None:
@@ -400,6 +425,8 @@ def _build_target(
         name=entry.name,
     )
     labels = {**config_file.defaults.labels, **entry.labels}
+    _check_reserved_labels(builder, (*path, "labels"), entry.labels)
+    _check_table_labels(builder, path, entry, labels, target_jobs)
     return TargetConfig(
         name=target.label,
         target=target,
@@ -408,6 +435,43 @@ def _build_target(
         poll_budget=merged("poll_budget"),
         stale_after=merged("stale_after"),
     )
+
+
+def _check_reserved_labels(builder: _Builder, path: KeyPath, labels: Mapping[str, str]) -> None:
+    """Report configured labels that the daemon or Prometheus set themselves."""
+    for label in labels:
+        reason = RESERVED_LABELS.get(label)
+        if reason is not None:
+            builder.report((*path, label), f"the label `{label}` is {reason}; choose another name")
+
+
+def _check_table_labels(
+    builder: _Builder,
+    path: KeyPath,
+    entry: TargetEntry,
+    labels: Mapping[str, str],
+    jobs: tuple[JobConfig, ...],
+) -> None:
+    """Report configured labels named like an index or lookup label of the target's tables.
+
+    The row's own label would lose its name to `exported_<name>` on every polled value.
+    """
+    row_labels: dict[str, str] = {}
+    for job in jobs:
+        for table in job.tables:
+            for index in table.indexes:
+                row_labels.setdefault(index.label, f"the index of table {table.name!r} in job "
+                                                   f"{job.name!r}")
+            for lookup in table.lookups:
+                row_labels.setdefault(lookup.label, f"a lookup of table {table.name!r} in job "
+                                                    f"{job.name!r}")
+    for label in labels:
+        source = row_labels.get(label)
+        if source is None:
+            continue
+        owner = (*path, "labels") if label in entry.labels else ("defaults", "labels")
+        message = f"the label `{label}` is set from {source} on every row; choose another name"
+        builder.report((*owner, label), message)
 
 
 def _target_community(

@@ -36,8 +36,11 @@ class ConfigIssue:
     line: int | None = None
     """1-based line in the file, when the YAML parser gave one."""
 
-    def format(self, source: str) -> str:
+    def format(self, source: str, severity: str = "") -> str:
+        """Write "FILE:LINE: [SEVERITY: ]KEY.PATH: MESSAGE", as compilers do."""
         where = f"{source}:{self.line}" if self.line is not None else source
+        if severity:
+            where += f": {severity}"
         if not self.path:
             return f"{where}: {self.message}"
         return f"{where}: {format_key_path(self.path)}: {self.message}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from snmpd_ng.config.errors import ConfigIssue
 from snmpd_ng.manager.target import Target
 from snmpd_ng.protocol.oid import Oid
 from snmpd_ng.secret import Secret
@@ -80,6 +81,10 @@ class JobConfig:
     tables: tuple[TableSpec, ...] = ()
 
 
+BUDGET_FRACTION = 0.8
+"""Share of the job's interval a run may take when the target sets no poll_budget."""
+
+
 @dataclass(frozen=True, slots=True)
 class TargetConfig:
     """One agent to poll, with defaults merged in."""
@@ -92,6 +97,12 @@ class TargetConfig:
     """Seconds a whole run of one job may take on this target; None means 0.8 x the interval."""
     stale_after: int = 3
     """Missed intervals after which the target's value series are dropped from /metrics."""
+
+    def budget_for(self, job: JobConfig) -> float:
+        """Return the seconds one run of `job` may take on this target."""
+        if self.poll_budget is not None:
+            return self.poll_budget
+        return BUDGET_FRACTION * job.interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,3 +161,6 @@ class DaemonConfig:
     state_dir: str | None = None
     source_file: str | None = None
     """Path of the YAML file this came from, for messages."""
+    warnings: tuple[ConfigIssue, ...] = ()
+    """Settings that are valid but probably not what was meant, such as a timeout with retries
+    longer than the poll budget. check-config prints them; the daemon logs them."""

@@ -10,8 +10,9 @@ docs/config.md documents every key.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -25,6 +26,8 @@ from pydantic import (
 
 from snmpd_ng import mibs
 from snmpd_ng.config.model import IndexType, MetricType
+from snmpd_ng.protocol.errors import EncodeError
+from snmpd_ng.protocol.oid import validate_for_encoding
 
 SECRET_KEYS = frozenset({"community", "password"})
 """Keys whose values are secret: error messages never show them."""
@@ -55,8 +58,39 @@ def parse_duration(value: object) -> object:
 
 _DURATION_HINT = "use a number of seconds, or a number with ms, s, m or h such as 500ms, 30s, 5m"
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+MAX_INTERVAL = 86400.0
+"""Longest job interval and poll budget in seconds (24 h): a longer one is a typo more often than
+a plan, and its first slot could lie so far ahead that the job is never polled."""
+MAX_TIMEOUT = 60.0
+"""Longest wait for one attempt in seconds: an agent that needs more is not answering."""
+
+
+def format_seconds(seconds: float) -> str:
+    """Format a duration limit the way the config writes it: 60s, 24h, 1.5s."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    return f"{seconds:g}s"
+
+
+def _duration_within(maximum: float) -> Any:
+    """Build a before-validator that parses a duration and checks 0 < seconds <= maximum."""
+
+    def check(value: object) -> object:
+        seconds = parse_duration(value)
+        if isinstance(seconds, float) and not 0 < seconds <= maximum:
+            limit = "above 0" if math.isinf(maximum) else f"above 0 up to {format_seconds(maximum)}"
+            raise ValueError(f"invalid duration {value!r}; allowed values: {limit}")
+        return seconds
+
+    return check
+
+
+Duration = Annotated[float, BeforeValidator(_duration_within(math.inf))]
 """A positive duration in seconds."""
+Interval = Annotated[float, BeforeValidator(_duration_within(MAX_INTERVAL))]
+"""A job interval or poll budget: above 0, at most 24 h."""
+Timeout = Annotated[float, BeforeValidator(_duration_within(MAX_TIMEOUT))]
+"""The wait for one attempt: above 0, at most 60 s."""
 
 
 def _normalize_version(value: object) -> object:
@@ -76,8 +110,12 @@ def _strip(value: object) -> object:
 
 
 def _check_object_reference(value: str) -> str:
-    """Reject an OID that is neither numeric nor a known name, with a suggestion."""
-    mibs.resolve(value)
+    """Reject an OID that is neither numeric nor a known name, or that no request can carry."""
+    oid = mibs.resolve(value).oid
+    try:
+        validate_for_encoding(oid)
+    except EncodeError as exc:
+        raise ValueError(f"{exc}, so no request can carry it; fix the OID") from None
     return value
 
 
@@ -112,9 +150,18 @@ LabelName = Annotated[str, AfterValidator(_check_label_name)]
 
 
 class StrictModel(BaseModel):
-    """Base of every section: unknown keys are errors, and numbers are accepted as strings."""
+    """Base of every section: unknown keys are errors, and numbers are accepted as strings.
+
+    A number whose text YAML changed (0123 read as 83) never reaches a string field: the loader
+    rejects it before validation, with a hint to quote it.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    SHAPE: ClassVar[str] = "a mapping"
+    """What a value of this section looks like, for messages about a value of the wrong type."""
+    SCALAR_KEY: ClassVar[str | None] = None
+    """The key that a plain string stands for (`sysUpTime` means `{oid: sysUpTime}`), if any."""
 
 
 def _wrap_scalar(key: str) -> Any:
@@ -129,13 +176,16 @@ def _wrap_scalar(key: str) -> Any:
 
 
 class SecretSource(StrictModel):
-    """A community or password: a literal, `{env: NAME}` or `{file: PATH}`."""
+    """A community or password: a literal, `{value: TEXT}`, `{env: NAME}` or `{file: PATH}`."""
+
+    SHAPE = "a string, {env: NAME} or {file: PATH}"
+    SCALAR_KEY = "value"
 
     value: str | None = None
     env: str | None = Field(default=None, min_length=1)
     file: str | None = Field(default=None, min_length=1)
 
-    _from_scalar = model_validator(mode="before")(_wrap_scalar("value"))
+    _from_scalar = model_validator(mode="before")(_wrap_scalar(SCALAR_KEY))
 
     @model_validator(mode="after")
     def _check_one_source(self) -> SecretSource:
@@ -151,12 +201,15 @@ class SecretSource(StrictModel):
 class ObjectEntry(StrictModel):
     """A scalar or column to poll: a name or numeric OID, with optional metric settings."""
 
+    SHAPE = "an object name, a numeric OID, or a mapping with `oid`"
+    SCALAR_KEY = "oid"
+
     oid: ObjectReference
     name: MetricName | None = None
     type: MetricType | None = None
     help: str | None = None
 
-    _from_scalar = model_validator(mode="before")(_wrap_scalar("oid"))
+    _from_scalar = model_validator(mode="before")(_wrap_scalar(SCALAR_KEY))
 
 
 class IndexEntry(StrictModel):
@@ -176,14 +229,20 @@ class IndexEntry(StrictModel):
 class LookupEntry(StrictModel):
     """A column of the same index whose value becomes a label, such as ifName."""
 
+    SHAPE = "a column name, a numeric OID, or a mapping with `oid` and `label`"
+    SCALAR_KEY = "oid"
+
     oid: ObjectReference
     label: LabelName | None = None
 
-    _from_scalar = model_validator(mode="before")(_wrap_scalar("oid"))
+    _from_scalar = model_validator(mode="before")(_wrap_scalar(SCALAR_KEY))
 
 
 class TableEntry(StrictModel):
     """A table walk: a built-in MIB table by name, or columns by numeric OID."""
+
+    SHAPE = "a built-in table name, or a mapping with `table` or with `name` and `columns`"
+    SCALAR_KEY = "table"
 
     table: str | None = None
     name: MetricName | None = None
@@ -192,7 +251,7 @@ class TableEntry(StrictModel):
     lookups: list[LookupEntry] = []
     slow_changing: bool = False
 
-    _from_scalar = model_validator(mode="before")(_wrap_scalar("table"))
+    _from_scalar = model_validator(mode="before")(_wrap_scalar(SCALAR_KEY))
 
     @field_validator("table")
     @classmethod
@@ -200,8 +259,8 @@ class TableEntry(StrictModel):
         if value is not None and mibs.find_table(value) is None:
             message = f"unknown table {value!r}"
             close = mibs.suggest(value, mibs.table_names())
-            message += f"; did you mean {close!r}?" if close else ""
-            raise ValueError(f"{message} Built-in tables: {', '.join(mibs.table_names())}")
+            message += f" (did you mean {close!r}?)" if close else ""
+            raise ValueError(f"{message}; built-in tables: {', '.join(mibs.table_names())}")
         return value
 
     @model_validator(mode="after")
@@ -217,7 +276,7 @@ class TableEntry(StrictModel):
 class JobEntry(StrictModel):
     """Objects polled together on one interval."""
 
-    interval: Duration | None = None
+    interval: Interval | None = None
     scalars: list[ObjectEntry] = []
     tables: list[TableEntry] = []
 
@@ -249,6 +308,13 @@ def _check_address(value: str) -> str:
     labels = value.rstrip(".").split(".")
     if len(value) > 253 or not all(_HOSTNAME_LABEL.match(label) for label in labels):
         raise ValueError(f"invalid address {value!r}: expected an IP address or a DNS name")
+    # RFC 1123 section 2.1: a host name's top-level label is never all digits, so a name that
+    # ends in one is a mistyped IPv4 address, which the resolver would only fail to find.
+    if labels[-1].isdigit():
+        raise ValueError(
+            f"invalid IPv4 address {value!r}: expected four numbers from 0 to 255 such as "
+            "192.0.2.1 (a DNS name never ends in a label of digits only)"
+        )
     return value
 
 
@@ -261,8 +327,8 @@ class TargetSettings(StrictModel):
     port: int | None = Field(default=None, ge=1, le=65535)
     version: SnmpVersionText | None = None
     credentials: str | None = None
-    timeout: Duration | None = None
-    retries: int | None = Field(default=None, ge=0, le=100)
+    timeout: Timeout | None = None
+    retries: int | None = Field(default=None, ge=0, le=20)
     backoff: float | None = Field(default=None, ge=1.0, le=10.0)
     max_repetitions: int | None = Field(default=None, ge=1, le=2147483647)
     max_varbinds_per_request: int | None = Field(default=None, ge=1, le=1000)
@@ -270,7 +336,7 @@ class TargetSettings(StrictModel):
     source_address: str | None = None
     non_increasing_tolerance: int | None = Field(default=None, ge=0)
     accept_any_source: bool | None = None
-    poll_budget: Duration | None = None
+    poll_budget: Interval | None = None
     stale_after: int | None = Field(default=None, ge=1)
     jobs: list[str] | None = None
     labels: dict[LabelName, str] = {}
@@ -287,18 +353,11 @@ class TargetSettings(StrictModel):
                 ) from None
         return value
 
-    @field_validator("labels")
-    @classmethod
-    def _check_reserved_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        if "target" in value:
-            raise ValueError("the label `target` is set from the target's name; choose another")
-        return value
-
 
 class DefaultsEntry(TargetSettings):
     """The `defaults` section: target settings plus the default job interval."""
 
-    interval: Duration | None = None
+    interval: Interval | None = None
 
 
 class TargetEntry(TargetSettings):

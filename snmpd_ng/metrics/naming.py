@@ -20,12 +20,25 @@ who follow Prometheus's naming guide or OpenMetrics.
 
 TARGET_LABEL = "target"
 
+RESERVED_LABELS = {
+    TARGET_LABEL: "set from the target's name",
+    "job": "set from the job's name on the polling metrics, and by Prometheus to its scrape job",
+    "instance": "set by Prometheus to the address it scrapes",
+    "kind": "set by snmp_poll_errors_total to the kind of error",
+    "exception": "set by snmp_poll_exception_values_total to the exception's name",
+    "status": "set by snmp_target_error_status_responses_total to the error-status name",
+}
+"""Label names that a target's configured labels may not use, with what sets them. These are
+the labels that share a series with the target's labels; a clash would make Prometheus rename
+one of them to `exported_<name>`."""
+
 RESERVED_PREFIXES = ("snmp_", "snmpd_ng_", "process_", "python_")
 """Metric name prefixes of the daemon's own metrics: polling health, the daemon's statistics,
 and prometheus-client's process and Python collectors. A polled object whose metric name starts
 with one is left out, so that no family name appears twice in /metrics. ASN.1 identifiers
 contain no underscore, so only names set in the config, or MIB names with hyphens (which
-become underscores), can hit this."""
+become underscores), can hit this. The config loader rejects such names; the renderer still
+leaves them out for callers that build an `ObjectSpec` themselves."""
 
 _INVALID_METRIC_CHARS = re.compile(r"[^a-zA-Z0-9_:]")
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")

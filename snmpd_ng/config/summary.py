@@ -1,0 +1,57 @@
+"""The summary that `snmpd-ng check-config` prints for a valid file."""
+
+from __future__ import annotations
+
+from snmpd_ng.config.model import DaemonConfig, JobConfig
+
+_MAX_LISTED_TARGETS = 10
+
+
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """Write "1 table" or "2 tables": the noun in the singular only for exactly one."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def summarize(config: DaemonConfig) -> str:
+    """Describe a valid config in a few lines: targets, jobs, objects and the HTTP face."""
+    jobs = {job.name: job for target in config.targets for job in target.jobs}
+    names = [target.name for target in config.targets]
+    listed = ", ".join(names[:_MAX_LISTED_TARGETS])
+    if len(names) > _MAX_LISTED_TARGETS:
+        listed += f", and {len(names) - _MAX_LISTED_TARGETS} more"
+    lines = [
+        f"{config.source_file}: the configuration is valid",
+        f"targets: {len(names)}" + (f" ({listed})" if names else ""),
+        f"jobs used: {len(jobs)}",
+    ]
+    lines += [f"  {_describe_job(job)}" for job in jobs.values()]
+
+    scalars = sum(len(job.scalars) for job in jobs.values())
+    columns = sum(len(table.columns) for job in jobs.values() for table in job.tables)
+    pairs = sum(len(target.jobs) for target in config.targets)
+    lines.append(
+        f"objects: {scalars + columns} ({count(scalars, 'scalar')}, "
+        f"{count(columns, 'table column')})"
+    )
+    lines.append(f"polls: {count(pairs, 'target-job pair')}")
+    lines.append(f"http: {', '.join(config.http.listen)}{_describe_http_options(config)}")
+    return "\n".join(lines) + "\n"
+
+
+def _describe_job(job: JobConfig) -> str:
+    columns = sum(len(table.columns) for table in job.tables)
+    lookups = sum(len(table.lookups) for table in job.tables)
+    return (
+        f"{job.name}: every {job.interval:g} s, {count(len(job.scalars), 'scalar')}, "
+        f"{count(len(job.tables), 'table')} ({count(columns, 'column')}, "
+        f"{count(lookups, 'lookup')})"
+    )
+
+
+def _describe_http_options(config: DaemonConfig) -> str:
+    options = []
+    if config.http.tls is not None:
+        options.append("TLS")
+    if config.http.basic_auth is not None:
+        options.append("basic auth")
+    return f" with {' and '.join(options)}" if options else ""
