@@ -134,6 +134,8 @@ class FakeManager:
         self.calls: list[Call] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.forgotten: list[Target] = []
+        """Targets passed to `forget`, in call order."""
         self._stats: dict[str, TargetStats] = {}
 
     def agent(self, host: str) -> FakeAgent:
@@ -162,6 +164,11 @@ class FakeManager:
 
     def stats(self, target: Target) -> TargetStats:
         return self._stats.setdefault(target.host, TargetStats()).snapshot()
+
+    def forget(self, target: Target) -> None:
+        """Drop the target's counters, as the real manager drops its session."""
+        self.forgotten.append(target)
+        self._stats.pop(target.host, None)
 
     def _cut_walk(self, target: Target, agent: FakeAgent, rows: list[VarBind]) -> WalkResult:
         if agent.walk_error_at is None:

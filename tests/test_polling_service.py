@@ -4,6 +4,7 @@ shows for it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 import structlog
@@ -43,11 +44,11 @@ ROUTER = "192.0.2.1"
 SWITCH = "192.0.2.2"
 
 
-def make_service(*targets, counter_naming: CounterNaming = "object", **settings):  # type: ignore[no-untyped-def]
+def make_service(*targets, counter_naming: CounterNaming = "object", timer=None, **settings):  # type: ignore[no-untyped-def]
     clock = FakeClock(START)
     manager = FakeManager(clock, {ROUTER: if_mib_agent(), SWITCH: if_mib_agent(3)})
     service = PollingService(daemon(*targets, **settings), manager, clock=clock,
-                             counter_naming=counter_naming)
+                             timer=timer or clock.now, counter_naming=counter_naming)
     return service, manager, clock
 
 
@@ -244,7 +245,7 @@ async def test_service_reboot_invalidates_slow_entries() -> None:
     assert [call.started_at for call in column_walks] == [START, START + 20.0]
     assert value_of(text, "ifInOctets", ifIndex="1", ifName="renamed0") == 1000.0
     assert value_of(text, "snmp_target_reboots_total", target="router") == 1.0
-    assert any(entry["event"] == "target.rebooted" for entry in logs)
+    assert any(entry["event"] == "target rebooted" for entry in logs)
 
 
 async def test_service_uptime_only_for_slow_jobs() -> None:
@@ -390,7 +391,7 @@ async def test_service_failed_poll_logged_once_per_minute() -> None:
         await clock.advance(75.0)
     await service.stop()
 
-    failures = [entry for entry in logs if entry["event"] == "poll.failed"]
+    failures = [entry for entry in logs if entry["event"] == "poll failed"]
     assert [entry["log_level"] for entry in failures] == ["info", "info"]
     assert failures[0]["target"] == "router"
     assert failures[0]["job"] == "system"
@@ -546,3 +547,68 @@ async def test_service_reload_applies_new_concurrency_limit() -> None:
     await service.stop()
 
     assert value_of(text, "snmp_scheduler_max_concurrent_polls") == 7.0
+
+
+async def test_service_reload_forgets_removed_and_changed_targets() -> None:
+    router, switch = target("router", ROUTER, system_job()), target("switch", SWITCH, system_job())
+    kept = target("kept", "192.0.2.3", system_job())
+    service, manager, clock = make_service(router, switch, kept)
+    await service.start()
+    await clock.advance(0.0)
+
+    changed = target("switch", SWITCH, system_job(), labels={"site": "b"})
+    changed = dataclasses.replace(changed, target=dataclasses.replace(changed.target, port=1161))
+    await service.reload(daemon(changed, kept))
+    await service.stop()
+
+    assert manager.forgotten == [router.target, switch.target]
+
+
+async def test_service_reload_keeps_target_with_same_snmp_settings() -> None:
+    service, manager, _ = make_service(target("router", ROUTER, system_job()))
+    await service.start()
+
+    await service.reload(daemon(target("router", ROUTER, system_job(), labels={"site": "b"})))
+    await service.stop()
+
+    assert manager.forgotten == []
+
+
+async def test_service_logs_sentence_style_events() -> None:
+    service, manager, clock = make_service(target("router", ROUTER, system_job()))
+    manager.agent(ROUTER).dead = True
+    with structlog.testing.capture_logs() as logs:
+        await service.start()
+        await clock.advance(5.0)
+        await service.reload(daemon(target("router", ROUTER, system_job(interval=20.0))))
+        await service.stop()
+
+    events = {entry["event"] for entry in logs}
+    assert {"polling started", "poll failed", "polling reloaded", "polling stopped"} <= events
+    assert [event for event in events if "." in event or "_" in event] == []
+
+
+async def test_service_duration_comes_from_timer() -> None:
+    readings = iter(step * 0.00025 for step in range(1000))
+    service, _, clock = make_service(target("router", ROUTER, system_job()),
+                                     timer=lambda: next(readings))
+    await service.start()
+    await clock.advance(0.0)
+    text = scrape(service)
+    await service.stop()
+
+    assert value_of(text, "snmp_poll_duration_seconds", job="system") == 0.00025
+
+
+async def test_service_default_timer_sees_sub_millisecond_runs() -> None:
+    clock = FakeClock(START)
+    manager = FakeManager(clock, {ROUTER: if_mib_agent()})
+    service = PollingService(daemon(target("router", ROUTER, system_job())), manager, clock=clock)
+    await service.start()
+    await clock.advance(0.0)
+    text = scrape(service)
+    await service.stop()
+
+    duration = value_of(text, "snmp_poll_duration_seconds", job="system")
+    assert duration is not None
+    assert 0.0 < duration < 1.0

@@ -119,7 +119,7 @@ async def test_bus_coalescing_overflow_is_counted_and_logged() -> None:
             await bus.publish(Item(f"target-{number}", "if", 0))
 
     assert bus.stats()[0].dropped == 3
-    warnings = [entry for entry in logs if entry["event"] == "results.queue_overflow"]
+    warnings = [entry for entry in logs if entry["event"] == "results queue overflowed"]
     assert len(warnings) == 1  # Rate-limited: one line per consumer per minute.
     assert warnings[0]["log_level"] == "warning"
     assert warnings[0]["overflows_total"] == 1
@@ -163,7 +163,7 @@ async def test_bus_consumer_error_is_counted_and_consumer_continues() -> None:
 
     assert seen == [0, 1]
     assert bus.stats()[0].consumer_errors == 1
-    errors = [entry for entry in logs if entry["event"] == "consumer.failed"]
+    errors = [entry for entry in logs if entry["event"] == "result consumer failed"]
     assert errors[0]["target"] == "router"
     assert errors[0]["job"] == "if"
 

@@ -82,6 +82,10 @@ class ManagerLike(Protocol):
 
     def stats(self, target: Target) -> TargetStatsLike: ...
 
+    def forget(self, target: Target) -> None:
+        """Drop the state and counters of a target that will not be polled again."""
+        ...
+
 
 def _check_manager_fits() -> ManagerLike:
     """Fail type checking (never called) if the real Manager stops fitting ManagerLike."""

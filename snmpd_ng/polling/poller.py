@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -42,9 +43,6 @@ T = TypeVar("T")
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 """sysUpTime.0 (SNMPv2-MIB): TimeTicks since the agent's network management part started."""
 
-BUDGET_FRACTION = 0.8
-"""Share of the job's interval a run may take when the target sets no poll_budget."""
-
 # Error kinds by manager exception class name. Matching by name keeps polling independent of the
 # manager's module layout; an unknown SnmpError subclass gets its class name in snake case.
 _ERROR_KINDS = {
@@ -70,13 +68,6 @@ def error_kind(exc: BaseException) -> str:
     if isinstance(exc, SnmpError):
         return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
     return "internal"
-
-
-def poll_budget(target: TargetConfig, job: JobConfig) -> float:
-    """Return the seconds one run of `job` may take on `target`."""
-    if target.poll_budget is not None:
-        return target.poll_budget
-    return BUDGET_FRACTION * job.interval
 
 
 async def run_until(clock: Clock, when: float, awaitable: Awaitable[T]) -> tuple[bool, T | None]:
@@ -122,11 +113,17 @@ class _Abort(Exception):
     """Ends a run after an error that shows the target cannot be reached."""
 
 
+Timer = Callable[[], float]
+"""Seconds from an arbitrary start, read twice to measure a duration."""
+
+
 @dataclass(slots=True)
 class _Run:
     """The state of one run in progress; a cancelled run keeps what it gathered."""
 
     deadline: float
+    timer_start: float
+    """The timer's reading when the run started, to measure its duration."""
     responded: bool = False
     error_kind: str | None = None
     error: str | None = None
@@ -141,7 +138,8 @@ class JobPoller:
 
     def __init__(self, target: TargetConfig, job: JobConfig, *, manager: ManagerLike,
                  cache: ResultCache, cache_config: CacheConfig, clock: Clock,
-                 target_state: TargetState, failure_log: LogRateLimiter) -> None:
+                 target_state: TargetState, failure_log: LogRateLimiter,
+                 timer: Timer = time.perf_counter) -> None:
         self.target = target
         self.job = job
         self.health = JobHealth()
@@ -151,8 +149,12 @@ class JobPoller:
         self._clock = clock
         self._target_state = target_state
         self._failure_log = failure_log
+        # Durations come from a timer rather than the clock: uvloop's loop.time() counts whole
+        # milliseconds, which shows a LAN poll as 0 or 0.001 s. Slots and deadlines stay on the
+        # clock, which the manager's deadlines share.
+        self._timer = timer
         self._log = log.bind(target=target.name, job=job.name)
-        self._budget = poll_budget(target, job)
+        self._budget = target.budget_for(job)
         self._checks_reboot = any(t.slow_changing or t.lookups for t in job.tables)
 
     @property
@@ -164,8 +166,8 @@ class JobPoller:
         """Poll the job once for the slot `scheduled_at`; `missed` is the slots skipped before."""
         self._count_missed(missed)
         started_at = self._clock.now()
-        run = _Run(deadline=scheduled_at + self._budget)
-        self._log.debug("poll.started", scheduled_at=scheduled_at, missed_slots=missed)
+        run = _Run(deadline=scheduled_at + self._budget, timer_start=self._timer())
+        self._log.debug("poll started", scheduled_at=scheduled_at, missed_slots=missed)
 
         if started_at >= run.deadline:
             self._record(run, "concurrency_limit",
@@ -182,7 +184,7 @@ class JobPoller:
         try:
             finished, _ = await run_until(self._clock, run.deadline + grace, self._collect(run))
         except Exception as exc:  # A fault in one run must not stop the schedule.
-            self._log.error("poll.crashed", error=repr(exc), exc_info=exc)
+            self._log.error("poll crashed", error=repr(exc), exc_info=exc)
             self._record(run, "internal", repr(exc))
             return
         if not finished:
@@ -230,7 +232,7 @@ class JobPoller:
 
         state.reboots += 1
         removed = await self._cache.invalidate_target(self.target.name, slow_only=True)
-        self._log.info("target.rebooted", sys_uptime=run.uptime, previous_sys_uptime=last,
+        self._log.info("target rebooted", sys_uptime=run.uptime, previous_sys_uptime=last,
                        invalidated_entries=removed)
 
     # Tables
@@ -276,7 +278,7 @@ class JobPoller:
                 index_labels = decode_index(suffix, table.indexes)
             except IndexDecodeError as exc:
                 self.health.index_errors += 1
-                self._log.debug("poll.index_invalid", table=table.name, error=str(exc))
+                self._log.debug("row index invalid", table=table.name, error=str(exc))
                 continue
             lookup_labels = tuple((label, values.get(suffix, "")) for label, values in lookups)
             row_labels[suffix] = index_labels + lookup_labels
@@ -350,7 +352,7 @@ class JobPoller:
 
     def _record(self, run: _Run, kind: str, message: str, **fields: object) -> None:
         self.health.count_error(kind)
-        self._log.debug("poll.error", error_kind=kind, error=message, **fields)
+        self._log.debug("poll error", error_kind=kind, error=message, **fields)
         if run.error_kind is None:
             run.error_kind = kind
             run.error = message
@@ -365,8 +367,9 @@ class JobPoller:
     def _finish(self, run: _Run, scheduled_at: float, started_at: float) -> PollResult:
         finished_at = self._clock.now()
         finished_wall = self._clock.wall()
-        self._update_health(run, finished_at - started_at, finished_wall)
-        self._log.debug("poll.finished", duration_seconds=finished_at - started_at,
+        duration = self._timer() - run.timer_start
+        self._update_health(run, duration, finished_wall)
+        self._log.debug("poll finished", duration_seconds=duration,
                         reachable=run.responded, error_kind=run.error_kind)
         if run.error_kind is not None:
             self._log_failure(run)
@@ -395,14 +398,14 @@ class JobPoller:
     def _log_failure(self, run: _Run) -> None:
         suppressed = self._failure_log.allow(self.target.name)
         if suppressed is not None:
-            self._log.info("poll.failed", error_kind=run.error_kind, error=run.error,
+            self._log.info("poll failed", error_kind=run.error_kind, error=run.error,
                            reachable=run.responded, suppressed_since_last=suppressed)
 
     def _read_stats(self) -> TargetStatsLike | None:
         try:
             return self._manager.stats(self.target.target)
         except (SnmpError, LookupError) as exc:
-            self._log.debug("poll.stats_unavailable", error=repr(exc))
+            self._log.debug("target stats unavailable", error=repr(exc))
             return None
 
 

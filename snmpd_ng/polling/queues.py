@@ -198,13 +198,13 @@ class ResultBus(Generic[T]):
                 await subscription.handler(item)
             except Exception as exc:  # One bad item must not stop the consumer.
                 subscription.errors += 1
-                log.error("consumer.failed", consumer=subscription.name,
+                log.error("result consumer failed", consumer=subscription.name,
                           target=getattr(item, "target", None), job=getattr(item, "job", None),
                           error=repr(exc), exc_info=exc)
 
     def _log_overflow(self, subscription: _Subscription[T], action: str, total: int) -> None:
         suppressed = self._overflow_log.allow(subscription.name)
         if suppressed is not None:
-            log.warning("results.queue_overflow", consumer=subscription.name, action=action,
+            log.warning("results queue overflowed", consumer=subscription.name, action=action,
                         maxsize=self._maxsize, overflows_total=total,
                         suppressed_since_last=suppressed)

@@ -156,7 +156,7 @@ class Scheduler:
         schedule.next_slot = self._clock.now() + first_slot_offset(key, interval, self.jitter)
         schedule.task = asyncio.create_task(self._loop(schedule), name=f"poll {key[0]}/{key[1]}")
         self._schedules[key] = schedule
-        log.debug("schedule.started", target=key[0], job=key[1], interval=interval,
+        log.debug("schedule started", target=key[0], job=key[1], interval=interval,
                   first_slot=schedule.next_slot)
 
     async def remove(self, keys: list[ScheduleKey]) -> None:
@@ -167,7 +167,7 @@ class Scheduler:
             if schedule is not None and schedule.task is not None:
                 schedule.task.cancel()
                 tasks.append(schedule.task)
-                log.debug("schedule.stopped", target=key[0], job=key[1])
+                log.debug("schedule stopped", target=key[0], job=key[1])
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def stop(self) -> None:
@@ -185,7 +185,7 @@ class Scheduler:
         try:
             await schedule.run(schedule.next_slot, skipped)
         except Exception as exc:  # The schedule must outlive any fault of one run.
-            log.error("schedule.run_failed", target=schedule.key[0], job=schedule.key[1],
+            log.error("scheduled run failed", target=schedule.key[0], job=schedule.key[1],
                       error=repr(exc), exc_info=exc)
 
     def _advance(self, schedule: _Schedule) -> None:
@@ -197,6 +197,6 @@ class Scheduler:
         schedule.next_slot += skipped * schedule.interval
         schedule.skipped = skipped
         self.skipped_total += skipped
-        log.debug("schedule.slots_skipped", target=schedule.key[0], job=schedule.key[1],
+        log.debug("slots skipped", target=schedule.key[0], job=schedule.key[1],
                   skipped=skipped, next_slot=schedule.next_slot)
 

@@ -8,6 +8,8 @@ bounded queue. The daemon builds one service, starts it, reloads it on SIGHUP, s
 
 from __future__ import annotations
 
+import time
+
 import structlog
 from prometheus_client.registry import Collector
 
@@ -19,7 +21,7 @@ from snmpd_ng.metrics.collector import PollingMetrics
 from snmpd_ng.metrics.health import PipelineStats
 from snmpd_ng.metrics.naming import CounterNaming
 from snmpd_ng.polling.interfaces import ManagerLike
-from snmpd_ng.polling.poller import JobPoller, TargetState
+from snmpd_ng.polling.poller import JobPoller, TargetState, Timer
 from snmpd_ng.polling.queues import Delivery, ResultBus
 from snmpd_ng.polling.ratelimit import LogRateLimiter
 from snmpd_ng.polling.result import PollResult
@@ -31,15 +33,19 @@ log = structlog.get_logger(__name__)
 class PollingService:
     """Polls every configured target and job, and keeps the results for /metrics and the cache.
 
-    `clock` defaults to the running loop's clock; tests pass a fake one. `counter_naming` picks
-    how SNMP counters are exposed (see `snmpd_ng.metrics.naming.CounterNaming`).
+    `clock` defaults to the running loop's clock; tests pass a fake one. `timer` measures the
+    duration of each run (time.perf_counter, with sub-microsecond resolution, by default).
+    `counter_naming` picks how SNMP counters are exposed (see
+    `snmpd_ng.metrics.naming.CounterNaming`).
     """
 
     def __init__(self, config: DaemonConfig, manager: ManagerLike, *, clock: Clock | None = None,
+                 timer: Timer = time.perf_counter,
                  counter_naming: CounterNaming = "object") -> None:
         self._config = config
         self._manager = manager
         self._clock: Clock = clock if clock is not None else LoopClock()
+        self._timer = timer
         self._cache = MemoryCache(self._clock)
         self._scheduler = Scheduler(self._clock,
                                     ConcurrencyLimit(config.scheduler.max_concurrent_polls),
@@ -65,35 +71,42 @@ class PollingService:
         self.bus.start()
         for target in self._config.targets:
             self._add_target(target)
-        log.info("polling.started", targets=len(self._targets), schedules=len(self._pollers))
+        log.info("polling started", targets=len(self._targets), schedules=len(self._pollers))
 
     async def stop(self) -> None:
         """Cancel every schedule (and the runs in progress), then the consumers."""
         await self._scheduler.stop()
         await self.bus.stop()
-        log.info("polling.stopped")
+        log.info("polling stopped")
 
     async def reload(self, config: DaemonConfig) -> None:
         """Apply a new configuration without losing the cache or counters of unchanged targets.
 
         Unchanged targets keep their schedules. A changed target is rescheduled, keeps the
         counters and series of jobs whose definition is unchanged, and loses its cache entries
-        (its table definitions may have changed). A removed target loses everything.
+        (its table definitions may have changed). A removed target loses everything. The
+        manager forgets a removed target, and a target whose SNMP settings (address,
+        community, timeouts, ...) changed, so that their per-target state is freed.
         """
         new_targets = {target.name: target for target in config.targets}
         self._config = config
         self._apply_settings(config)
 
+        forgotten = 0
         for name, old in list(self._targets.items()):
             new = new_targets.get(name)
             if new is None:
                 await self._remove_target(name)
             elif new != old:
                 await self._replace_target(old, new)
+            if new is None or new.target != old.target:
+                self._manager.forget(old.target)
+                forgotten += 1
         for name, target in new_targets.items():
             if name not in self._targets:
                 self._add_target(target)
-        log.info("polling.reloaded", targets=len(self._targets), schedules=len(self._pollers))
+        log.info("polling reloaded", targets=len(self._targets), schedules=len(self._pollers),
+                 forgotten=forgotten)
 
     def is_ready(self) -> bool:
         """Tell whether every configured target has finished at least one poll attempt."""
@@ -114,7 +127,8 @@ class PollingService:
         for job in target.jobs:
             poller = JobPoller(target, job, manager=self._manager, cache=self._cache,
                                cache_config=self._config.cache, clock=self._clock,
-                               target_state=state, failure_log=self._failure_log)
+                               target_state=state, failure_log=self._failure_log,
+                               timer=self._timer)
             previous = (keep or {}).get(job.name)
             if previous is not None:
                 poller.health = previous.health
