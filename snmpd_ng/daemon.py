@@ -27,12 +27,18 @@ import uvloop
 from prometheus_client.registry import Collector
 
 from snmpd_ng.config.errors import ConfigError
-from snmpd_ng.config.loader import check_config_file, load_config
+from snmpd_ng.config.loader import check_config_file, format_warnings, load_config
 from snmpd_ng.config.model import DaemonConfig
 from snmpd_ng.http.app import HttpState, build_app
 from snmpd_ng.http.health import Heartbeat
 from snmpd_ng.http.metrics import DaemonCollector, DaemonStats, build_registry
-from snmpd_ng.http.server import HttpServer, HttpStartError, create_ssl_context, load_certificate
+from snmpd_ng.http.server import (
+    HttpServer,
+    HttpStartError,
+    create_ssl_context,
+    format_listen_address,
+    load_certificate,
+)
 from snmpd_ng.logging import LogFormat, LogLevel, configure_logging
 from snmpd_ng.state_dir import StateDirError, choose_state_dir, prepare_state_dir
 from snmpd_ng.systemd import SystemdNotifier
@@ -87,6 +93,11 @@ class DaemonOptions:
 class StartError(Exception):
     """The daemon could not start; the message names what failed and what to do."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.errors = message.splitlines()
+        """The message one line per item: a config error lists each problem on its own line."""
+
 
 class Daemon:
     """Runs the services of one config file until asked to stop."""
@@ -138,7 +149,7 @@ class Daemon:
             try:
                 await self.start()
             except StartError as exc:
-                log.error("daemon start failed", error=str(exc))
+                log.error("daemon start failed", errors=exc.errors)
                 return 1
             except Exception as exc:
                 log.error("daemon start failed", error=repr(exc), exc_info=True)
@@ -152,10 +163,12 @@ class Daemon:
     async def start(self) -> None:
         """Start every service in order; on failure, stop what started and raise StartError."""
         loop = asyncio.get_running_loop()
-        log.info("daemon starting", config=self._options.config_path, pid=os.getpid())
         try:
             config = self._load_config()
+            # The config's log format applies from the first line, so the stream has one format.
             self._apply_logging(config)
+            log.info("daemon starting", config=self._options.config_path, pid=os.getpid())
+            self._log_config(config, "config loaded")
             self._prepare_state_dir(config)
             self._start_watchdog(loop)
             manager = await self._open_manager()
@@ -172,7 +185,8 @@ class Daemon:
         self._config = config
         self._notifier.ready()
         self._started.set()
-        log.info("daemon started", targets=len(config.targets), http=self.http_addresses)
+        listen = [format_listen_address(host, port) for host, port in self.http_addresses]
+        log.info("daemon started", targets=len(config.targets), listen=listen)
 
     async def wait_started(self) -> None:
         """Wait until start() has completed (never returns if it fails: use a timeout)."""
@@ -225,13 +239,19 @@ class Daemon:
     def _load_config(self) -> DaemonConfig:
         config = load_config(self._options.config_path, self._environ)
         self._stats.config_loaded_timestamp = time.time()
+        return config
+
+    def _log_config(self, config: DaemonConfig, event: str) -> None:
+        """Log that `config` is in effect, then each of its warnings."""
         log.info(
-            "config loaded",
+            event,
             file=config.source_file,
             targets=len(config.targets),
             jobs=len({job.name for target in config.targets for job in target.jobs}),
+            warnings=len(config.warnings),
         )
-        return config
+        for warning in format_warnings(config):
+            log.warning("config warning", warning=warning)
 
     def _apply_logging(self, config: DaemonConfig) -> None:
         if self._options.log_level is None or self._options.log_format is None:
@@ -321,20 +341,27 @@ class Daemon:
 
     async def _apply_new_config(self) -> bool:
         assert self._polling is not None and self._config is not None
+        old = self._config
         try:
             config = load_config(self._options.config_path, self._environ)
             if config.http.tls is not None:
                 create_ssl_context(config.http.tls)  # rejects a bad certificate before any change
-            await self._polling.reload(config)
-            self._apply_http_changes(self._config, config)
         except (ConfigError, HttpStartError) as exc:
-            log.error(
-                "config reload rejected; the previous configuration stays in effect",
-                file=self._options.config_path,
-                errors=str(exc).splitlines(),
-            )
+            self._log_rejected(exc)
+            return False
+
+        # One switch of the log format: every later line of this reload uses the new one, and
+        # a failed reload switches back before it logs.
+        self._apply_logging(config)
+        try:
+            await self._polling.reload(config)
+            self._apply_http_changes(old, config)
+        except HttpStartError as exc:
+            self._apply_logging(old)
+            self._log_rejected(exc)
             return False
         except Exception as exc:
+            self._apply_logging(old)
             log.error(
                 "config reload failed; the previous configuration stays in effect",
                 error=repr(exc),
@@ -342,11 +369,17 @@ class Daemon:
             )
             return False
 
-        self._apply_logging(config)
         self._config = config
         self._stats.config_loaded_timestamp = time.time()
-        log.info("config reloaded", file=config.source_file, targets=len(config.targets))
+        self._log_config(config, "config reloaded")
         return True
+
+    def _log_rejected(self, exc: Exception) -> None:
+        log.error(
+            "config reload rejected; the previous configuration stays in effect",
+            file=self._options.config_path,
+            errors=str(exc).splitlines(),
+        )
 
     def _apply_http_changes(self, old: DaemonConfig, new: DaemonConfig) -> None:
         """Apply what changes without a restart: credentials and the TLS certificate."""
@@ -401,7 +434,14 @@ def _run_parser() -> argparse.ArgumentParser:
         prog="snmpd-ng run",
         description="Run the SNMP polling daemon with a Prometheus /metrics endpoint.",
     )
-    parser.add_argument("--config", "-c", required=True, metavar="FILE", help="YAML config file")
+    parser.add_argument(
+        "--config",
+        "-c",
+        required=True,
+        metavar="FILE",
+        help="YAML config file. Here -c is short for --config, unlike in the SNMP commands "
+        "(get, walk, ...) and net-snmp's tools, where -c is the community",
+    )
     parser.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error"],

@@ -59,6 +59,25 @@ def add_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventDi
     return event_dict
 
 
+class _ConsoleRenderer:
+    """structlog's ConsoleRenderer, with a list under `errors` written one item a line below.
+
+    JSON lines keep the list as it is. On the console, one line would show it as a Python list
+    with quotes and escaped newlines, hard to read for a config error that names ten problems.
+    """
+
+    def __init__(self, inner: structlog.dev.ConsoleRenderer) -> None:
+        self._inner = inner
+
+    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> str:
+        errors = event_dict.get("errors")
+        if not isinstance(errors, list | tuple):
+            return self._inner(logger, method_name, event_dict)
+        del event_dict["errors"]
+        line = self._inner(logger, method_name, event_dict)
+        return line + "".join(f"\n    {error}" for error in errors)
+
+
 def is_console(log_format: LogFormat, stream: TextIO) -> bool:
     """Tell whether to render for humans: "auto" means yes on a terminal."""
     if log_format == "auto":
@@ -84,9 +103,9 @@ def configure_logging(
     # in a local.
     renderer: Processor
     if console:
-        renderer = structlog.dev.ConsoleRenderer(
+        renderer = _ConsoleRenderer(structlog.dev.ConsoleRenderer(
             colors=output.isatty(), exception_formatter=structlog.dev.plain_traceback
-        )
+        ))
     else:
         transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
         shared.append(structlog.processors.ExceptionRenderer(transformer))

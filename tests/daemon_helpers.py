@@ -168,6 +168,8 @@ class FakePolling:
         self.calls.append("polling.reload")
         if self.fail_reload:
             raise RuntimeError("stand-in polling failed to reload")
+        # The real service logs its reload too, in whatever format the daemon set.
+        structlog.get_logger("stand-in polling").info("polling reloaded")
         self.reloaded.append(config)
         self.config = config
         self.reload_done.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -17,8 +18,10 @@ from daemon_helpers import FakeManager, FakePolling, default_logging, fetch
 from structlog.testing import capture_logs
 
 from snmpd_ng import daemon as daemon_module
+from snmpd_ng.cli.main import main as snmpd_ng_main
 from snmpd_ng.config.model import DaemonConfig
 from snmpd_ng.daemon import Daemon, DaemonOptions, StartError, cli_check_config, cli_run
+from snmpd_ng.logging import configure_logging
 from snmpd_ng.systemd import SystemdNotifier
 
 pytestmark = pytest.mark.usefixtures(default_logging.__name__)
@@ -73,7 +76,10 @@ def make_harness(
     *,
     fail_start: bool = False,
     notifier: SystemdNotifier | None = None,
+    log_flags: bool = True,
 ) -> Harness:
+    """Build a daemon with stand-ins; `log_flags` gives --log-level and --log-format, which
+    override the config's logging section."""
     calls: list[str] = []
     pollings: list[FakePolling] = []
 
@@ -83,7 +89,9 @@ def make_harness(
         return polling
 
     daemon = Daemon(
-        DaemonOptions(str(config_path), log_level="debug", log_format="json"),
+        DaemonOptions(str(config_path), log_level="debug", log_format="json")
+        if log_flags
+        else DaemonOptions(str(config_path)),
         environ=environ or {},
         manager_factory=lambda: FakeManager(calls),
         polling_factory=polling_factory,
@@ -195,6 +203,55 @@ class TestStartAndStop:
         assert status == 1
         assert any(entry["event"] == "daemon start failed" for entry in logs)
 
+    async def test_start_failure_lists_config_errors(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path / "config.yaml", interval="soon")
+        path.write_text(path.read_text().replace("port: 1161", "port: 99999"))
+        harness = make_harness(path)
+
+        with capture_logs() as logs:
+            await harness.daemon.run()
+
+        failed = [entry for entry in logs if entry["event"] == "daemon start failed"]
+        assert failed[0]["errors"][0] == f"{path}: 2 errors in the configuration"
+        assert "jobs.system.interval: invalid duration 'soon'" in failed[0]["errors"][1]
+        assert "targets[0].port: invalid value 99999" in failed[0]["errors"][2]
+
+    async def test_start_failure_prints_one_error_per_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = write_config(tmp_path / "config.yaml", interval="soon")
+        configure_logging("info", "console")
+        harness = make_harness(path, log_flags=False)
+
+        await harness.daemon.run()
+
+        lines = capsys.readouterr().err.splitlines()
+        assert "daemon start failed" in lines[0]
+        assert lines[1] == f"    {path}: 1 error in the configuration"
+        assert lines[2].startswith(f"    {path}:7: jobs.system.interval: invalid duration 'soon'")
+
+    async def test_start_line_shows_listen_addresses_once(self, harness: Harness) -> None:
+        with capture_logs() as logs:
+            await harness.daemon.start()
+            await harness.daemon.stop()
+
+        listen = next(entry for entry in logs if entry["event"] == "daemon started")["listen"]
+        listening = next(entry for entry in logs if entry["event"] == "http server listening")
+        assert listen[0].startswith("127.0.0.1:")
+        assert listen[0] != "127.0.0.1:0"
+        assert "addresses" not in listening
+
+    async def test_start_logs_config_warnings(self, tmp_path: Path) -> None:
+        harness = make_harness(write_config(tmp_path / "config.yaml", interval="5s"))
+
+        with capture_logs() as logs:
+            await harness.daemon.start()
+            await harness.daemon.stop()
+
+        warnings = [entry for entry in logs if entry["event"] == "config warning"]
+        assert len(warnings) == 1
+        assert ": warning: targets[0]: one request may wait 6 s" in warnings[0]["warning"]
+
     async def test_sigterm_stops_run_quickly(self, harness: Harness) -> None:
         task = asyncio.create_task(harness.daemon.run())
         async with asyncio.timeout(5):
@@ -228,6 +285,69 @@ class TestStartAndStop:
 def notified_harness(tmp_path: Path, socket_path: str) -> Harness:
     notifier = SystemdNotifier({"NOTIFY_SOCKET": socket_path})
     return make_harness(write_config(tmp_path / "config.yaml"), notifier=notifier)
+
+
+def line_formats(text: str) -> list[str]:
+    """Name the format of each log line: "json" for a JSON object, else "console"."""
+    return ["json" if line.startswith("{") else "console" for line in text.splitlines()
+            if not line.startswith(" ")]
+
+
+class TestLogFormat:
+    async def test_config_format_applies_from_first_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = write_config(tmp_path / "config.yaml", extra="logging: {format: console}\n")
+        configure_logging("info", "json")  # what `snmpd-ng run` sets before it reads the file
+        harness = make_harness(path, log_flags=False)
+
+        await harness.daemon.start()
+        await harness.daemon.stop()
+
+        text = capsys.readouterr().err
+        assert "daemon starting" in text.splitlines()[0]
+        assert set(line_formats(text)) == {"console"}
+
+    async def test_reload_switches_format_before_applying(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = write_config(tmp_path / "config.yaml", extra="logging: {format: console}\n")
+        configure_logging("info", "console")
+        harness = make_harness(path, log_flags=False)
+        await harness.daemon.start()
+        try:
+            capsys.readouterr()
+            write_config(path, extra="logging: {format: json}\n")
+
+            await harness.daemon.reload()
+
+            lines = capsys.readouterr().err.splitlines()
+        finally:
+            await harness.daemon.stop()
+        assert "config reload started" in lines[0]
+        assert line_formats("\n".join(lines)) == ["console", "json", "json"]
+        assert [json.loads(line)["event"] for line in lines[1:]] == [
+            "polling reloaded", "config reloaded"]
+
+    async def test_failed_reload_logs_in_previous_format(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = write_config(tmp_path / "config.yaml", extra="logging: {format: console}\n")
+        configure_logging("info", "console")
+        harness = make_harness(path, log_flags=False)
+        await harness.daemon.start()
+        try:
+            harness.polling.fail_reload = True
+            write_config(path, extra="logging: {format: json}\n")
+            capsys.readouterr()
+
+            await harness.daemon.reload()
+
+            text = capsys.readouterr().err
+        finally:
+            await harness.daemon.stop()
+        assert "config reload failed" in text
+        assert set(line_formats(text)) == {"console"}
 
 
 class TestNotifications:
@@ -451,6 +571,23 @@ class TestCommandLine:
     def test_run_help_exits_0(self, capsys: pytest.CaptureFixture[str]) -> None:
         assert cli_run(["--help"]) == 0
         assert "--log-format" in capsys.readouterr().out
+
+    def test_run_help_explains_c_option(self, capsys: pytest.CaptureFixture[str]) -> None:
+        cli_run(["--help"])
+
+        help_text = " ".join(capsys.readouterr().out.split())
+        assert "Here -c is short for --config" in help_text
+        assert "where -c is the community" in help_text
+
+    def test_no_command_prints_usage_and_exits_2(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        status = snmpd_ng_main([])
+
+        output = capsys.readouterr()
+        assert status == 2
+        assert output.err.startswith("usage: snmpd-ng COMMAND")
+        assert output.out == ""
 
     def test_run_with_invalid_config_exits_1(self, tmp_path: Path) -> None:
         path = tmp_path / "config.yaml"

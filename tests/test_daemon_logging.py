@@ -61,6 +61,27 @@ def test_console_format_is_text() -> None:
     assert not line.startswith("{")
 
 
+def test_console_lists_errors_one_per_line() -> None:
+    stream = io.StringIO()
+    configure_logging("info", "console", stream)
+
+    structlog.get_logger("snmpd_ng.test").error("start failed", errors=["a: 2 errors", "a:3: x"])
+
+    lines = stream.getvalue().splitlines()
+    assert "start failed" in lines[0]
+    assert "errors=" not in lines[0]
+    assert lines[1:] == ["    a: 2 errors", "    a:3: x"]
+
+
+def test_json_keeps_errors_as_list() -> None:
+    stream = io.StringIO()
+    configure_logging("info", "json", stream)
+
+    structlog.get_logger("snmpd_ng.test").error("start failed", errors=["a: 2 errors", "a:3: x"])
+
+    assert json_lines(stream)[0]["errors"] == ["a: 2 errors", "a:3: x"]
+
+
 def test_level_filters_debug() -> None:
     stream = io.StringIO()
     configure_logging("info", "json", stream)

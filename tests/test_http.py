@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from snmpd_ng.http.server import (
     split_listen_address,
 )
 from snmpd_ng.secret import Secret
+from snmpd_ng.transport.stats import GlobalStats
 
 pytestmark = pytest.mark.usefixtures(default_logging.__name__)
 
@@ -340,3 +342,20 @@ class TestDaemonMetrics:
 
     def test_manager_stats_of_unknown_shape_are_skipped(self) -> None:
         assert list(manager_metrics({"requests": 1})) == []
+
+    def test_manager_metrics_have_written_help(self) -> None:
+        families = list(manager_metrics(GlobalStats(receive_buffer_drops=0)))
+
+        generated = [family.name for family in families
+                     if "statistic" in family.documentation or "counter." in family.documentation]
+        assert len(families) == len(dataclasses.fields(GlobalStats))
+        assert generated == []
+
+    def test_unmatched_datagrams_help_says_what_it_counts(self) -> None:
+        families = {family.name: family for family in manager_metrics(GlobalStats())}
+
+        help_text = families["snmpd_ng_manager_unmatched_datagrams"].documentation
+        assert help_text == (
+            "Datagrams from an address of no target whose request-id matched no request waiting "
+            "for a response."
+        )

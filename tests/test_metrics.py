@@ -3,6 +3,8 @@ type clashes."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from fakes import FakeClock, obj
 
 from snmpd_ng.config.model import IndexSpec, ObjectSpec, TableSpec
@@ -11,6 +13,7 @@ from snmpd_ng.metrics.health import PipelineStats
 from snmpd_ng.polling.result import JobHealth, PollResult, ScalarPart, TablePart
 from snmpd_ng.protocol.oid import parse_oid
 from snmpd_ng.protocol.values import Counter32, Gauge32, OctetString, VarBind
+from snmpd_ng.transport.stats import TargetStats
 
 START = 1000.0
 UPTIME = obj("sysUpTimeLike", "1.3.6.1.4.1.99999.1.0")
@@ -151,3 +154,18 @@ async def test_scalars_matched_by_oid_and_extra_varbinds_ignored() -> None:
     assert 'sysUpTimeLike{target="a"} 1\n' in text
     assert 'other{target="a"} 2\n' in text
     assert " 5\n" not in text
+
+
+async def test_target_request_help_says_resends_count_apart() -> None:
+    metrics = PollingMetrics(FakeClock(START), pipeline)
+    stats = TargetStats(requests=1, retries=1, timeouts=1)
+    await metrics.handle(dataclasses.replace(result("a", VarBind(UPTIME.oid, Gauge32(1))),
+                                             stats=stats))
+
+    text = render(metrics)
+
+    assert ("# HELP snmp_target_requests_total Requests sent to the target, each counted once; "
+            "resends count in snmp_target_retries_total.\n") in text
+    assert ("# HELP snmp_target_retries_total Resends of a request after one of its attempts "
+            "timed out.\n") in text
+    assert "snmp_target_requests_total{target=\"a\"} 1\n" in text

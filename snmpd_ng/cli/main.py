@@ -15,6 +15,9 @@ from snmpd_ng.cli.options import OperandError, Tool, ToolOptions, UsageError, pa
 from snmpd_ng.cli.runner import Command, Streams, run_command
 from snmpd_ng.logging import configure_logging
 
+EXIT_USAGE = 2
+"""Exit status of `snmpd-ng` without a command."""
+
 _SYNOPSIS = {
     Tool.GET: "get [OPTIONS] AGENT OID [OID]...",
     Tool.GETNEXT: "getnext [OPTIONS] AGENT OID [OID]...",
@@ -71,9 +74,14 @@ The daemon:
 def main(argv: list[str] | None = None) -> int:
     """Run `snmpd-ng` with `argv` (sys.argv[1:] by default) and return the exit code."""
     arguments = sys.argv[1:] if argv is None else list(argv)
-    if not arguments or arguments[0] in ("-h", "--help", "help"):
+    if not arguments:
+        # A missing command is a usage error: help on stderr and status 2, as argparse does
+        # for `snmpd-ng run` and `snmpd-ng check-config` without their arguments.
+        sys.stderr.write(_MAIN_HELP)
+        return EXIT_USAGE
+    if arguments[0] in ("-h", "--help", "help"):
         sys.stdout.write(_MAIN_HELP)
-        return EXIT_OK if arguments else EXIT_FAILURE
+        return EXIT_OK
     if arguments[0] in ("--version", "-V"):
         sys.stdout.write(f"snmpd-ng {package_version()}\n")
         return EXIT_OK

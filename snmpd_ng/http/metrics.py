@@ -27,6 +27,31 @@ PREFIX = "snmpd_ng"
 # GlobalStats fields that are levels rather than running totals.
 _GAUGE_FIELDS = frozenset({"targets", "in_flight", "last_rtt"})
 
+# HELP text of the manager's metrics, by GlobalStats field. The counters match the per-target
+# snmp_target_* counters, summed over every target the manager has not forgotten.
+_MANAGER_HELP = {
+    "targets": "Targets the manager keeps state for.",
+    "requests": "Requests sent to all targets, retransmissions not included.",
+    "responses": "Responses accepted from all targets.",
+    "timeouts": "Requests that got no accepted response within their timeout and retries.",
+    "retries": "Requests sent again after an attempt timed out.",
+    "malformed_responses": "Datagrams from a target's address that could not be decoded.",
+    "malformed_values": "Varbinds whose value broke its type's encoding rules.",
+    "unexpected_source": "Responses dropped because they came from another address or port.",
+    "unknown_request_id": "Datagrams from a target's address whose request-id matched no "
+    "request waiting for a response.",
+    "wrong_community": "Responses dropped because their community differed from the request's.",
+    "too_big": "Responses with error-status tooBig.",
+    "unmatched_datagrams": "Datagrams from an address of no target whose request-id matched no "
+    "request waiting for a response.",
+    "undecodable_datagrams": "Datagrams from an address of no target that could not be decoded.",
+    "socket_errors": "Errors the manager's sockets reported, such as ICMP port unreachable.",
+    "in_flight": "Requests waiting for a response.",
+    "receive_buffer_drops": "Datagrams the kernel dropped because a manager socket's receive "
+    "buffer was full.",
+    "last_rtt": "Round-trip time in seconds of the last accepted response.",
+}
+
 
 @dataclass(slots=True)
 class DaemonStats:
@@ -129,7 +154,8 @@ def manager_metrics(snapshot: object) -> Iterable[Metric]:
     for field in dataclasses.fields(snapshot):
         value = getattr(snapshot, field.name)
         name = f"{PREFIX}_manager_{field.name}"
-        help_text = f"Manager statistic {field.name}, summed over all targets."
+        # NOTE: a field added to GlobalStats without a HELP entry above gets this fallback.
+        help_text = _MANAGER_HELP.get(field.name, f"The manager's {field.name} counter.")
         if isinstance(value, dict):
             family = CounterMetricFamily(name, help_text, labels=["name"])
             for key, count in sorted(value.items()):

@@ -25,6 +25,11 @@ def split_listen_address(address: str) -> tuple[str, int]:
     return host.removeprefix("[").removesuffix("]"), int(port)
 
 
+def format_listen_address(host: str, port: int) -> str:
+    """Format a bound address as the config writes it: "127.0.0.1:9161" or "[::1]:9161"."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def create_ssl_context(tls: TlsConfig) -> ssl.SSLContext:
     """Build a server context with the certificate chain and key; TLS 1.2 at least."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -90,8 +95,9 @@ class HttpServer:
                 await site.start()
             except OSError as exc:
                 raise HttpStartError(f"cannot listen on {address}: {exc.strerror or exc}") from exc
+        # The daemon's start line lists the bound addresses, with the real port for port 0.
         scheme = "https" if self._ssl_context is not None else "http"
-        log.info("http server listening", addresses=list(self._listen), scheme=scheme)
+        log.info("http server listening", sockets=len(self._listen), scheme=scheme)
 
     async def stop(self) -> None:
         """Stop accepting, let requests in progress finish (SHUTDOWN_TIMEOUT), close."""

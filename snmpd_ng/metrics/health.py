@@ -24,12 +24,16 @@ from snmpd_ng.polling.interfaces import TargetStatsLike
 from snmpd_ng.polling.queues import Delivery, QueueStats
 from snmpd_ng.polling.result import PollResult
 
-# Manager counters per target: attribute of TargetStats, metric name stem and help text.
+# Manager counters per target: attribute of TargetStats, metric name stem and help text. The
+# manager counts a request once however often it is sent; each resend counts in `retries`.
 _TARGET_STATS = (
-    ("requests", "snmp_target_requests", "Requests sent to the target, retries included."),
-    ("responses", "snmp_target_responses", "Responses received from the target."),
-    ("timeouts", "snmp_target_timeouts", "Requests that timed out after all retries."),
-    ("retries", "snmp_target_retries", "Requests sent again after a timeout."),
+    ("requests", "snmp_target_requests",
+     "Requests sent to the target, each counted once; resends count in snmp_target_retries_total."),
+    ("responses", "snmp_target_responses", "Responses accepted from the target."),
+    ("timeouts", "snmp_target_timeouts",
+     "Requests that got no accepted response after the first attempt and every retry."),
+    ("retries", "snmp_target_retries",
+     "Resends of a request after one of its attempts timed out."),
     ("malformed_responses", "snmp_target_malformed_responses",
      "Datagrams from the target that could not be decoded."),
     ("malformed_values", "snmp_target_malformed_values",
