@@ -19,18 +19,20 @@ fi
 
 work_dir=$(mktemp -d "${TMPDIR:-/tmp}/snmpd-ng-demo.XXXXXX")
 daemon_pid=""
+agent_pid=""
 
 stop_agent() {
-    local pid_file="$work_dir/snmpd.pid" pid
-    [[ -s "$pid_file" ]] || return 0
-    pid=$(<"$pid_file")
-    kill -TERM "$pid" 2>/dev/null || return 0
-    # snmpd exits within a second of SIGTERM; give it five before SIGKILL.
+    [[ -n "$agent_pid" ]] || return 0
+    kill -TERM "$agent_pid" 2>/dev/null || true
+    # snmpd exits within a second of SIGTERM; give it five before SIGKILL. This shell is its
+    # parent, so it reaps the agent as soon as it exits and `kill -0` fails from then on.
     for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
+        kill -0 "$agent_pid" 2>/dev/null || break
         sleep 0.1
     done
-    kill -KILL "$pid" 2>/dev/null || true
+    kill -KILL "$agent_pid" 2>/dev/null || true
+    wait "$agent_pid" 2>/dev/null || true
+    agent_pid=""
 }
 
 cleanup() {
@@ -75,13 +77,20 @@ sysservices 72
 EOF
 
 # MIBS= skips loading MIB files; SNMP_PERSISTENT_DIR keeps the agent's state in the temp folder.
-MIBS= SNMP_PERSISTENT_DIR="$work_dir/snmpd-state" "$snmpd_bin" -C -c "$work_dir/snmpd.conf" \
-    -r -p "$work_dir/snmpd.pid" -Lf "$work_dir/snmpd.log"
+# -f keeps snmpd in the foreground as this script's child, so that stop_agent can reap it.
+MIBS= SNMP_PERSISTENT_DIR="$work_dir/snmpd-state" "$snmpd_bin" -f -C -c "$work_dir/snmpd.conf" \
+    -r -p "$work_dir/snmpd.pid" -Lf "$work_dir/snmpd.log" &
+agent_pid=$!
 
 for _ in $(seq 50); do
     if MIBS= SNMPCONFPATH="$work_dir" snmpget -v2c -c public -t 0.2 -r 0 \
         "udp:127.0.0.1:$agent_port" .1.3.6.1.2.1.1.3.0 >/dev/null 2>&1; then
         break
+    fi
+    if ! kill -0 "$agent_pid" 2>/dev/null; then
+        echo "demo: snmpd exited at start; its log:" >&2
+        cat "$work_dir/snmpd.log" >&2
+        exit 1
     fi
     sleep 0.1
 done
@@ -97,4 +106,15 @@ echo "demo: press Ctrl-C to stop"
 # (bash runs traps only after a foreground command ends).
 "$snmpd_ng" run --config "$work_dir/config.yaml" --log-format console &
 daemon_pid=$!
-wait "$daemon_pid"
+status=0
+wait "$daemon_pid" || status=$?
+daemon_pid=""
+
+# The daemon exits 0 only when a signal stopped it. SIGTERM to this script exits 143 through its
+# trap, and Ctrl-C 130 through the INT trap, unless this shell ignores SIGINT: a shell started
+# in the background from a script does, and cannot trap it, while the daemon still stops on it.
+# So a daemon that ended with 0 was stopped by SIGINT, and the demo exits 130 as a shell would.
+if ((status == 0)); then
+    status=130
+fi
+exit "$status"

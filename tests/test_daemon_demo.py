@@ -44,10 +44,19 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
-class Demo:
-    """deploy/demo.sh as a subprocess with its output in a file."""
+def ignore_sigint() -> None:
+    """Start the child as a non-interactive shell starts `command &`: SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    def __init__(self, tmp_path: Path) -> None:
+
+class Demo:
+    """deploy/demo.sh as a subprocess with its output in a file.
+
+    With `in_background`, the script runs in its own process group with SIGINT ignored, as
+    when a script starts `make demo &` and later sends SIGINT to the group.
+    """
+
+    def __init__(self, tmp_path: Path, in_background: bool = False) -> None:
         self.output_path = tmp_path / "demo.out"
         self._output = self.output_path.open("wb")
         self.process = subprocess.Popen(
@@ -57,6 +66,8 @@ class Demo:
             stdout=self._output,
             stderr=subprocess.STDOUT,
             cwd=REPO,
+            start_new_session=in_background,
+            preexec_fn=ignore_sigint if in_background else None,
         )
 
     def output(self) -> str:
@@ -79,15 +90,35 @@ class Demo:
         self._output.close()
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
+def skip_without_snmpd() -> None:
     if shutil.which("snmpd") is None and not Path("/usr/sbin/snmpd").exists():
         pytest.skip("snmpd not installed; run `make deps`")
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    skip_without_snmpd()
     running = Demo(tmp_path)
     try:
         yield running
     finally:
         running.close()
+
+
+@pytest.fixture
+def background_demo(tmp_path: Path) -> Iterator[Demo]:
+    skip_without_snmpd()
+    running = Demo(tmp_path, in_background=True)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def parent_of(pid: int) -> int:
+    """Return the parent process id of `pid`, from /proc/PID/stat (field 4)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def fetch_metrics_with(url: str, name: str) -> str:
@@ -124,3 +155,24 @@ def test_demo_serves_metrics_and_stops_on_sigint(demo: Demo, tmp_path: Path) -> 
     assert not work_dir.exists()
     assert "demo: stopped snmpd-ng and the demo agent" in demo.output()
     assert "daemon stopped" in demo.output()
+
+
+def test_demo_agent_is_child_of_script(demo: Demo) -> None:
+    work_dir = Path(demo.wait_for(r"log: (\S+)/snmpd\.log\)").group(1))
+    demo.wait_for(r"metrics at")
+    agent_pid = int((work_dir / "snmpd.pid").read_text())
+
+    assert parent_of(agent_pid) == demo.process.pid
+
+
+def test_demo_group_sigint_exits_130_when_ignored(background_demo: Demo) -> None:
+    url = background_demo.wait_for(r"metrics at (http://127\.0\.0\.1:\d+/metrics)").group(1)
+    work_dir = Path(background_demo.wait_for(r"log: (\S+)/snmpd\.log\)").group(1))
+    fetch_metrics_with(url, "sysServices")
+
+    os.killpg(background_demo.process.pid, signal.SIGINT)
+    status = background_demo.process.wait(STOP_SECONDS)
+
+    assert status == 130
+    assert processes_mentioning(str(work_dir)) == []
+    assert not work_dir.exists()
