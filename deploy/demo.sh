@@ -111,9 +111,9 @@ wait "$daemon_pid" || status=$?
 daemon_pid=""
 
 # The daemon exits 0 only when a signal stopped it. SIGTERM to this script exits 143 through its
-# trap, and Ctrl-C 130 through the INT trap, unless this shell ignores SIGINT: a shell started
-# in the background from a script does, and cannot trap it, while the daemon still stops on it.
-# So a daemon that ended with 0 was stopped by SIGINT, and the demo exits 130 as a shell would.
+# trap, and Ctrl-C exits 130 through the INT trap. But a shell that a script started in the
+# background ignores SIGINT and cannot trap it, while the daemon still stops on it. So a daemon
+# that ended with 0 was stopped by SIGINT, and the demo exits 130 as a shell would.
 if ((status == 0)); then
     status=130
 fi

@@ -21,7 +21,7 @@ from snmpd_ng import daemon as daemon_module
 from snmpd_ng.cli.main import main as snmpd_ng_main
 from snmpd_ng.config.model import DaemonConfig
 from snmpd_ng.daemon import Daemon, DaemonOptions, StartError, cli_check_config, cli_run
-from snmpd_ng.logging import configure_logging
+from snmpd_ng.logging import LogFormat, configure_logging
 from snmpd_ng.systemd import SystemdNotifier
 
 pytestmark = pytest.mark.usefixtures(default_logging.__name__)
@@ -293,13 +293,19 @@ def line_formats(text: str) -> list[str]:
             if not line.startswith(" ")]
 
 
+def console_config_harness(tmp_path: Path, command_line_format: LogFormat = "console") -> Harness:
+    """A harness whose config asks for console logs, after `snmpd-ng run` set up logging in
+    `command_line_format` (it does before it reads the config)."""
+    path = write_config(tmp_path / "config.yaml", extra="logging: {format: console}\n")
+    configure_logging("info", command_line_format)
+    return make_harness(path, log_flags=False)
+
+
 class TestLogFormat:
     async def test_config_format_applies_from_first_line(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        path = write_config(tmp_path / "config.yaml", extra="logging: {format: console}\n")
-        configure_logging("info", "json")  # what `snmpd-ng run` sets before it reads the file
-        harness = make_harness(path, log_flags=False)
+        harness = console_config_harness(tmp_path, command_line_format="json")
 
         await harness.daemon.start()
         await harness.daemon.stop()
@@ -311,13 +317,11 @@ class TestLogFormat:
     async def test_reload_switches_format_before_applying(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        path = write_config(tmp_path / "config.yaml", extra="logging: {format: console}\n")
-        configure_logging("info", "console")
-        harness = make_harness(path, log_flags=False)
+        harness = console_config_harness(tmp_path)
         await harness.daemon.start()
         try:
             capsys.readouterr()
-            write_config(path, extra="logging: {format: json}\n")
+            write_config(harness.config_path, extra="logging: {format: json}\n")
 
             await harness.daemon.reload()
 
@@ -332,13 +336,11 @@ class TestLogFormat:
     async def test_failed_reload_logs_in_previous_format(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        path = write_config(tmp_path / "config.yaml", extra="logging: {format: console}\n")
-        configure_logging("info", "console")
-        harness = make_harness(path, log_flags=False)
+        harness = console_config_harness(tmp_path)
         await harness.daemon.start()
         try:
             harness.polling.fail_reload = True
-            write_config(path, extra="logging: {format: json}\n")
+            write_config(harness.config_path, extra="logging: {format: json}\n")
             capsys.readouterr()
 
             await harness.daemon.reload()

@@ -1,8 +1,8 @@
 """Plain YAML scalars whose YAML 1.1 type changes the text that a string field would receive.
 
-PyYAML types an unquoted scalar by its form: `0123` is the octal number 83, `0x1F` is 31,
-`1_000` is 1000, `1:20` is 80 (base 60), `yes`, `no`, `on` and `off` are booleans, `~`, `null`
-and an empty value are null, and `2024-01-01` is a date. A string field would then receive
+PyYAML types an unquoted scalar by its form. `0123` is the octal number 83, `0x1F` is 31,
+`1_000` is 1000 and `1:20` is 80 (base 60). `yes`, `no`, `on` and `off` are booleans, `~`,
+`null` and an empty value are null, and `2024-01-01` is a date. A string field would then receive
 "83" instead of "0123", and a community that an agent accepts as `0123` would silently time
 out. The loader records every such scalar, and rejects it where the schema expects text.
 A number whose text survives (`2`, `1.5`) is accepted: `rack: 2` means the label value "2".

@@ -59,10 +59,10 @@ def parse_duration(value: object) -> object:
 _DURATION_HINT = "use a number of seconds, or a number with ms, s, m or h such as 500ms, 30s, 5m"
 
 MAX_INTERVAL = 86400.0
-"""Longest job interval and poll budget in seconds (24 h): a longer one is a typo more often than
+"""Maximum job interval and poll budget in seconds (24 h). A longer one is a typo more often than
 a plan, and its first slot could lie so far ahead that the job is never polled."""
 MAX_TIMEOUT = 60.0
-"""Longest wait for one attempt in seconds: an agent that needs more is not answering."""
+"""Maximum wait for one attempt in seconds: an agent that needs longer is not responding."""
 
 
 def format_seconds(seconds: float) -> str:
@@ -159,7 +159,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
     SHAPE: ClassVar[str] = "a mapping"
-    """What a value of this section looks like, for messages about a value of the wrong type."""
+    """The form of a value of this section, for messages about a value of the wrong type."""
     SCALAR_KEY: ClassVar[str | None] = None
     """The key that a plain string stands for (`sysUpTime` means `{oid: sysUpTime}`), if any."""
 

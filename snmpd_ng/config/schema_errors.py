@@ -30,7 +30,7 @@ _MAX_VALUE_TEXT = 60
 
 _BOUND_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
 
-# What a value of the wrong type should have been, by pydantic error type.
+# The expected kind of a value of the wrong type, by pydantic error type.
 _EXPECTED = {
     "dict_type": "a mapping",
     "list_type": "a list",

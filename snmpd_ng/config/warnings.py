@@ -13,7 +13,7 @@ from snmpd_ng.config.model import TargetConfig
 from snmpd_ng.config.schema import ConfigFile, TargetSettings
 
 MAX_USUAL_REPETITIONS = 1000
-"""max_repetitions above this asks for more varbinds than agents put in one response."""
+"""max_repetitions above this requests more varbinds than agents put in one response."""
 
 
 def find_warnings(
