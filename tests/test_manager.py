@@ -258,6 +258,13 @@ class TestStats:
         assert stats.requests == 2
         assert stats.in_flight == 0
 
+    def test_global_stats_include_kernel_drops(self, run: Runner) -> None:
+        async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
+            await manager.get(target, [SYS_NAME])
+            return manager.global_stats().receive_buffer_drops
+
+        assert run(with_agent(MibScript(VALUES), action)) == 0
+
     def test_forget_drops_target(self, run: Runner) -> None:
         async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
             await manager.get(target, [SYS_NAME])
@@ -332,3 +339,20 @@ class TestSecrets:
                                    retries=0))
         assert "s3cr3t-community" not in str(error)
         assert "s3cr3t-community" not in repr(logs)
+
+
+class TestSocketBuffers:
+    def test_buffer_sizes_reach_socket(self, run: Runner) -> None:
+        size = 128 * 1024
+
+        async def body() -> None:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                target = Target(agent.host, agent.port, timeout=0.2, retries=1)
+                async with Manager(receive_buffer_size=size, send_buffer_size=size) as manager:
+                    await manager.get(target, [SYS_NAME])
+
+        with structlog.testing.capture_logs() as logs:
+            run(body())
+        opened = [entry for entry in logs if entry["event"] == "socket opened"]
+        assert opened[0]["receive_buffer_bytes"] == size
+        assert opened[0]["send_buffer_bytes"] == size

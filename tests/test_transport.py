@@ -619,19 +619,11 @@ class TestReceiveDrops:
         assert read_receive_drops([1001], [table]) == {1001: 5}
 
     def test_kernel_drops_are_counted(self, run: Runner) -> None:
-        # A receive buffer of 1 byte is raised to the kernel's minimum (about 2 KiB), so a
-        # burst sent while the loop is busy overflows it.
         async def body() -> int | None:
-            async with FakeAgent(MibScript(VALUES)) as agent:
-                transport = Transport(receive_buffer_size=1)
-                await transport.request(make_channel(agent.host, agent.port), get_pdu())
-                manager_port = agent.requests[0].source[1]
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-                    for _ in range(200):
-                        sender.sendto(b"\x00" * 512, ("127.0.0.1", manager_port))
-                drops = transport.global_stats().receive_buffer_drops
-                await transport.close()
-                return drops
+            transport = await overflowed_transport()
+            drops = transport.global_stats().receive_buffer_drops
+            await transport.close()
+            return drops
 
         drops = run(body())
         assert drops is not None
@@ -639,19 +631,29 @@ class TestReceiveDrops:
 
     def test_drops_survive_close(self, run: Runner) -> None:
         async def body() -> tuple[int | None, int | None]:
-            async with FakeAgent(MibScript(VALUES)) as agent:
-                transport = Transport(receive_buffer_size=1)
-                await transport.request(make_channel(agent.host, agent.port), get_pdu())
-                manager_port = agent.requests[0].source[1]
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-                    for _ in range(200):
-                        sender.sendto(b"\x00" * 512, ("127.0.0.1", manager_port))
-                before = transport.global_stats().receive_buffer_drops
-                await transport.close()
-                return before, transport.global_stats().receive_buffer_drops
+            transport = await overflowed_transport()
+            before = transport.global_stats().receive_buffer_drops
+            await transport.close()
+            return before, transport.global_stats().receive_buffer_drops
 
         before, after = run(body())
         assert after == before
+
+
+async def overflowed_transport() -> Transport:
+    """Return a transport whose socket the kernel has just dropped datagrams on.
+
+    A receive buffer of 1 byte is raised to the kernel's minimum (about 2 KiB), so a burst sent
+    while the loop is busy in this function overflows it.
+    """
+    async with FakeAgent(MibScript(VALUES)) as agent:
+        transport = Transport(receive_buffer_size=1)
+        await transport.request(make_channel(agent.host, agent.port), get_pdu())
+        manager_port = agent.requests[0].source[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        for _ in range(200):
+            sender.sendto(b"\x00" * 512, ("127.0.0.1", manager_port))
+    return transport
 
 
 def kernel_limit(name: str) -> int:
@@ -676,10 +678,20 @@ class TestSocketBuffers:
         assert opened[0]["receive_buffer_bytes"] == size
         assert opened[0]["send_buffer_bytes"] == size
 
-    def test_default_receive_buffer_is_four_mib(self) -> None:
-        assert Transport()._buffer_sizes[0] == 4 * 1024 * 1024
+    def test_default_receive_buffer_is_four_mib(self, run: Runner) -> None:
+        async def body() -> None:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport()
+                await transport.request(make_channel(agent.host, agent.port), get_pdu())
+                await transport.close()
 
-    def test_size_above_kernel_limit_is_capped_with_warning(self, run: Runner) -> None:
+        with structlog.testing.capture_logs() as logs:
+            run(body())
+        opened = [entry for entry in logs if entry["event"] == "socket opened"]
+        expected = min(4 * 1024 * 1024, kernel_limit("rmem_max"))
+        assert opened[0]["receive_buffer_bytes"] == expected
+
+    def test_oversized_buffer_capped_with_warning(self, run: Runner) -> None:
         cap = kernel_limit("rmem_max")
 
         async def body() -> None:

@@ -49,6 +49,17 @@ class TestSingleColumn:
         assert walk.absorb([row(*ROOT, 1), row(*OTHER, 1), row(*OTHER, 2)]) == [row(*ROOT, 1)]
         assert walk.active == []
 
+    def test_first_oid_past_subtree_ends_column(self) -> None:
+        walk = state(ROOT)
+        assert walk.absorb([row(*OTHER, 1), row(*OTHER, 2)]) == []
+        assert walk.active == []
+
+    def test_entries_after_subtree_end_are_not_rows(self) -> None:
+        walk = state(ROOT)
+        rows = walk.absorb([row(*ROOT, 1), row(*ROOT, 2), row(*OTHER, 1), row(*ROOT, 3)])
+        assert rows == [row(*ROOT, 1), row(*ROOT, 2)]
+        assert walk.active == []
+
     def test_end_of_mib_view_ends_column(self) -> None:
         walk = state(ROOT)
         rows = walk.absorb([row(*ROOT, 1), VarBind((*ROOT, 1), END_OF_MIB_VIEW)])
