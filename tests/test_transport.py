@@ -755,3 +755,18 @@ class TestEndpoint:
         with structlog.testing.capture_logs() as logs:
             endpoint.datagram_received(b"\x30\x00", ("127.0.0.1", 161))
         assert logs[0]["event"] == "datagram handler failed"
+
+    def test_closed_socket_is_replaced(self, run: Runner) -> None:
+        async def body() -> bytes:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port)
+                await transport.request(channel, get_pdu())
+                # As uvloop does after a fatal socket error: the loop closes the socket.
+                for endpoint in transport._endpoints.values():
+                    await endpoint.close()
+                answer = await transport.request(channel, get_pdu())
+                await transport.close()
+                return bytes(answer.varbinds[0].value)  # type: ignore[arg-type]
+
+        assert run(body()) == b"router"

@@ -62,6 +62,8 @@ class Endpoint(asyncio.DatagramProtocol):
         self._on_datagram = on_datagram
         self._on_error = on_error
         self._transport: asyncio.DatagramTransport | None = None
+        self.closed = False
+        """True once the loop has released the socket, after close() or a fatal socket error."""
         self._closed: asyncio.Future[None] | None = None
         self.paused = False
         """True while the loop has paused writing because the socket's send buffer is full."""
@@ -122,6 +124,7 @@ class Endpoint(asyncio.DatagramProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self.closed = True
         if exc is not None:
             _log.error("socket failed", socket=self.label, error=str(exc))
         self.resume_writing()

@@ -203,19 +203,22 @@ class Transport:
         if resolved is None:
             return None
         endpoint = self._endpoints.get((resolved[0], channel.settings.source_address))
-        if endpoint is None:
+        if endpoint is None or endpoint.closed:
             return None
         address = resolved[1]
         self._by_address[address] = channel
         return endpoint, address
 
     async def _open_route(self, loop: asyncio.AbstractEventLoop, channel: Channel) -> Route:
-        """Resolve the target's address and open the socket for its family, as needed."""
+        """Resolve the target's address and open the socket for its family, as needed.
+
+        A socket that the loop closed after a fatal error is replaced by a new one.
+        """
         family, address = await channel.resolve(loop)
         source = channel.settings.source_address
         async with self._endpoint_lock:
             endpoint = self._endpoints.get((family, source))
-            if endpoint is None:
+            if endpoint is None or endpoint.closed:
                 receive, send = self._buffer_sizes
                 endpoint = await Endpoint.open(family, source, self._on_datagram,
                                                self._on_socket_error, target=channel.label,
