@@ -6,6 +6,7 @@ import asyncio
 import random
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -660,66 +661,48 @@ def kernel_limit(name: str) -> int:
     return int(Path(f"/proc/sys/net/core/{name}").read_text())
 
 
+def socket_logs(run: Runner, **sizes: int | None) -> list[dict[str, Any]]:
+    """Send one request through a Transport(**sizes); return the log entries it produced."""
+    async def body() -> None:
+        async with FakeAgent(MibScript(VALUES)) as agent:
+            transport = Transport(**sizes)  # type: ignore[arg-type]  # only buffer sizes
+            await transport.request(make_channel(agent.host, agent.port), get_pdu())
+            await transport.close()
+
+    with structlog.testing.capture_logs() as logs:
+        run(body())
+    return logs
+
+
+def socket_opened(logs: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(entry for entry in logs if entry["event"] == "socket opened")
+
+
 class TestSocketBuffers:
     def test_configured_sizes_are_applied(self, run: Runner) -> None:
         size = 256 * 1024
         if kernel_limit("rmem_max") < size or kernel_limit("wmem_max") < size:
             pytest.skip("net.core.rmem_max or wmem_max is below 256 KiB on this machine")
-
-        async def body() -> None:
-            async with FakeAgent(MibScript(VALUES)) as agent:
-                transport = Transport(receive_buffer_size=size, send_buffer_size=size)
-                await transport.request(make_channel(agent.host, agent.port), get_pdu())
-                await transport.close()
-
-        with structlog.testing.capture_logs() as logs:
-            run(body())
-        opened = [entry for entry in logs if entry["event"] == "socket opened"]
-        assert opened[0]["receive_buffer_bytes"] == size
-        assert opened[0]["send_buffer_bytes"] == size
+        opened = socket_opened(socket_logs(run, receive_buffer_size=size, send_buffer_size=size))
+        assert opened["receive_buffer_bytes"] == size
+        assert opened["send_buffer_bytes"] == size
 
     def test_default_receive_buffer_is_four_mib(self, run: Runner) -> None:
-        async def body() -> None:
-            async with FakeAgent(MibScript(VALUES)) as agent:
-                transport = Transport()
-                await transport.request(make_channel(agent.host, agent.port), get_pdu())
-                await transport.close()
-
-        with structlog.testing.capture_logs() as logs:
-            run(body())
-        opened = [entry for entry in logs if entry["event"] == "socket opened"]
         expected = min(4 * 1024 * 1024, kernel_limit("rmem_max"))
-        assert opened[0]["receive_buffer_bytes"] == expected
+        assert socket_opened(socket_logs(run))["receive_buffer_bytes"] == expected
 
     def test_oversized_buffer_capped_with_warning(self, run: Runner) -> None:
         cap = kernel_limit("rmem_max")
-
-        async def body() -> None:
-            async with FakeAgent(MibScript(VALUES)) as agent:
-                transport = Transport(receive_buffer_size=cap * 2)
-                await transport.request(make_channel(agent.host, agent.port), get_pdu())
-                await transport.close()
-
-        with structlog.testing.capture_logs() as logs:
-            run(body())
-        opened = [entry for entry in logs if entry["event"] == "socket opened"]
-        warnings = [entry for entry in logs if entry["event"] == "receive buffer smaller than "
-                    "configured"]
-        assert opened[0]["receive_buffer_bytes"] == cap
+        logs = socket_logs(run, receive_buffer_size=cap * 2)
+        warnings = [entry for entry in logs
+                    if entry["event"] == "receive buffer smaller than configured"]
+        assert socket_opened(logs)["receive_buffer_bytes"] == cap
         assert warnings[0]["log_level"] == "warning"
         assert "net.core.rmem_max" in warnings[0]["hint"]
 
     def test_none_keeps_kernel_default(self, run: Runner) -> None:
-        async def body() -> None:
-            async with FakeAgent(MibScript(VALUES)) as agent:
-                transport = Transport(receive_buffer_size=None, send_buffer_size=None)
-                await transport.request(make_channel(agent.host, agent.port), get_pdu())
-                await transport.close()
-
-        with structlog.testing.capture_logs() as logs:
-            run(body())
-        opened = [entry for entry in logs if entry["event"] == "socket opened"]
-        assert opened[0]["receive_buffer_bytes"] == kernel_limit("rmem_default") // 2
+        logs = socket_logs(run, receive_buffer_size=None, send_buffer_size=None)
+        assert socket_opened(logs)["receive_buffer_bytes"] == kernel_limit("rmem_default") // 2
 
     def test_buffer_size_must_be_positive(self) -> None:
         with pytest.raises(ValueError, match="receive_buffer_size"):
