@@ -3,8 +3,8 @@
 docs/field-cases.md maps each case (SC-01 to SC-16) to all of its tests, and this module contains
 the ones that close the gaps it lists. Recorded vectors are sent to the manager byte for byte: the
 manager's first request-id is fixed to the one in the vector, so no test has to decode and
-re-encode a vector, which would turn long-form lengths into short ones. Tests marked xfail show a
-product bug that is still open.
+re-encode a vector, which would turn long-form lengths into short ones. A test marked xfail would
+show a product bug that is still open (none is open now).
 """
 
 from __future__ import annotations
@@ -252,11 +252,6 @@ class TestWalkEndsAtEndOfView:
         assert isinstance(value, OctetString)
         assert output == f'.{format_oid(SYS_NAME)} = STRING: "{value.decode()}"\n'
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "WalkState._classify in snmpd_ng/manager/walk.py ends a column only on the bare "
-        "END_OF_MIB_VIEW object; an endOfMibView with content octets (82 01 00), which the "
-        "decoder returns as MalformedValue(value=END_OF_MIB_VIEW), is taken for a repeated OID "
-        "and stops the walk with 'OID not increasing'"))
     @pytest.mark.parametrize("method", ["getnext", "getbulk"])
     def test_end_of_view_with_content_ends_walk(self, run: Runner,
                                                    method: WalkMethod) -> None:
@@ -270,12 +265,33 @@ class TestWalkEndsAtEndOfView:
             return reply(request, [table.successor(request.oids[0])])
 
         async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
-            return await manager.walk_all(target, IF_DESCR, method=method)
+            return await manager.walk_all(target, IF_DESCR, method=method), manager.stats(target)
 
-        result = run(with_agent(answer, action))
+        result, stats = run(with_agent(answer, action))
         assert result.error is None
         assert result.complete is True
         assert oids_of(result.varbinds) == [(*IF_DESCR, 1), (*IF_DESCR, 2)]
+        assert stats.malformed_values == 1
+
+    def test_end_of_view_with_content_ends_one_column(self, run: Runner) -> None:
+        table = MibScript(two_uneven_columns())
+        end = raw(Tag.END_OF_MIB_VIEW, "82 01 00", "content octets", END_OF_MIB_VIEW)
+
+        def answer(request: Request) -> list[Reply]:
+            # ifType ends at its second row with a flagged endOfMibView, ifDescr goes on.
+            varbinds = [VarBind(oid, end) if oid == (*IF_TYPE, 2) else table.successor(oid)
+                        for oid in request.oids]
+            return reply(request, varbinds)
+
+        async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
+            return await manager.walk_all(target, TWO_COLUMNS, method="getnext")
+
+        result = run(with_agent(answer, action))
+        assert result.error is None
+        assert [oid for oid in oids_of(result.varbinds) if oid[:-1] == IF_TYPE] == [
+            (*IF_TYPE, 1), (*IF_TYPE, 2)]
+        assert [oid for oid in oids_of(result.varbinds) if oid[:-1] == IF_DESCR] == [
+            (*IF_DESCR, index) for index in range(1, 6)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -713,10 +729,6 @@ class TestOidEncodings:
 
         assert run(with_agent(MibScript({}), action)) == 0
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "Manager._walk_batches in snmpd_ng/manager/manager.py sends the agent's row name "
-        "1.3.6.1.2.1.2.2.1.2.4294967296 back in the next GETNEXT; encoding it raises "
-        "EncodeError, which blames the caller, instead of a WalkError naming the agent's OID"))
     def test_walk_error_at_oversize_name(self, run: Runner) -> None:
         oversize = encode_oid_content(IF_DESCR) + hex_bytes("90 80 80 80 00")
 
@@ -734,6 +746,39 @@ class TestOidEncodings:
         assert result.complete is False
         assert isinstance(result.error, WalkError)
         assert result.varbinds[0] == VarBind((*IF_DESCR, 1), OctetString(b"a"))
+        assert result.error.returned == (*IF_DESCR, 4294967296)
+        assert result.error.target.startswith("127.0.0.1:")
+        assert "1.3.6.1.2.1.2.2.1.2.4294967296" in str(result.error)
+
+    def test_walk_error_at_name_with_too_many_arcs(self, run: Runner) -> None:
+        long_name = (*IF_DESCR, *([1] * 130))
+
+        def answer(request: Request) -> list[Reply]:
+            if request.oids == [IF_DESCR]:
+                # Built by hand because the encoder rejects a name of more than 128 arcs.
+                content = encode_oid_content(IF_DESCR) + b"\x01" * 130
+                datagram = frame_response(request.request_id, varbind_tlv(content, b"\x04\x01b"))
+                return [(0.0, datagram, None)]
+            return reply(request, [VarBind(IF_TYPE, OctetString(b"x"))])
+
+        async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
+            return await manager.walk_all(target, IF_DESCR, method="getbulk"), agent.requests
+
+        result, requests = run(with_agent(answer, action))
+        assert isinstance(result.error, WalkError)
+        assert result.error.returned == long_name
+        assert len(requests) == 1
+
+    def test_walk_of_unsendable_root_raises_encode_error(self, run: Runner) -> None:
+        async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
+            with pytest.raises(EncodeError) as caught:
+                async for _ in manager.walk(target, (*IF_DESCR, 2**32), method="getnext"):
+                    pass
+            return caught.value, agent.requests
+
+        error, requests = run(with_agent(MibScript({}), action))
+        assert not isinstance(error, WalkError)
+        assert requests == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -925,10 +970,6 @@ class TestTooBigRecovery:
         assert targets[1].max_repetitions == 12
         assert 10 <= Target("127.0.0.1").max_repetitions <= 25
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "Manager._walk_next in snmpd_ng/manager/manager.py raises ErrorStatusError on a tooBig "
-        "GETNEXT over several columns (marked TODO there) instead of splitting the columns "
-        "into halves as _read_chunk does for GET and GETNEXT"))
     def test_getnext_walk_splits_columns_on_too_big(self, run: Runner) -> None:
         columns: list[OidLike] = [(*TEST_ENTERPRISE, column) for column in range(1, 13)]
 
@@ -939,6 +980,35 @@ class TestTooBigRecovery:
         assert result.error is None
         assert result.complete is True
         assert len(result.varbinds) == 12 * 30
+
+    def test_getnext_walk_keeps_learned_size(self, run: Runner) -> None:
+        columns: list[OidLike] = [(*TEST_ENTERPRISE, column) for column in range(1, 13)]
+
+        async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
+            result = await manager.walk_all(target, columns, method="getnext")
+            return result, agent.requests
+
+        result, requests = run(with_agent(picky_agent(12), action))
+        sizes = [len(request.oids) for request in requests]
+        assert result.complete is True
+        assert sizes[0] == 12
+        # The first tooBig halves the columns to 6 per request, and the walk keeps that size.
+        assert max(sizes[3:]) == 6
+
+    @pytest.mark.parametrize("method", ["getnext", "getbulk"])
+    def test_walk_respects_max_varbinds_per_request(self, run: Runner,
+                                                    method: WalkMethod) -> None:
+        columns: list[OidLike] = [(*TEST_ENTERPRISE, column) for column in range(1, 8)]
+
+        async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
+            result = await manager.walk_all(target, columns, method=method)
+            return result, agent.requests
+
+        result, requests = run(with_agent(picky_agent(7), action, max_varbinds_per_request=3))
+        assert result.complete is True
+        assert sorted(oids_of(result.varbinds)) == sorted(
+            (*TEST_ENTERPRISE, column, index) for column in range(1, 8) for index in range(1, 31))
+        assert max(len(request.oids) for request in requests) == 3
 
 
 # ---------------------------------------------------------------------------------------------

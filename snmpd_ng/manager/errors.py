@@ -62,7 +62,9 @@ class WalkError(TargetError):
     """A walk stopped because the agent broke the rules of GETNEXT or GETBULK, or hit a limit.
 
     For a non-increasing OID, `requested` is the OID the agent had to return a successor of and
-    `returned` what it sent instead. `varbinds` are the rows gathered before the stop.
+    `returned` what it sent instead. For a returned name that no request can carry (an arc
+    above 2^32-1, more than 128 arcs), `returned` is that name. `varbinds` are the rows
+    gathered before the stop.
     """
 
     def __init__(self, message: str, *, target: str, varbinds: list[VarBind],

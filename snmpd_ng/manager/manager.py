@@ -20,8 +20,9 @@ from snmpd_ng.manager.markers import NO_SUCH_NAME
 from snmpd_ng.manager.session import ProcessingFactory, TargetSession, community_processing
 from snmpd_ng.manager.target import Target
 from snmpd_ng.manager.walk import WalkResult, WalkState
+from snmpd_ng.protocol.errors import EncodeError
 from snmpd_ng.protocol.message import SnmpVersion
-from snmpd_ng.protocol.oid import Oid, parse_oid
+from snmpd_ng.protocol.oid import Oid, format_oid, parse_oid, validate_for_encoding
 from snmpd_ng.protocol.pdu import AnyPdu, BulkPdu, ErrorStatus, Pdu, PduType
 from snmpd_ng.protocol.values import NULL, VarBind
 from snmpd_ng.transport.channel import DNS_REFRESH_INTERVAL
@@ -267,10 +268,7 @@ class Manager:
     async def _split_after_too_big(self, session: TargetSession, pdu_type: PduType,
                                    names: list[Oid], deadline: float | None) -> list[VarBind]:
         half = len(names) // 2
-        if half < session.max_varbinds:
-            session.max_varbinds = half
-            _log.info("varbinds per request lowered after tooBig", target=session.label,
-                      max_varbinds=half)
+        _lower_max_varbinds(session, half)
         # Each part is at most half the size, so the splitting ends at single varbinds.
         first = await self._read(session, pdu_type, names[:half], deadline)
         second = await self._read(session, pdu_type, names[half:], deadline)
@@ -320,22 +318,23 @@ class Manager:
         state = WalkState(roots, label=session.label, tolerance=target.non_increasing_tolerance,
                           max_requests=target.max_walk_requests,
                           max_varbinds=target.max_walk_varbinds)
+        # The caller's roots raise EncodeError here, so that one raised later is the agent's.
+        for name in state.resume:
+            validate_for_encoding(name)
         if self._debug:
             _log.debug("walk started", target=session.label, roots=len(roots), bulk=use_bulk)
 
         while state.active:
-            names = state.next_request()
-            varbinds: list[VarBind] | None
-            if use_bulk:
-                varbinds = await self._walk_bulk(session, state, names, max_repetitions,
-                                                 deadline)
-            else:
-                varbinds = await self._walk_next(session, state, names, deadline)
-            if varbinds is None:
-                continue
-            rows = state.absorb(varbinds)
-            if rows:
-                yield rows
+            # Columns beyond the varbinds a request may carry go in further requests. The size
+            # is read each round, so a size lowered after a tooBig applies from then on.
+            for columns in state.parts(session.max_varbinds):
+                varbinds = await self._walk_step(session, state, columns, use_bulk,
+                                                 max_repetitions, deadline)
+                if varbinds is None:
+                    continue
+                rows = state.absorb(varbinds, columns)
+                if rows:
+                    yield rows
 
         if state.rows == 0 and get_root_if_empty and len(roots) == 1 and len(roots[0]) > 1:
             found = await self._read(session, PduType.GET, roots, deadline)
@@ -343,8 +342,25 @@ class Manager:
             if found[0].value is not NO_SUCH_NAME:
                 yield found
 
-    async def _walk_bulk(self, session: TargetSession, state: WalkState, names: list[Oid],
-                         max_repetitions: int | None,
+    async def _walk_step(self, session: TargetSession, state: WalkState, columns: list[int],
+                         use_bulk: bool, max_repetitions: int | None,
+                         deadline: float | None) -> list[VarBind] | None:
+        """Send the request of one walk step for `columns`; None when noSuchName ended one.
+
+        A name that cannot be encoded came from the agent, since the roots were checked
+        before the walk, so it stops the walk with WalkError instead of EncodeError.
+        """
+        names = state.next_request(columns)
+        try:
+            if use_bulk:
+                return await self._walk_bulk(session, state, columns, names, max_repetitions,
+                                             deadline)
+            return await self._walk_next(session, state, columns, names, deadline)
+        except EncodeError as exc:
+            raise _unsendable_name_error(state, names, exc) from exc
+
+    async def _walk_bulk(self, session: TargetSession, state: WalkState, columns: list[int],
+                         names: list[Oid], max_repetitions: int | None,
                          deadline: float | None) -> list[VarBind] | None:
         """Send one GETBULK of a walk, falling back to one GETNEXT after a genErr."""
         try:
@@ -357,11 +373,14 @@ class Manager:
             # of them reaches the end of the view; GETNEXT gets endOfMibView there instead.
             _log.info("GETBULK failed with genErr; sending GETNEXT for this step",
                       target=session.label, request_id=exc.request_id)
-            return await self._walk_next(session, state, names, deadline)
+            return await self._walk_next(session, state, columns, names, deadline)
 
-    async def _walk_next(self, session: TargetSession, state: WalkState, names: list[Oid],
-                         deadline: float | None) -> list[VarBind] | None:
-        """Send one GETNEXT of a walk; return None when noSuchName closed a column instead."""
+    async def _walk_next(self, session: TargetSession, state: WalkState, columns: list[int],
+                         names: list[Oid], deadline: float | None) -> list[VarBind] | None:
+        """Send one GETNEXT of a walk; return None when noSuchName closed a column instead.
+
+        `columns` are the walk's column numbers of `names`, in the same order.
+        """
         request = _null_varbinds(names)
         response = await self._send(session, Pdu(PduType.GET_NEXT, 0, request), deadline)
         status = response.error_status
@@ -369,10 +388,30 @@ class Manager:
             return response.varbinds
         if status == ErrorStatus.NO_SUCH_NAME and 1 <= response.error_index <= len(names):
             # RFC 1157 4.1.3: no successor. That column is done; the others are asked again.
-            state.end_column(response.error_index - 1)
+            state.end_column(columns[response.error_index - 1])
             return None
-        # TODO: a tooBig GETNEXT over several columns could walk the columns one at a time.
+        if status == ErrorStatus.TOO_BIG and len(names) > 1:
+            return await self._walk_next_in_halves(session, state, columns, names, deadline)
         raise _status_error(session, response, request, "GETNEXT")
+
+    async def _walk_next_in_halves(self, session: TargetSession, state: WalkState,
+                                   columns: list[int], names: list[Oid],
+                                   deadline: float | None) -> list[VarBind] | None:
+        """Send the GETNEXT of a walk step as two requests after a tooBig, as reads do.
+
+        The responses of the halves, put together, are one successor per column in column
+        order, as one response would have been. Each half is at most half the size, so the
+        splitting ends at single columns.
+        """
+        half = len(names) // 2
+        _lower_max_varbinds(session, half)
+        first = await self._walk_next(session, state, columns[:half], names[:half], deadline)
+        if first is None:
+            return None
+        second = await self._walk_next(session, state, columns[half:], names[half:], deadline)
+        if second is None:
+            return None
+        return first + second
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,6 +482,33 @@ def _check_bulk(session: TargetSession, non_repeaters: int, max_repetitions: int
         raise InvalidRequestError(f"non_repeaters {non_repeaters} must be in 0..2147483647")
     if max_repetitions is not None and not 0 <= max_repetitions <= 2**31 - 1:
         raise InvalidRequestError(f"max_repetitions {max_repetitions} must be in 0..2147483647")
+
+
+def _lower_max_varbinds(session: TargetSession, size: int) -> None:
+    """Remember that requests of more than `size` varbinds got tooBig from the target."""
+    if size < session.max_varbinds:
+        session.max_varbinds = size
+        _log.info("varbinds per request lowered after tooBig", target=session.label,
+                  max_varbinds=size)
+
+
+def _unsendable_name_error(state: WalkState, names: list[Oid], exc: EncodeError) -> WalkError:
+    """Build the WalkError for a row name from the agent that no request can carry."""
+    bad = next((name for name in names if not _is_encodable(name)), None)
+    bad_text = format_oid(bad) if bad is not None else "a returned name"
+    _log.warning("walk stopped at a name that cannot be sent", target=state.label,
+                 returned=bad_text, error=str(exc))
+    return state.error(
+        f"walk stopped: the agent returned the name {bad_text}, which no request can carry "
+        f"({exc}); the agent is at fault, so report it to its vendor", returned=bad)
+
+
+def _is_encodable(oid: Oid) -> bool:
+    try:
+        validate_for_encoding(oid)
+    except EncodeError:
+        return False
+    return True
 
 
 def _status_error(session: TargetSession, response: Pdu, request: list[VarBind],

@@ -6,18 +6,24 @@ it follows, so for each column:
 
 - a varbind inside the column's subtree and above the last OID returned is a row;
 - endOfMibView, or an OID past the subtree, ends the column (its later entries in the same
-  GETBULK response are not rows, and the column is not requested again);
+  GETBULK response are not rows, and the column is not requested again). An endOfMibView sent
+  with content octets (`82 01 00`) decodes as a MalformedValue that keeps its meaning, so it ends
+  the column too. The transport counts it as a malformed value. noSuchObject and noSuchInstance,
+  bare or with content, are rows like any other value when their OID is in order;
 - an OID not above the one requested is an agent error: the walk stops with WalkError naming
   both OIDs, unless the target tolerates a number of them. A tolerated one is skipped and the
   column continues from it, but only OIDs above the highest row become rows, so a cycle never
   repeats a row and ends when the tolerance is used up.
 
 A GETBULK response with non-repeaters 0 holds the columns side by side, row after row, so
-varbind i belongs to open column i modulo the number of open columns.
+varbind i belongs to requested column i modulo the number of columns requested. A walk with
+more open columns than fit in one request asks for them in parts, and each response is sorted
+against the columns of its own request.
 
-The single-column loop does one comparison and one identity test per varbind: it checks that
-the OIDs increase, and compares only the last one with the end of the subtree. The rest runs only
-where a column ends or the agent misbehaves.
+The single-column loop does one comparison and two identity tests per varbind: it checks that
+the OIDs increase and that the value is neither endOfMibView nor malformed, and compares only the
+last one with the end of the subtree. The rest runs only where a column ends, a value is
+malformed or the agent misbehaves.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import structlog
 
 from snmpd_ng.manager.errors import SnmpError, WalkError
 from snmpd_ng.protocol.oid import Oid, format_oid
-from snmpd_ng.protocol.values import END_OF_MIB_VIEW, VarBind
+from snmpd_ng.protocol.values import END_OF_MIB_VIEW, MalformedValue, SnmpValue, VarBind
 
 _log = structlog.get_logger("snmpd_ng.manager")
 
@@ -50,6 +56,13 @@ class WalkResult:
 
 def _oid_of(varbind: VarBind) -> Oid:
     return varbind[0]
+
+
+def is_end_of_mib_view(value: SnmpValue) -> bool:
+    """Tell whether `value` is endOfMibView, bare or sent with content octets."""
+    if value is END_OF_MIB_VIEW:
+        return True
+    return isinstance(value, MalformedValue) and value.value is END_OF_MIB_VIEW
 
 
 def subtree_end(root: Oid) -> Oid:
@@ -84,47 +97,64 @@ class WalkState:
         self.max_requests = max_requests
         self.max_varbinds = max_varbinds
 
-    def next_request(self) -> list[Oid]:
-        """Count one more request against the limit and return the OIDs to send in it."""
+    def next_request(self, columns: list[int] | None = None) -> list[Oid]:
+        """Count one more request against the limit and return the OIDs to send in it.
+
+        `columns` are the open columns the request contains, every open column by default.
+        """
         self.requests += 1
         if self.requests > self.max_requests:
-            raise self._error(f"walk stopped after {self.max_requests} requests "
+            raise self.error(f"walk stopped after {self.max_requests} requests "
                               "(the target's max_walk_requests)")
-        return [self.resume[column] for column in self.active]
+        return [self.resume[column] for column in (self.active if columns is None else columns)]
+
+    def parts(self, size: int) -> list[list[int]]:
+        """Split the open columns into requests of at most `size` columns each."""
+        active = self.active
+        if len(active) <= size:
+            return [list(active)]
+        return [active[start:start + size] for start in range(0, len(active), size)]
 
     def gathered(self) -> list[VarBind]:
         """Return every row so far, in the order they came."""
         return [varbind for batch in (*self.batches, self.current) for varbind in batch]
 
-    def end_column(self, position: int) -> None:
-        """Close the open column at `position` (SNMPv1 noSuchName on it)."""
-        del self.active[position]
+    def end_column(self, column: int) -> None:
+        """Close `column`, a column number as in `parts()` (SNMPv1 noSuchName on it)."""
+        if column in self.active:
+            self.active.remove(column)
 
     def end_all(self) -> None:
         """Close every column."""
         self.active.clear()
 
-    def absorb(self, varbinds: list[VarBind]) -> list[VarBind]:
-        """Sort one response into rows and column ends; return the rows."""
-        if len(self.active) == 1:
-            rows = self._absorb_single(varbinds)
+    def absorb(self, varbinds: list[VarBind], columns: list[int] | None = None) -> list[VarBind]:
+        """Sort one response into rows and column ends; return the rows.
+
+        `columns` are the columns the request asked for, every open column by default.
+        """
+        if columns is None:
+            columns = self.active
+        if len(columns) == 1:
+            rows = self._absorb_single(columns[0], varbinds)
         else:
-            rows = self._absorb_from(varbinds, 0, [])
+            rows = self._absorb_from(columns, varbinds, 0, [])
         self.current = []
         if rows:
             self.batches.append(rows)
             self.rows += len(rows)
             if self.rows > self.max_varbinds:
-                raise self._error(f"walk stopped after {self.max_varbinds} varbinds "
+                raise self.error(f"walk stopped after {self.max_varbinds} varbinds "
                                   "(the target's max_walk_varbinds)")
         return rows
 
-    def _absorb_single(self, varbinds: list[VarBind]) -> list[VarBind]:
-        column = self.active[0]
+    def _absorb_single(self, column: int, varbinds: list[VarBind]) -> list[VarBind]:
         highest = self.highest[column]
         count = 0
         for oid, value in varbinds:
-            if highest < oid and value is not END_OF_MIB_VIEW:
+            # A malformed value may be an endOfMibView with content: _classify decides.
+            if highest < oid and value is not END_OF_MIB_VIEW and (
+                    value.__class__ is not MalformedValue):
                 highest = oid
                 count += 1
                 continue
@@ -140,20 +170,19 @@ class WalkState:
             return varbinds
         if count:
             self.resume[column] = highest
-        return self._absorb_from(varbinds, count, varbinds[:count])
+        return self._absorb_from([column], varbinds, count, varbinds[:count])
 
-    def _absorb_from(self, varbinds: list[VarBind], start: int,
+    def _absorb_from(self, columns: list[int], varbinds: list[VarBind], start: int,
                      rows: list[VarBind]) -> list[VarBind]:
-        active = self.active
         self.current = rows
         if not varbinds:
             # An empty response would be asked again forever, so it ends the walk.
             self.end_all()
             return rows
-        width = len(active)
+        width = len(columns)
         ended: set[int] = set()
         for position in range(start, len(varbinds)):
-            column = active[position % width]
+            column = columns[position % width]
             if column in ended:
                 continue
             outcome = self._classify(column, varbinds[position])
@@ -162,18 +191,19 @@ class WalkState:
             elif outcome is _END:
                 ended.add(column)
         if ended:
-            self.active = [column for column in active if column not in ended]
+            self.active = [column for column in self.active if column not in ended]
         return rows
 
     def _classify(self, column: int, varbind: VarBind) -> str:
         """Decide whether a varbind is a row, ends its column, or is skipped; raise on an error."""
         oid, value = varbind
         requested = self.resume[column]
-        if self.highest[column] < oid < self.ends[column] and value is not END_OF_MIB_VIEW:
+        is_end = is_end_of_mib_view(value)
+        if self.highest[column] < oid < self.ends[column] and not is_end:
             self.highest[column] = oid
             self.resume[column] = oid
             return _ROW
-        if value is END_OF_MIB_VIEW or oid >= self.ends[column]:
+        if is_end or oid >= self.ends[column]:
             return _END
         if oid <= requested:
             self._tolerate(requested, oid)
@@ -183,7 +213,7 @@ class WalkState:
 
     def _tolerate(self, requested: Oid, returned: Oid) -> None:
         if self.tolerance <= 0:
-            raise self._error(
+            raise self.error(
                 f"OID not increasing: {format_oid(requested)} was followed by "
                 f"{format_oid(returned)}", requested=requested, returned=returned)
         self.tolerance -= 1
@@ -191,7 +221,8 @@ class WalkState:
                      requested=format_oid(requested), returned=format_oid(returned),
                      tolerance_left=self.tolerance)
 
-    def _error(self, message: str, *, requested: Oid | None = None,
-               returned: Oid | None = None) -> WalkError:
+    def error(self, message: str, *, requested: Oid | None = None,
+              returned: Oid | None = None) -> WalkError:
+        """Build a WalkError that carries the target's label and the rows so far."""
         return WalkError(message, target=self.label, varbinds=self.gathered(),
                          requested=requested, returned=returned)
