@@ -5,16 +5,28 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
-from fakeagent import LOOPS, FakeAgent, MibScript, Request, Runner, reply, response, runner_for
+from fakeagent import (
+    LOOPS,
+    FakeAgent,
+    MibScript,
+    Reply,
+    Request,
+    Runner,
+    reply,
+    response,
+    runner_for,
+)
 
 from snmpd_ng.protocol.message import SnmpVersion, decode_message
+from snmpd_ng.protocol.oid import Oid
 from snmpd_ng.protocol.pdu import Pdu, PduType
-from snmpd_ng.protocol.values import NULL, OctetString, VarBind
+from snmpd_ng.protocol.values import NULL, OctetString, SnmpValue, VarBind
 from snmpd_ng.transport import (
     BudgetExceeded,
     Channel,
@@ -33,7 +45,7 @@ from snmpd_ng.transport.ratelimit import WarningLimiter
 from snmpd_ng.transport.request_id import MAX_REQUEST_ID, RequestIdAllocator
 
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
-VALUES = {SYS_NAME: OctetString(b"router")}
+VALUES: dict[Oid, SnmpValue] = {SYS_NAME: OctetString(b"router")}
 
 
 @pytest.fixture(params=LOOPS)
@@ -211,6 +223,22 @@ class TestTransportMatching:
         assert channel.stats.responses == 1
         assert channel.stats.last_rtt is not None
 
+    def test_rtt_finer_than_loop_clock(self, run: Runner) -> None:
+        async def body() -> Channel:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port)
+                await transport.request(channel, get_pdu())
+                await transport.close()
+                return channel
+
+        rtt = run(body()).stats.last_rtt
+        assert rtt is not None
+        assert 0 < rtt < 0.2
+        # uvloop's loop.time() counts whole milliseconds, so an RTT taken from it would be one.
+        milliseconds = rtt * 1000
+        assert abs(milliseconds - round(milliseconds)) > 1e-6
+
     def test_ipv6_loopback(self, run: Runner) -> None:
         async def body() -> Pdu:
             async with FakeAgent(MibScript(VALUES), host="::1") as agent:
@@ -258,7 +286,7 @@ class TestTransportMatching:
         assert len(run(body())) == 1
 
     def test_retransmission_uses_new_request_id(self, run: Runner) -> None:
-        def silent_then_answer(request: Request) -> list:
+        def silent_then_answer(request: Request) -> list[Reply]:
             return [] if request.index == 0 else reply(request, [VarBind(SYS_NAME, NULL)])
 
         async def body() -> list[int]:
@@ -338,7 +366,7 @@ class TestTransportMatching:
         assert run(body()) == 0
 
     def test_unknown_request_id_counted_for_target(self, run: Runner) -> None:
-        def wrong_id_first(request: Request) -> list:
+        def wrong_id_first(request: Request) -> list[Reply]:
             wrong = response(request, [], request_id=request.request_id + 1000)
             return [(0.0, wrong, None), *reply(request, [VarBind(SYS_NAME, NULL)])]
 
@@ -356,7 +384,7 @@ class TestTransportMatching:
         assert channel.stats.responses == 1
 
     def test_undecodable_response_counted_malformed(self, run: Runner) -> None:
-        def garbage_first(request: Request) -> list:
+        def garbage_first(request: Request) -> list[Reply]:
             return [(0.0, b"\x30\x80garbage", None), *reply(request, [VarBind(SYS_NAME, NULL)])]
 
         async def body() -> Channel:
@@ -372,7 +400,7 @@ class TestTransportMatching:
         assert channel.stats.responses == 1
 
     def test_datagram_from_stranger_counted_globally(self, run: Runner) -> None:
-        def answer_from_other_port(request: Request) -> list:
+        def answer_from_other_port(request: Request) -> list[Reply]:
             stray = response(request, [], request_id=request.request_id + 5000)
             return [(0.0, stray, ("127.0.0.1", 0)), *reply(request, [VarBind(SYS_NAME, NULL)])]
 
@@ -393,7 +421,7 @@ class TestTransportLimits:
             in_flight = 0
             most = 0
 
-            def slow(request: Request) -> list:
+            def slow(request: Request) -> list[Reply]:
                 nonlocal in_flight, most
                 in_flight += 1
                 most = max(most, in_flight)
@@ -661,7 +689,7 @@ def kernel_limit(name: str) -> int:
     return int(Path(f"/proc/sys/net/core/{name}").read_text())
 
 
-def socket_logs(run: Runner, **sizes: int | None) -> list[dict[str, Any]]:
+def socket_logs(run: Runner, **sizes: int | None) -> list[MutableMapping[str, Any]]:
     """Send one request through a Transport(**sizes); return the log entries it produced."""
     async def body() -> None:
         async with FakeAgent(MibScript(VALUES)) as agent:
@@ -674,7 +702,7 @@ def socket_logs(run: Runner, **sizes: int | None) -> list[dict[str, Any]]:
     return logs
 
 
-def socket_opened(logs: list[dict[str, Any]]) -> dict[str, Any]:
+def socket_opened(logs: list[MutableMapping[str, Any]]) -> MutableMapping[str, Any]:
     return next(entry for entry in logs if entry["event"] == "socket opened")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from typing import Any
 
 import structlog
@@ -60,7 +61,7 @@ class Exchange:
     what was dropped on its way."""
 
     __slots__ = ("answered_key", "channel", "destination", "endpoint", "expected_source",
-                 "expiry", "future", "keys", "rejections", "sent_at")
+                 "expiry", "future", "keys", "received_at", "rejections", "sent_at")
 
     def __init__(self, channel: Channel, endpoint: Endpoint,
                  destination: tuple[str, int]) -> None:
@@ -74,7 +75,9 @@ class Exchange:
         self.future: asyncio.Future[Pdu | None] | None = None
         self.keys: list[int] = []
         self.sent_at: list[float] = []
-        """Loop time of each attempt's send, in the order of `keys`."""
+        """time.perf_counter() at each attempt's send, in the order of `keys`."""
+        self.received_at = 0.0
+        """time.perf_counter() when the accepted response arrived."""
         self.answered_key = 0
         self.expiry = 0.0
         """Loop time at which the current attempt times out."""
@@ -187,7 +190,7 @@ class Transport:
                 finally:
                     timer.cancel()
                 if response is not None:
-                    self._record_answer(loop, exchange, response)
+                    self._record_answer(exchange, response)
                     return response
                 self._after_silence(loop, exchange, attempt + 1 < attempts, deadline)
             raise self._timed_out(exchange, attempts)
@@ -247,6 +250,9 @@ class Transport:
             expiry = deadline
         timer = loop.call_at(expiry, _expire, future)
         exchange.expiry = expiry
+        # Durations use perf_counter: uvloop's loop.time() is rounded to whole milliseconds,
+        # so a LAN round trip would read 0 or 1 ms. Timers and deadlines stay on the loop clock.
+        sent_at = time.perf_counter()
         try:
             exchange.endpoint.send(data, address, channel.label)
         except BaseException:
@@ -255,7 +261,7 @@ class Transport:
         self._pending[key] = exchange
         exchange.future = future
         exchange.keys.append(key)
-        exchange.sent_at.append(now)
+        exchange.sent_at.append(sent_at)
         if self._debug:
             self._log_pdu("request sent", channel, key, pdu, address)
         return future, timer
@@ -266,15 +272,14 @@ class Transport:
         for key in exchange.keys:
             pending.pop(key, None)
 
-    def _record_answer(self, loop: asyncio.AbstractEventLoop, exchange: Exchange,
-                       response: Pdu) -> None:
+    def _record_answer(self, exchange: Exchange, response: Pdu) -> None:
         """Count an accepted response, its error-status and malformed values, and its RTT."""
         stats = exchange.channel.stats
         stats.responses += 1
         keys = exchange.keys
         index = len(keys) - 1 if keys[-1] == exchange.answered_key else keys.index(
             exchange.answered_key)
-        stats.last_rtt = loop.time() - exchange.sent_at[index]
+        stats.last_rtt = exchange.received_at - exchange.sent_at[index]
 
         status = response.error_status
         if status:
@@ -324,6 +329,7 @@ class Transport:
     # Responses
 
     def _on_datagram(self, data: bytes, source: SocketAddress) -> None:
+        received_at = time.perf_counter()
         try:
             key, message = decode_inbound(data)
         except DecodeError as exc:
@@ -351,6 +357,7 @@ class Transport:
             self._drop_unknown(key, source)
             return
         exchange.answered_key = key
+        exchange.received_at = received_at
         future.set_result(response)
         if self._debug:
             self._log_pdu("response received", exchange.channel, key, response, source)
