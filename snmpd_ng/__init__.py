@@ -4,6 +4,8 @@ The public API is the manager: `Manager`, `Target`, `Secret`, the SNMP value typ
 errors, all importable from this package.
 """
 
+import logging
+
 from snmpd_ng.manager import (
     NO_SUCH_NAME,
     BudgetExceeded,
@@ -93,3 +95,7 @@ __all__ = [
     "is_exception",
     "parse_oid",
 ]
+
+# A library adds only a NullHandler to its loggers (Python's logging HOWTO, "Configuring
+# Logging for a Library"): the application decides what is shown. See docs/api.md, "Logging".
+logging.getLogger("snmpd_ng").addHandler(logging.NullHandler())

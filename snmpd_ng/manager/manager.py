@@ -13,8 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterable, Seque
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-import structlog
-
 from snmpd_ng.manager.errors import ErrorStatusError, InvalidRequestError, SnmpError, WalkError
 from snmpd_ng.manager.markers import NO_SUCH_NAME
 from snmpd_ng.manager.session import ProcessingFactory, TargetSession, community_processing
@@ -27,10 +25,11 @@ from snmpd_ng.protocol.pdu import AnyPdu, BulkPdu, ErrorStatus, Pdu, PduType
 from snmpd_ng.protocol.values import NULL, VarBind
 from snmpd_ng.transport.channel import DNS_REFRESH_INTERVAL
 from snmpd_ng.transport.endpoint import DEFAULT_RECEIVE_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE
+from snmpd_ng.transport.logger import get_logger
 from snmpd_ng.transport.stats import GlobalStats, TargetStats
 from snmpd_ng.transport.transport import Transport, is_debug_enabled
 
-_log = structlog.get_logger("snmpd_ng.manager")
+_log = get_logger("snmpd_ng.manager")
 
 OidLike = str | Sequence[int]
 WalkMethod = Literal["auto", "getnext", "getbulk"]

@@ -31,13 +31,12 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-import structlog
-
 from snmpd_ng.manager.errors import SnmpError, WalkError
 from snmpd_ng.protocol.oid import Oid, format_oid
 from snmpd_ng.protocol.values import END_OF_MIB_VIEW, MalformedValue, SnmpValue, VarBind
+from snmpd_ng.transport.logger import get_logger
 
-_log = structlog.get_logger("snmpd_ng.manager")
+_log = get_logger("snmpd_ng.manager")
 
 # Outcomes of one varbind of a walk response.
 _ROW = "row"

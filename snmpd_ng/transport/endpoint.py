@@ -21,11 +21,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from snmpd_ng.transport.errors import TransportError
+from snmpd_ng.transport.logger import get_logger
 
-_log = structlog.get_logger("snmpd_ng.transport")
+_log = get_logger("snmpd_ng.transport")
 
 SocketAddress = tuple[Any, ...]
 DatagramHandler = Callable[[bytes, SocketAddress], None]

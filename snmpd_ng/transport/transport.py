@@ -23,8 +23,6 @@ import random
 import time
 from typing import Any
 
-import structlog
-
 from snmpd_ng.protocol.errors import DecodeError
 from snmpd_ng.protocol.oid import format_oid
 from snmpd_ng.protocol.pdu import AnyPdu, ErrorStatus, Pdu, error_status_name
@@ -40,12 +38,13 @@ from snmpd_ng.transport.endpoint import (
 )
 from snmpd_ng.transport.errors import BudgetExceeded, RequestTimeout, TransportError
 from snmpd_ng.transport.limit import InFlightLimit, take_both
+from snmpd_ng.transport.logger import get_logger
 from snmpd_ng.transport.processing import ResponseRejected, decode_inbound
 from snmpd_ng.transport.ratelimit import WarningLimiter
 from snmpd_ng.transport.request_id import RequestIdAllocator
 from snmpd_ng.transport.stats import GlobalStats
 
-_log = structlog.get_logger("snmpd_ng.transport")
+_log = get_logger("snmpd_ng.transport")
 
 Route = tuple[Endpoint, tuple[str, int]]
 """The socket to send from and the (host, port) to send to."""
@@ -105,7 +104,7 @@ def _expire(future: asyncio.Future[Pdu | None]) -> None:
 
 
 def is_debug_enabled(logger: Any) -> bool:
-    """Tell whether `logger` (a structlog logger) would emit DEBUG events now.
+    """Tell whether `logger` (a library or structlog logger) would emit DEBUG events now.
 
     A disabled `debug()` call still costs about 2 us when loggers are not cached, as the
     daemon configures them, so the hot path tests a flag taken from this instead.
@@ -121,7 +120,7 @@ class Transport:
     each channel adds its own limit. `receive_buffer_size` and `send_buffer_size` are the
     SO_RCVBUF and SO_SNDBUF sizes in bytes asked for on every socket (None keeps the kernel's
     default; Linux caps them at net.core.rmem_max and net.core.wmem_max). DEBUG logging per PDU
-    is decided when the transport is created, so configure structlog before.
+    is decided when the transport is created, so configure logging before.
     """
 
     def __init__(self, *, max_in_flight: int = 1000, rng: random.Random | None = None,
