@@ -781,3 +781,20 @@ class TestEndpoint:
                 return bytes(answer.varbinds[0].value)  # type: ignore[arg-type]
 
         assert run(body()) == b"router"
+
+
+class TestErrorMessages:
+    def test_timeout_without_responses_hints_community(self) -> None:
+        error = RequestTimeout(target="agent:161", attempts=2, timeout=1.0)
+        assert "check the address, port and community" in str(error)
+        assert "wrong community silently" in str(error)
+
+    def test_timeout_with_diagnostic_keeps_it(self) -> None:
+        error = RequestTimeout(target="agent:161", attempts=2, timeout=1.0,
+                               diagnostic="1 response(s) dropped as wrong community")
+        assert str(error).endswith("1 response(s) dropped as wrong community")
+
+    def test_budget_exceeded_speaks_api_words(self) -> None:
+        error = BudgetExceeded(target="agent:161", overrun=0.25, attempts=3)
+        assert "the operation's deadline passed 0.250 s ago after 3 attempt(s)" in str(error)
+        assert "poll budget" not in str(error)

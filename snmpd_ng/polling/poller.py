@@ -346,7 +346,12 @@ class JobPoller:
     def _record_exception(self, run: _Run, exc: BaseException, oid: str,
                           abort: bool = True) -> None:
         kind = error_kind(exc)
-        self._record(run, kind, str(exc) or type(exc).__name__, oid=oid)
+        message = str(exc) or type(exc).__name__
+        if kind == "budget_exceeded":
+            # The manager's deadline is the run's poll budget, a term the manager does not use.
+            message += (" (the deadline is the target's poll_budget, by default 0.8 x the job's "
+                        "interval: raise it, or lower the timeout and retries)")
+        self._record(run, kind, message, oid=oid)
         if abort and kind in UNREACHABLE_KINDS:
             raise _Abort
 

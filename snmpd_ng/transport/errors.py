@@ -32,6 +32,9 @@ class RequestTimeout(TargetError):
         message = f"no response after {attempts} attempt(s) of {timeout:g} s"
         if diagnostic:
             message += f"; {diagnostic}"
+        else:
+            message += ("; check the address, port and community (agents drop requests with a "
+                        "wrong community silently)")
         super().__init__(message, target=target)
 
 
@@ -42,8 +45,8 @@ class BudgetExceeded(TargetError):
         self.overrun = overrun
         self.attempts = attempts
         super().__init__(
-            f"deadline passed {overrun:.3f} s ago after {attempts} attempt(s); "
-            "raise the poll budget or lower the timeout and retries",
+            f"the operation's deadline passed {overrun:.3f} s ago after {attempts} attempt(s); "
+            "pass a later deadline, or lower the target's timeout and retries",
             target=target,
         )
 
