@@ -23,7 +23,8 @@ from fakeagent import (
     runner_for,
 )
 
-from snmpd_ng.protocol.message import SnmpVersion, decode_message
+from snmpd_ng.protocol.errors import DecodeError
+from snmpd_ng.protocol.message import SnmpVersion, decode_message, decode_version
 from snmpd_ng.protocol.oid import Oid
 from snmpd_ng.protocol.pdu import Pdu, PduType
 from snmpd_ng.protocol.values import NULL, OctetString, SnmpValue, VarBind
@@ -187,6 +188,22 @@ class TestPeekVersion:
         datagram = bytes.fromhex("30 82 00 1F 02 01 01 04 06 70 75 62 6C 69 63 A2 82 00 10 02 04"
                                  " 4A 6D 8B 35 02 01 01 02 01 00 30 82 00 00")
         assert peek_version(datagram) == 1
+
+    @pytest.mark.parametrize(("octet", "version"), [(0x7F, 127), (0x80, -128), (0x81, -127),
+                                                    (0xFF, -1)])
+    def test_version_octet_is_signed(self, octet: int, version: int) -> None:
+        datagram = bytes([0x30, 0x05, 0x02, 0x01, octet, 0x04, 0x00])
+        assert peek_version(datagram) == version
+
+    @pytest.mark.parametrize("octet", [0x00, 0x01, 0x03, 0x80, 0xFF])
+    def test_fast_path_matches_full_reader(self, octet: int) -> None:
+        datagram = bytes([0x30, 0x05, 0x02, 0x01, octet, 0x04, 0x00])
+        assert peek_version(datagram) == decode_version(datagram)
+
+    def test_negative_version_is_rejected(self) -> None:
+        datagram = bytes([0x30, 0x05, 0x02, 0x01, 0x81, 0x04, 0x00])
+        with pytest.raises(DecodeError, match="no message processing for version -127"):
+            decode_inbound(datagram)
 
     def test_decode_inbound_returns_request_id_as_key(self) -> None:
         datagram = CommunityProcessing(SnmpVersion.V2C, b"public").encode_request(

@@ -121,7 +121,10 @@ def peek_version(data: bytes) -> int:
         length_octet = data[1]
         position = 2 if length_octet < 0x80 else 2 + (length_octet & 0x7F)
         if data[position:position + 2] == b"\x02\x01":
-            return data[position + 2]
+            # msgVersion is a BER INTEGER (X.690 8.3), so one octet is two's complement: 0x81
+            # is -127, never a version, and not 129.
+            octet = data[position + 2]
+            return octet - 0x100 if octet >= 0x80 else octet
     return decode_version(data)
 
 
