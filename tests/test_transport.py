@@ -815,3 +815,24 @@ class TestErrorMessages:
         error = BudgetExceeded(target="agent:161", overrun=0.25, attempts=3)
         assert "the operation's deadline passed 0.250 s ago after 3 attempt(s)" in str(error)
         assert "poll budget" not in str(error)
+
+
+class TestBoundAddressLog:
+    def test_wildcard_bind_explains_matching(self, run: Runner) -> None:
+        opened = socket_opened(socket_logs(run))
+        assert opened["bound"].startswith("0.0.0.0:")
+        assert opened["bound"].endswith(
+            "(any address; responses are matched by source and request-id)")
+
+    def test_source_address_bind_names_setting(self, run: Runner) -> None:
+        async def body() -> None:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port, source_address="127.0.0.1")
+                await transport.request(channel, get_pdu())
+                await transport.close()
+
+        with structlog.testing.capture_logs() as logs:
+            run(body())
+        assert socket_opened(logs)["bound"].startswith("127.0.0.1:")
+        assert socket_opened(logs)["bound"].endswith("(the target's source_address)")

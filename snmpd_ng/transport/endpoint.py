@@ -93,8 +93,9 @@ class Endpoint(asyncio.DatagramProtocol):
             sock.close()
             raise
 
-        _log.info("socket opened", socket=endpoint.label, receive_buffer_bytes=receive,
-                  send_buffer_bytes=send)
+        _log.info("socket opened", socket=endpoint.label,
+                  bound=_describe_binding(host, sock.getsockname()[1], source_address is None),
+                  receive_buffer_bytes=receive, send_buffer_bytes=send)
         _warn_if_capped("receive", "net.core.rmem_max", receive_buffer_size, receive,
                         endpoint.label)
         _warn_if_capped("send", "net.core.wmem_max", send_buffer_size, send, endpoint.label)
@@ -186,6 +187,16 @@ def _bind(family: int, host: str, target: str) -> socket.socket:
             "check that the address belongs to this host", target=target,
         ) from exc
     return sock
+
+
+def _describe_binding(host: str, port: int, is_wildcard: bool) -> str:
+    """Describe the bound address for the start log line, with why it is the wildcard."""
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if not is_wildcard:
+        return f"{address} (the target's source_address)"
+    # One unconnected socket receives the responses of every agent, so it cannot be connected
+    # to one; the transport checks each response's source address and request-id instead.
+    return f"{address} (any address; responses are matched by source and request-id)"
 
 
 def _set_buffer(sock: socket.socket, option: int, size: int | None) -> int:
