@@ -195,7 +195,7 @@ def _describe_binding(host: str, port: int, is_wildcard: bool) -> str:
     if not is_wildcard:
         return f"{address} (the target's source_address)"
     # One unconnected socket receives the responses of every agent, so it cannot be connected
-    # to one; the transport checks each response's source address and request-id instead.
+    # to one. The transport checks each response's source address and request-id instead.
     return f"{address} (any address; responses are matched by source and request-id)"
 
 
