@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -28,7 +29,7 @@ from prometheus_client.registry import Collector
 
 from snmpd_ng.config.errors import ConfigError
 from snmpd_ng.config.loader import check_config_file, format_warnings, load_config
-from snmpd_ng.config.model import DaemonConfig
+from snmpd_ng.config.model import DaemonConfig, ManagerConfig
 from snmpd_ng.http.app import HttpState, build_app
 from snmpd_ng.http.health import Heartbeat
 from snmpd_ng.http.metrics import DaemonCollector, DaemonStats, build_registry
@@ -69,10 +70,11 @@ ManagerFactory = Callable[[], AbstractAsyncContextManager[Any]]
 PollingFactory = Callable[[DaemonConfig, Any], PollingLike]
 
 
-def _default_manager() -> AbstractAsyncContextManager[Any]:
+def _default_manager(settings: ManagerConfig) -> AbstractAsyncContextManager[Any]:
     from snmpd_ng.manager import Manager
 
-    return Manager()
+    return Manager(receive_buffer_size=settings.receive_buffer_size,
+                   send_buffer_size=settings.send_buffer_size)
 
 
 def _default_polling(config: DaemonConfig, manager: Any) -> PollingLike:
@@ -107,7 +109,7 @@ class Daemon:
         options: DaemonOptions,
         *,
         environ: Mapping[str, str] | None = None,
-        manager_factory: ManagerFactory = _default_manager,
+        manager_factory: ManagerFactory | None = None,
         polling_factory: PollingFactory = _default_polling,
         notifier: SystemdNotifier | None = None,
     ) -> None:
@@ -171,7 +173,7 @@ class Daemon:
             self._log_config(config, "config loaded")
             self._prepare_state_dir(config)
             self._start_watchdog(loop)
-            manager = await self._open_manager()
+            manager = await self._open_manager(config)
             self._polling = self._polling_factory(config, manager)
             self._stack.push_async_callback(self._stop_step, "polling", self._polling.stop)
             await self._polling.start()
@@ -183,6 +185,12 @@ class Daemon:
             await self._stack.aclose()
             raise
         self._config = config
+
+        # Move every object made so far (modules, MIB tables, the config) to the permanent
+        # generation, so that later collections no longer scan them. They live as long as the
+        # process. NOTE: the saving, about 3% of a walk's time, was measured once by hand.
+        gc.freeze()
+
         self._notifier.ready()
         self._started.set()
         listen = [format_listen_address(host, port) for host, port in self.http_addresses]
@@ -225,9 +233,15 @@ class Daemon:
         except Exception as exc:
             log.error("stop step failed", step=name, error=repr(exc), exc_info=True)
 
-    async def _open_manager(self) -> Any:
-        """Open the manager, and register its close as a bounded stop step."""
-        context = self._manager_factory()
+    async def _open_manager(self, config: DaemonConfig) -> Any:
+        """Open the manager, and register its close as a bounded stop step.
+
+        Without a `manager_factory`, the manager gets the config's `manager` settings.
+        """
+        if self._manager_factory is None:
+            context = _default_manager(config.manager)
+        else:
+            context = self._manager_factory()
         manager = await context.__aenter__()
 
         async def close() -> None:
@@ -356,6 +370,7 @@ class Daemon:
         try:
             await self._polling.reload(config)
             self._apply_http_changes(old, config)
+            _warn_if_manager_changed(old, config)
         except HttpStartError as exc:
             self._apply_logging(old)
             self._log_rejected(exc)
@@ -493,3 +508,11 @@ def cli_check_config(argv: list[str]) -> int:
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     return result.exit_code
+
+
+def _warn_if_manager_changed(old: DaemonConfig, new: DaemonConfig) -> None:
+    """Warn that the manager's settings apply only at start: its sockets are already open."""
+    if old.manager != new.manager:
+        log.warning("manager settings changed; restart snmpd-ng to apply",
+                    receive_buffer_size=new.manager.receive_buffer_size,
+                    send_buffer_size=new.manager.send_buffer_size)

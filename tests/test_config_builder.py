@@ -479,3 +479,31 @@ class TestSummary:
 
         assert "j: every 60 s, 2 scalars, 2 tables (3 columns, 2 lookups)" in summary
         assert "polls: 2 target-job pairs" in summary
+
+
+class TestManagerSection:
+    BASE = "jobs:\n  j: {scalars: [sysUpTime]}\ntargets: []\n"
+
+    def test_defaults_are_transport_defaults(self, tmp_path: Path) -> None:
+        config = load(tmp_path, self.BASE)
+        assert config.manager.receive_buffer_size == 4 * 1024 * 1024
+        assert config.manager.send_buffer_size == 1024 * 1024
+
+    def test_sizes_are_read(self, tmp_path: Path) -> None:
+        config = load(tmp_path, self.BASE + "manager:\n  receive_buffer_size: 8388608\n"
+                      "  send_buffer_size: 262144\n")
+        assert config.manager.receive_buffer_size == 8388608
+        assert config.manager.send_buffer_size == 262144
+
+    def test_null_keeps_kernel_default(self, tmp_path: Path) -> None:
+        config = load(tmp_path, self.BASE + "manager:\n  receive_buffer_size: null\n")
+        assert config.manager.receive_buffer_size is None
+
+    @pytest.mark.parametrize("value", ["0", "-1", "2147483648", "4MiB"])
+    def test_invalid_size_rejected(self, tmp_path: Path, value: str) -> None:
+        errors = load_errors(tmp_path, self.BASE + f"manager:\n  receive_buffer_size: {value}\n")
+        assert "manager.receive_buffer_size" in errors
+
+    def test_unknown_key_rejected(self, tmp_path: Path) -> None:
+        errors = load_errors(tmp_path, self.BASE + "manager:\n  recv_buffer: 1\n")
+        assert "recv_buffer" in errors

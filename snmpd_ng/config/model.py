@@ -14,6 +14,7 @@ from snmpd_ng.config.errors import ConfigIssue
 from snmpd_ng.manager.target import Target
 from snmpd_ng.protocol.oid import Oid
 from snmpd_ng.secret import Secret
+from snmpd_ng.transport.endpoint import DEFAULT_RECEIVE_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE
 
 MetricType = Literal["auto", "counter", "gauge", "info", "skip"]
 """How a polled object becomes a metric. "auto" takes it from the SNMP type of the value:
@@ -144,6 +145,16 @@ class CacheConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ManagerConfig:
+    """Settings of the daemon's one SNMP manager, applied when it starts."""
+
+    receive_buffer_size: int | None = DEFAULT_RECEIVE_BUFFER_SIZE
+    """SO_RCVBUF in bytes asked for on each UDP socket; None keeps the kernel's default."""
+    send_buffer_size: int | None = DEFAULT_SEND_BUFFER_SIZE
+    """SO_SNDBUF in bytes asked for on each UDP socket; None keeps the kernel's default."""
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -157,6 +168,7 @@ class DaemonConfig:
     http: HttpConfig = HttpConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     cache: CacheConfig = CacheConfig()
+    manager: ManagerConfig = ManagerConfig()
     logging: LoggingConfig = LoggingConfig()
     state_dir: str | None = None
     source_file: str | None = None

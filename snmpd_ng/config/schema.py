@@ -28,6 +28,7 @@ from snmpd_ng import mibs
 from snmpd_ng.config.model import IndexType, MetricType
 from snmpd_ng.protocol.errors import EncodeError
 from snmpd_ng.protocol.oid import validate_for_encoding
+from snmpd_ng.transport.endpoint import DEFAULT_RECEIVE_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE
 
 SECRET_KEYS = frozenset({"community", "password"})
 """Keys whose values are secret: error messages never show them."""
@@ -421,6 +422,13 @@ class CacheEntry(StrictModel):
     slow_ttl: Duration = 3600.0
 
 
+class ManagerEntry(StrictModel):
+    # SO_RCVBUF and SO_SNDBUF take a C int; null keeps the kernel's default.
+    receive_buffer_size: int | None = Field(default=DEFAULT_RECEIVE_BUFFER_SIZE, ge=1,
+                                            le=2**31 - 1)
+    send_buffer_size: int | None = Field(default=DEFAULT_SEND_BUFFER_SIZE, ge=1, le=2**31 - 1)
+
+
 class LoggingEntry(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -436,5 +444,6 @@ class ConfigFile(StrictModel):
     http: HttpEntry = HttpEntry()
     scheduler: SchedulerEntry = SchedulerEntry()
     cache: CacheEntry = CacheEntry()
+    manager: ManagerEntry = ManagerEntry()
     logging: LoggingEntry = LoggingEntry()
     state_dir: str | None = Field(default=None, min_length=1)
