@@ -69,6 +69,17 @@ def get_pdu() -> Pdu:
     return Pdu(PduType.GET, 0, [VarBind(SYS_NAME, NULL)])
 
 
+async def answered_channel(source_address: str | None = None,
+                           **sizes: int | None) -> Channel:
+    """Send one GET through a new Transport(**sizes); return the channel, with its counters."""
+    async with FakeAgent(MibScript(VALUES)) as agent:
+        transport = Transport(**sizes)  # type: ignore[arg-type]  # only buffer sizes
+        channel = make_channel(agent.host, agent.port, source_address=source_address)
+        await transport.request(channel, get_pdu())
+        await transport.close()
+        return channel
+
+
 class TestRequestIdAllocator:
     def test_ids_are_positive_31_bit(self) -> None:
         allocator = RequestIdAllocator(random.Random(1))
@@ -227,29 +238,13 @@ class TestTransportMatching:
         assert result.varbinds == [VarBind(SYS_NAME, OctetString(b"router"))]
 
     def test_response_counted(self, run: Runner) -> None:
-        async def body() -> Channel:
-            async with FakeAgent(MibScript(VALUES)) as agent:
-                transport = Transport()
-                channel = make_channel(agent.host, agent.port)
-                await transport.request(channel, get_pdu())
-                await transport.close()
-                return channel
-
-        channel = run(body())
+        channel = run(answered_channel())
         assert channel.stats.requests == 1
         assert channel.stats.responses == 1
         assert channel.stats.last_rtt is not None
 
     def test_rtt_finer_than_loop_clock(self, run: Runner) -> None:
-        async def body() -> Channel:
-            async with FakeAgent(MibScript(VALUES)) as agent:
-                transport = Transport()
-                channel = make_channel(agent.host, agent.port)
-                await transport.request(channel, get_pdu())
-                await transport.close()
-                return channel
-
-        rtt = run(body()).stats.last_rtt
+        rtt = run(answered_channel()).stats.last_rtt
         assert rtt is not None
         assert 0 < rtt < 0.2
         # uvloop's loop.time() counts whole milliseconds, so an RTT taken from it would be one.
@@ -706,16 +701,11 @@ def kernel_limit(name: str) -> int:
     return int(Path(f"/proc/sys/net/core/{name}").read_text())
 
 
-def socket_logs(run: Runner, **sizes: int | None) -> list[MutableMapping[str, Any]]:
+def socket_logs(run: Runner, source_address: str | None = None,
+                **sizes: int | None) -> list[MutableMapping[str, Any]]:
     """Send one request through a Transport(**sizes); return the log entries it produced."""
-    async def body() -> None:
-        async with FakeAgent(MibScript(VALUES)) as agent:
-            transport = Transport(**sizes)  # type: ignore[arg-type]  # only buffer sizes
-            await transport.request(make_channel(agent.host, agent.port), get_pdu())
-            await transport.close()
-
     with structlog.testing.capture_logs() as logs:
-        run(body())
+        run(answered_channel(source_address, **sizes))
     return logs
 
 
@@ -825,14 +815,6 @@ class TestBoundAddressLog:
             "(any address; responses are matched by source and request-id)")
 
     def test_source_address_bind_names_setting(self, run: Runner) -> None:
-        async def body() -> None:
-            async with FakeAgent(MibScript(VALUES)) as agent:
-                transport = Transport()
-                channel = make_channel(agent.host, agent.port, source_address="127.0.0.1")
-                await transport.request(channel, get_pdu())
-                await transport.close()
-
-        with structlog.testing.capture_logs() as logs:
-            run(body())
-        assert socket_opened(logs)["bound"].startswith("127.0.0.1:")
-        assert socket_opened(logs)["bound"].endswith("(the target's source_address)")
+        opened = socket_opened(socket_logs(run, source_address="127.0.0.1"))
+        assert opened["bound"].startswith("127.0.0.1:")
+        assert opened["bound"].endswith("(the target's source_address)")
