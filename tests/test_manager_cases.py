@@ -37,13 +37,18 @@ from snmpd_ng import (
     VarBind,
     WalkError,
 )
+from snmpd_ng.manager import OidLike
+from snmpd_ng.protocol.oid import Oid
 from snmpd_ng.protocol.pdu import BulkPdu, ErrorStatus, PduType
+from snmpd_ng.protocol.values import SnmpValue
 
 IF_DESCR = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
 IF_TYPE = (1, 3, 6, 1, 2, 1, 2, 2, 1, 3)
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
 SYS_OR_DESCR = (1, 3, 6, 1, 2, 1, 1, 9, 1, 3)
 SYS_OR_UPTIME = (1, 3, 6, 1, 2, 1, 1, 9, 1, 4)
+IF_COLUMNS: list[OidLike] = [IF_DESCR, IF_TYPE]
+SYS_OR_COLUMNS: list[OidLike] = [SYS_OR_DESCR, SYS_OR_UPTIME]
 
 
 @pytest.fixture(params=LOOPS)
@@ -155,7 +160,7 @@ class TestNonIncreasingOids:
             ])
 
         async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
-            return await manager.walk_all(target, [IF_DESCR, IF_TYPE], method="getbulk")
+            return await manager.walk_all(target, IF_COLUMNS, method="getbulk")
 
         result = run(with_agent(MibScript({}, override=override), action))
         assert isinstance(result.error, WalkError)
@@ -171,7 +176,7 @@ class TestNonIncreasingOids:
             return None
 
         async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
-            return await manager.walk_all(target, [IF_DESCR, IF_TYPE], method="getnext")
+            return await manager.walk_all(target, IF_COLUMNS, method="getnext")
 
         result = run(with_agent(MibScript(if_table(), override=override), action))
         assert isinstance(result.error, WalkError)
@@ -318,7 +323,7 @@ class TestMultiColumnBulk:
             return None
 
         async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
-            result = await manager.walk_all(target, [SYS_OR_DESCR, SYS_OR_UPTIME],
+            result = await manager.walk_all(target, SYS_OR_COLUMNS,
                                             method="getbulk", max_repetitions=9)
             return result, len(agent.requests)
 
@@ -337,7 +342,7 @@ class TestMultiColumnBulk:
             values[(*SYS_OR_UPTIME, index)] = TimeTicks(index)
 
         async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
-            result = await manager.walk_all(target, [SYS_OR_DESCR, SYS_OR_UPTIME],
+            result = await manager.walk_all(target, SYS_OR_COLUMNS,
                                             max_repetitions=5)
             return result, [request.oids for request in agent.requests]
 
@@ -359,7 +364,7 @@ class TestMultiColumnBulk:
             return table(request)
 
         async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
-            return await manager.walk_all(target, [SYS_OR_DESCR, SYS_OR_UPTIME],
+            return await manager.walk_all(target, SYS_OR_COLUMNS,
                                           max_repetitions=4)
 
         result = run(with_agent(script, action))
@@ -467,7 +472,8 @@ class TestExceptionsInGet:
 
 def picky_agent() -> MibScript:
     """tooBig for GETBULK above 20 repetitions and for GET or GETNEXT above 10 varbinds."""
-    values = {(1, 3, 6, 1, 4, 1, 99999, 1, index): TimeTicks(index) for index in range(1, 101)}
+    values: dict[Oid, SnmpValue] = {(1, 3, 6, 1, 4, 1, 99999, 1, index): TimeTicks(index)
+                                    for index in range(1, 101)}
 
     def too_big(request: Request) -> bool:
         pdu = request.pdu
@@ -634,7 +640,8 @@ class TestLateAndDuplicateReplies:
         assert stats.retries == 1
 
     def test_duplicates_are_dropped_and_never_consumed(self, run: Runner) -> None:
-        values = {(1, 3, 6, 1, 4, 1, 99999, index): TimeTicks(index) for index in range(20)}
+        values: dict[Oid, SnmpValue] = {(1, 3, 6, 1, 4, 1, 99999, index): TimeTicks(index)
+                                        for index in range(20)}
         table = MibScript(values)
 
         def twice(request: Request) -> list[Reply]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,6 +33,7 @@ from snmpd_ng import (
     VarBind,
     format_oid,
 )
+from snmpd_ng.manager import OidLike, WalkResult
 
 SYSTEM = (1, 3, 6, 1, 2, 1, 1)
 SYS_DESCR = (1, 3, 6, 1, 2, 1, 1, 1, 0)
@@ -56,6 +58,10 @@ def run(request: pytest.FixtureRequest) -> Runner:
 
 def target_of(agent: NetSnmpAgent, community: str = "public", **fields: Any) -> Target:
     return Target(agent.host, agent.port, community=Secret(community), **fields)
+
+
+async def walk_column(agent: NetSnmpAgent, column: OidLike, manager: Manager) -> WalkResult:
+    return await manager.walk_all(target_of(agent, "system"), column)
 
 
 async def with_manager(action: Callable[[Manager], Awaitable[Any]]) -> Any:
@@ -127,7 +133,7 @@ class TestAgainstNetSnmp:
             "snmpget", "-v2c", "-c", "public", "-Oqv", format_oid(SYS_DESCR), format_oid(SYS_NAME))
         assert returncode == 0
         expected = [line.strip('"') for line in output.splitlines()]
-        assert [bytes(varbind.value).decode() for varbind in values] == expected  # type: ignore[arg-type]
+        assert [bytes(varbind.value).decode() for varbind in values] == expected
 
     def test_full_walk_matches_snmpbulkwalk(self, run: Runner,
                                             snmpd_agent: NetSnmpAgent) -> None:
@@ -190,11 +196,11 @@ class TestViewEnd:
 
     def test_two_column_bulk_walk_at_view_end(self, run: Runner,
                                               snmpd_agent: NetSnmpAgent) -> None:
-        columns = [(*SYSTEM, 9, 1, 3), (*SYSTEM, 9, 1, 4)]
+        columns: list[OidLike] = [(*SYSTEM, 9, 1, 3), (*SYSTEM, 9, 1, 4)]
         result = run(with_manager(lambda manager: manager.walk_all(
             target_of(snmpd_agent, "system"), columns, max_repetitions=4)))
-        single = [run(with_manager(lambda manager, column=column: manager.walk_all(
-            target_of(snmpd_agent, "system"), column))) for column in columns]
+        single = [run(with_manager(functools.partial(walk_column, snmpd_agent, column)))
+                  for column in columns]
         assert result.complete is True
         assert sorted(result.varbinds) == sorted(single[0].varbinds + single[1].varbinds)
 
