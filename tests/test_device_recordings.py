@@ -1,7 +1,7 @@
 """Walk every recorded device served by snmpsim and compare the result with the recording itself.
 
 The CLI tests compare our output with net-snmp's for the same simulator; these compare the
-manager's decoded varbinds with the recording file, so neither net-snmp nor our formatter stands
+manager's decoded varbinds with the recording file, so neither net-snmp nor our formatter is
 between the data and the check.
 """
 
