@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from typing import Literal
 
 import pytest
 import uvloop
@@ -56,7 +57,11 @@ def expected_value(record: Record) -> SnmpValue:
     raise AssertionError(f"recording type {record.type_tag!r} has no expected value here")
 
 
-async def walk_device(simulator: DeviceSimulator, device: str, method: str) -> list[tuple]:
+WalkMethod = Literal["getnext", "getbulk"]
+
+
+async def walk_device(simulator: DeviceSimulator, device: str,
+                      method: WalkMethod) -> list[tuple[tuple[int, ...], SnmpValue]]:
     target = Target(simulator.host, simulator.port, version=SnmpVersion.V2C,
                     community=Secret(device), timeout=2.0, retries=2, max_repetitions=25)
     async with Manager() as manager:
@@ -67,7 +72,7 @@ async def walk_device(simulator: DeviceSimulator, device: str, method: str) -> l
 
 @pytest.mark.parametrize("method", ["getbulk", "getnext"])
 def test_walk_returns_every_recorded_varbind(device_simulator: DeviceSimulator,
-                                             method: str) -> None:
+                                             method: WalkMethod) -> None:
     for device in device_simulator.devices:
         records = sorted(device_simulator.recordings[device], key=lambda record: record.oid)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
