@@ -14,6 +14,7 @@ from snmpd_ng.cli.messages import EXIT_FAILURE, EXIT_OK
 from snmpd_ng.cli.options import OperandError, Tool, ToolOptions, UsageError, parse_arguments
 from snmpd_ng.cli.runner import Command, Streams, run_command
 from snmpd_ng.logging import configure_logging
+from snmpd_ng.protocol import BUILD as CODEC_BUILD
 
 EXIT_USAGE = 2
 """Exit status of `snmpd-ng` without a command."""
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(_MAIN_HELP)
         return EXIT_OK
     if arguments[0] in ("--version", "-V"):
-        sys.stdout.write(f"snmpd-ng {package_version()}\n")
+        sys.stdout.write(f"snmpd-ng {package_version()} (codec: {CODEC_BUILD})\n")
         return EXIT_OK
 
     command, rest = arguments[0], arguments[1:]
@@ -113,7 +114,7 @@ def run_tool(tool: Tool, argv: list[str]) -> int:
             streams.out.write(usage(tool) + _TOOL_HELP + (_SET_HELP if tool == Tool.SET else ""))
             return EXIT_OK
         if options.show_version:
-            streams.out.write(f"snmpd-ng {package_version()}\n")
+            streams.out.write(f"snmpd-ng {package_version()} (codec: {CODEC_BUILD})\n")
             return EXIT_OK
         configure_logging("debug" if options.debug else "error", "console", streams.err)
         return run_command(_command(options), options, streams)

@@ -21,6 +21,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from snmpd_ng.metrics.exposition import CONTENT_TYPE, TextExposed
+from snmpd_ng.protocol import BUILD as CODEC_BUILD
 
 PREFIX = "snmpd_ng"
 
@@ -95,10 +96,12 @@ class DaemonCollector(Collector):
     def _build_info(self) -> Iterator[Metric]:
         info = GaugeMetricFamily(
             f"{PREFIX}_build_info",
-            "Version of snmpd-ng and of the Python that runs it; the value is always 1.",
-            labels=["version", "python_version", "python_implementation"],
+            "Version of snmpd-ng and of the Python that runs it, and the codec build (mypyc or "
+            "python); the value is always 1.",
+            labels=["version", "python_version", "python_implementation", "codec"],
         )
-        labels = [self._version, platform.python_version(), platform.python_implementation()]
+        labels = [self._version, platform.python_version(), platform.python_implementation(),
+                  CODEC_BUILD]
         info.add_metric(labels, 1.0)
         yield info
 
