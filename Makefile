@@ -63,3 +63,12 @@ demo: deps venv
 bench: deps venv
 	$(VENV)/bin/pip install --quiet -e '.[bench]'
 	$(VENV)/bin/python bench/run.py
+
+# A wheel of snmpd_ng with the codec's hot path compiled by mypyc, in build/compiled/. The build
+# runs in .venv, because it needs mypy (test extra) and setuptools 77 or newer (pyproject.toml's
+# license field), which an isolated build environment would lack. Needs a C compiler.
+.PHONY: compiled
+compiled: venv
+	$(VENV)/bin/pip install --quiet 'setuptools>=77'
+	SNMPD_NG_COMPILE=1 $(VENV)/bin/pip wheel --quiet --no-build-isolation --no-deps \
+		--wheel-dir build/compiled .
