@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,9 +28,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# Set by --mypyc for the second run: a folder with a compiled copy of snmpd_ng.protocol.
+# Set by --mypyc for the second run: a folder with a copy of snmpd_ng whose codec is compiled.
 PACKAGE_ROOT_VARIABLE = "CODEC_BENCH_PACKAGE_ROOT"
 sys.path[:0] = [os.environ.get(PACKAGE_ROOT_VARIABLE) or str(REPO), str(REPO / "tests")]
+
+from compiled_build import build_compiled_copy  # noqa: E402
 
 from snmpd_ng.protocol import ber  # noqa: E402
 from snmpd_ng.protocol.message import (  # noqa: E402 - after the sys.path change above
@@ -52,7 +53,6 @@ from snmpd_ng.protocol.values import (  # noqa: E402
 )
 
 PACKET = REPO / "tests" / "data" / "packets" / "v2c-bulkwalk-iftable-01.response.hex"
-COMPILED_MODULES = ("ber", "varbinds", "message")
 IF_ENTRY = (1, 3, 6, 1, 2, 1, 2, 2, 1)
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
@@ -173,20 +173,10 @@ def render(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def build_with_mypyc(workdir: Path) -> None:
-    """Copy snmpd_ng.protocol into `workdir` and compile its hot modules there with mypyc."""
-    package = workdir / "snmpd_ng"
-    shutil.copytree(REPO / "snmpd_ng" / "protocol", package / "protocol")
-    (package / "__init__.py").write_text("", encoding="ascii")
-    mypyc = Path(sys.executable).parent / "mypyc"
-    modules = [f"snmpd_ng/protocol/{name}.py" for name in COMPILED_MODULES]
-    subprocess.run([str(mypyc), *modules], cwd=workdir, check=True, capture_output=True)
-
-
 def run_compiled(arguments: list[str]) -> None:
     """Build the mypyc copy in a temporary folder and run this script again against it."""
     with tempfile.TemporaryDirectory(prefix="codec-mypyc-") as folder:
-        build_with_mypyc(Path(folder))
+        build_compiled_copy(Path(folder))
         environment = dict(os.environ, **{PACKAGE_ROOT_VARIABLE: folder})
         subprocess.run([sys.executable, __file__, *arguments], env=environment, check=True)
 
