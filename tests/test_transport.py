@@ -547,6 +547,24 @@ class TestTransportLogging:
         assert timeouts[0]["log_level"] == "info"
         assert timeouts[0]["request_id"] > 0
 
+    def test_repeated_timeouts_logged_once_a_minute(self, run: Runner) -> None:
+        async def body() -> int:
+            async with FakeAgent(lambda request: []) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port, timeout=0.02, retries=0)
+                for _ in range(3):
+                    with pytest.raises(RequestTimeout):
+                        await transport.request(channel, get_pdu())
+                await transport.close()
+                return channel.stats.timeouts
+
+        with structlog.testing.capture_logs() as logs:
+            counted = run(body())
+        timeouts = [entry for entry in logs if entry["event"] == "request timed out"]
+        assert counted == 3
+        assert len(timeouts) == 1
+        assert timeouts[0]["suppressed"] == 0
+
 
 class TestInFlightLimit:
     def test_free_slot_is_taken_without_waiting(self) -> None:

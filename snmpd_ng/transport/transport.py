@@ -304,8 +304,8 @@ class Transport:
         # may run that timer a fraction of a microsecond early by loop.time().
         if deadline is not None and (exchange.expiry >= deadline or loop.time() >= deadline):
             channel.stats.timeouts += 1
-            _log.info("request stopped at deadline", target=channel.label,
-                      request_id=exchange.keys[-1], attempts=len(exchange.keys))
+            self._log_limited(channel, "request stopped at deadline", "deadline",
+                              request_id=exchange.keys[-1], attempts=len(exchange.keys))
             raise BudgetExceeded(target=channel.label, overrun=loop.time() - deadline,
                                  attempts=len(exchange.keys))
         if will_retry:
@@ -319,8 +319,8 @@ class Transport:
         channel.stats.timeouts += 1
         channel.forget_resolution()
         diagnostic = exchange.diagnostic()
-        _log.info("request timed out", target=channel.label, request_id=exchange.keys[-1],
-                  attempts=attempts, diagnostic=diagnostic or None)
+        self._log_limited(channel, "request timed out", "timeout",
+                          request_id=exchange.keys[-1], attempts=attempts, diagnostic=diagnostic)
         return RequestTimeout(target=channel.label, attempts=attempts,
                               timeout=channel.settings.timeout, diagnostic=diagnostic)
 
@@ -407,6 +407,13 @@ class Transport:
         suppressed = limiter.admit(kind, asyncio.get_running_loop().time())
         if suppressed is not None:
             _log.warning(event, target=target, kind=kind, suppressed=suppressed, **fields)
+
+    def _log_limited(self, channel: Channel, event: str, kind: str, **fields: object) -> None:
+        # A dead target times out on every poll: one INFO line per target and kind a minute,
+        # with the count held back, keeps the log readable. The counters see every one.
+        suppressed = channel.warnings.admit(kind, asyncio.get_running_loop().time())
+        if suppressed is not None:
+            _log.info(event, target=channel.label, suppressed=suppressed, **fields)
 
     def _log_pdu(self, event: str, channel: Channel, key: int, pdu: AnyPdu,
                  address: SocketAddress) -> None:
