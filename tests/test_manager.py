@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -292,12 +293,21 @@ class TestArguments:
         with pytest.raises(InvalidRequestError, match="list of OIDs"):
             run(with_agent(MibScript(VALUES), action))
 
-    def test_invalid_target_setting(self, run: Runner) -> None:
-        async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
-            await manager.get(Target("127.0.0.1", agent.port, timeout=0), [SYS_NAME])
+    def test_invalid_target_setting(self) -> None:
+        # Target checks its settings when it is built, before anything can be sent with them.
+        with pytest.raises(ValueError, match="timeout 0 s must be above 0"):
+            Target("127.0.0.1", 1161, timeout=0)
 
-        with pytest.raises(InvalidRequestError, match="timeout"):
-            run(with_agent(MibScript(VALUES), action))
+    @pytest.mark.parametrize(("settings", "message"), [
+        ({"port": 0}, "port 0 is outside 1..65535"),
+        ({"retries": -3}, "retries -3 must be 0 or more"),
+        ({"max_repetitions": 0}, "max_repetitions 0 is outside"),
+        ({"backoff": 0.5}, "backoff 0.5 must be 1.0 or more"),
+        ({"max_in_flight": 0}, "max_in_flight 0 must be 1 or more"),
+    ])
+    def test_target_rejects_bad_settings(self, settings: dict[str, Any], message: str) -> None:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            Target("127.0.0.1", **settings)
 
     def test_v3_without_security_model(self, run: Runner) -> None:
         async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:

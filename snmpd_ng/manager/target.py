@@ -47,6 +47,30 @@ class Target:
     max_walk_varbinds: int = 1_000_000
     """Varbinds one walk may return before it stops with WalkError."""
 
+    def __post_init__(self) -> None:
+        problems = [
+            message for is_bad, message in (
+                (not self.host, "host is empty"),
+                (not 1 <= self.port <= 65535, f"port {self.port} is outside 1..65535"),
+                (not self.timeout > 0, f"timeout {self.timeout} s must be above 0"),
+                (self.retries < 0, f"retries {self.retries} must be 0 or more"),
+                (not self.backoff >= 1.0, f"backoff {self.backoff} must be 1.0 or more"),
+                (not 1 <= self.max_repetitions <= 2**31 - 1,
+                 f"max_repetitions {self.max_repetitions} is outside 1..2147483647"),
+                (self.max_varbinds_per_request < 1,
+                 f"max_varbinds_per_request {self.max_varbinds_per_request} must be 1 or more"),
+                (self.max_in_flight < 1, f"max_in_flight {self.max_in_flight} must be 1 or more"),
+                (self.non_increasing_tolerance < 0,
+                 f"non_increasing_tolerance {self.non_increasing_tolerance} must be 0 or more"),
+                (self.max_walk_requests < 1,
+                 f"max_walk_requests {self.max_walk_requests} must be 1 or more"),
+                (self.max_walk_varbinds < 1,
+                 f"max_walk_varbinds {self.max_walk_varbinds} must be 1 or more"),
+            ) if is_bad
+        ]
+        if problems:
+            raise ValueError(f"invalid Target for {self.host!r}: " + "; ".join(problems))
+
     @property
     def label(self) -> str:
         """The name logs and errors use for this target."""
