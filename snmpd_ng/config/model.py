@@ -17,13 +17,13 @@ from snmpd_ng.secret import Secret
 from snmpd_ng.transport.endpoint import DEFAULT_RECEIVE_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE
 
 MetricType = Literal["auto", "counter", "gauge", "info", "skip"]
-"""How a polled object becomes a metric. "auto" takes it from the SNMP type of the value:
+"""The metric type of a polled object. "auto" takes it from the SNMP type of the value:
 Counter32/Counter64 are counters, numbers are gauges, strings become an info metric."""
 
 IndexType = Literal["integer", "string", "fixed_string", "ipaddress", "oid", "mac"]
-"""How one part of a table index is read from the OID suffix and shown as a label.
-"integer" is one arc; "string" is a length-prefixed string (RFC 2578 section 7.7); "fixed_string"
-takes `length` arcs; "ipaddress" takes 4 arcs; "mac" takes 6 arcs shown as 00:11:22:33:44:55;
+"""The encoding of one part of a table index in the OID suffix, which becomes a label.
+"integer" is one arc. "string" is a length-prefixed string (RFC 2578 section 7.7). "fixed_string"
+takes `length` arcs, "ipaddress" takes 4 arcs and "mac" takes 6 arcs shown as 00:11:22:33:44:55.
 "oid" takes the rest of the suffix."""
 
 
@@ -133,7 +133,7 @@ class SchedulerConfig:
     jitter: float = 1.0
     """Fraction of the interval used to spread the first run of each target and job."""
     results_queue_size: int = 10000
-    """Poll results each consumer queue holds before overflow is counted and logged."""
+    """Maximum poll results in each consumer's queue before overflow is counted and logged."""
 
 
 @dataclass(frozen=True, slots=True)
