@@ -23,7 +23,7 @@ from fakeagent import (
     runner_for,
 )
 
-from snmpd_ng.protocol.errors import DecodeError
+from snmpd_ng.protocol.errors import DecodeError, EncodeError
 from snmpd_ng.protocol.message import SnmpVersion, decode_message, decode_version
 from snmpd_ng.protocol.oid import Oid
 from snmpd_ng.protocol.pdu import Pdu, PduType
@@ -242,6 +242,23 @@ class TestTransportMatching:
         assert channel.stats.requests == 1
         assert channel.stats.responses == 1
         assert channel.stats.last_rtt is not None
+
+    def test_unencodable_request_not_counted(self, run: Runner) -> None:
+        async def body() -> Channel:
+            async with FakeAgent(MibScript(VALUES)) as agent:
+                transport = Transport()
+                channel = make_channel(agent.host, agent.port)
+                bad = Pdu(PduType.GET, 0, [VarBind((1, 3, 6, 1, 2**32), NULL)])
+                try:
+                    with pytest.raises(EncodeError):
+                        await transport.request(channel, bad)
+                finally:
+                    await transport.close()
+                return channel
+
+        channel = run(body())
+        assert channel.stats.requests == 0
+        assert channel.stats.timeouts == 0
 
     def test_rtt_finer_than_loop_clock(self, run: Runner) -> None:
         rtt = run(answered_channel()).stats.last_rtt

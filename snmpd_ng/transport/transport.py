@@ -178,12 +178,14 @@ class Transport:
             route = self._route(loop, channel) or await self._open_route(loop, channel)
             endpoint = route[0]
             exchange = Exchange(channel, endpoint, route[1])
-            channel.stats.requests += 1
             attempts = channel.settings.retries + 1
             for attempt in range(attempts):
                 if endpoint.paused:
                     await endpoint.wait_writable()
                 future, timer = self._send_attempt(loop, exchange, pdu, attempt, deadline)
+                if attempt == 0:
+                    # Counted once sent: a PDU that cannot be encoded never left the socket.
+                    channel.stats.requests += 1
                 try:
                     response = await future
                 finally:
