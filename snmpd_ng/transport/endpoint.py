@@ -83,7 +83,7 @@ class Endpoint(asyncio.DatagramProtocol):
         try:
             receive = _set_buffer(sock, socket.SO_RCVBUF, receive_buffer_size)
             send = _set_buffer(sock, socket.SO_SNDBUF, send_buffer_size)
-            endpoint = cls(f"{host}:{sock.getsockname()[1]}", on_datagram, on_error)
+            endpoint = cls(format_address((host, sock.getsockname()[1])), on_datagram, on_error)
             endpoint.inode = os.fstat(sock.fileno()).st_ino
             endpoint.receive_buffer_size, endpoint.send_buffer_size = receive, send
             loop = asyncio.get_running_loop()
@@ -191,7 +191,7 @@ def _bind(family: int, host: str, target: str) -> socket.socket:
 
 def _describe_binding(host: str, port: int, is_wildcard: bool) -> str:
     """Describe the bound address for the start log line, with why it is the wildcard."""
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    address = format_address((host, port))
     if not is_wildcard:
         return f"{address} (the target's source_address)"
     # One unconnected socket receives the responses of every agent, so it cannot be connected
