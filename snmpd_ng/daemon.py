@@ -405,11 +405,15 @@ class Daemon:
             load_certificate(context, new.http.tls)
         # NOTE: listen addresses and switching TLS on or off need a restart: the sockets and
         # their SSL contexts are made once, at start.
-        tls_switched = (old.http.tls is None) != (new.http.tls is None)
-        if old.http.listen != new.http.listen or tls_switched:
+        changed = []
+        if old.http.listen != new.http.listen:
+            changed.append("listen")
+        if (old.http.tls is None) != (new.http.tls is None):
+            changed.append("tls turned " + ("on" if new.http.tls is not None else "off"))
+        if changed:
             log.warning(
                 "http listen addresses or TLS on/off changed; restart snmpd-ng to apply",
-                listen=list(new.http.listen),
+                changed=changed, listen=list(new.http.listen),
             )
 
     def _install_signal_handlers(self) -> None:

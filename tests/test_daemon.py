@@ -486,6 +486,21 @@ class TestReload:
         finally:
             await harness.daemon.stop()
 
+    async def test_reload_names_listen_change(self, harness: Harness) -> None:
+        await harness.daemon.start()
+        try:
+            text = harness.config_path.read_text()
+            two_addresses = text.replace('"127.0.0.1:0"', '"127.0.0.1:0", "[::1]:0"')
+            harness.config_path.write_text(two_addresses)
+
+            with capture_logs() as logs:
+                await harness.daemon.reload()
+        finally:
+            await harness.daemon.stop()
+
+        warnings = [entry for entry in logs if "restart snmpd-ng to apply" in entry["event"]]
+        assert warnings[0]["changed"] == ["listen"]
+
     async def test_readyz_needs_polling_ready(self, harness: Harness) -> None:
         await harness.daemon.start()
         try:
