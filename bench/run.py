@@ -6,6 +6,9 @@ run it reads the agent's snmpInPkts, which counts the datagrams the agent receiv
 each GET costs exactly one packet. Then bench/daemon_load.py measures the daemon polling 1,000
 simulated agents. Prints Markdown tables; `--output` and `--json` save them.
 
+The peer snmpd_ng-mypyc runs the same snmpd_ng runner against a copy of the package whose codec
+hot path is compiled with mypyc, built once per run into a temporary folder.
+
     .venv/bin/python bench/run.py                  # every peer and the daemon, about 3.5 minutes
     .venv/bin/python bench/run.py --quick --peers gufo-snmp
 """
@@ -18,24 +21,31 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from agent import BenchAgent
 from daemon_load import LoadOptions, measure_daemon, render_daemon
-from report import Outcome, PeerSpec, load_average, machine_facts, render
+from report import OURS_COMPILED, Outcome, PeerSpec, load_average, machine_facts, render
 
 BENCH_DIR = Path(__file__).resolve().parent
 PEERS_DIR = BENCH_DIR / "peers"
+# tests/compiled_build.py builds the compiled copy for the tests too; import it, do not copy it.
+sys.path.append(str(BENCH_DIR.parent / "tests"))
+from compiled_build import build_compiled_copy, missing_build_tools  # noqa: E402
+
 COMMUNITY = "public"
 RUNNER_TIMEOUT = 180.0
 """Seconds one runner may take before it is killed and its measure reported as failed."""
 
 PEERS = (
     PeerSpec("snmpd_ng", "snmpd_ng_runner.py", ("walk", "get", "in_flight")),
+    PeerSpec(OURS_COMPILED, "snmpd_ng_runner.py", ("walk", "get", "in_flight"), build="mypyc"),
     PeerSpec("pysnmp", "pysnmp_runner.py", ("walk", "get", "in_flight")),
     PeerSpec("ezsnmp", "ezsnmp_runner.py", ("walk", "get")),
     PeerSpec("gufo-snmp", "gufo_snmp_runner.py", ("walk", "get", "in_flight")),
@@ -96,9 +106,24 @@ def runner_command(spec: PeerSpec, measure: str, port: int, options: Options) ->
             "--max-repetitions", str(options.max_repetitions), "--timeout", str(options.timeout)]
 
 
-def run_measure(agent: BenchAgent, spec: PeerSpec, measure: str, options: Options) -> Outcome:
-    """Run one runner between two reads of snmpInPkts; a failed runner becomes a failed Outcome."""
-    environment = {**os.environ, "MIBS": "", "BENCH_COMMUNITY": agent.community}
+def runner_environment(agent: BenchAgent, spec: PeerSpec, compiled: Path | None) -> dict[str, str]:
+    """Return the runner's environment: the community, and for the mypyc peer the compiled copy
+    first on PYTHONPATH and the build the runner must check it imported."""
+    environment = {**os.environ, "MIBS": "", "BENCH_COMMUNITY": agent.community,
+                   "BENCH_EXPECTED_BUILD": spec.build}
+    if spec.build == "mypyc" and compiled is not None:
+        paths = [str(compiled), *filter(None, [os.environ.get("PYTHONPATH")])]
+        environment["PYTHONPATH"] = os.pathsep.join(paths)
+    return environment
+
+
+def run_measure(agent: BenchAgent, spec: PeerSpec, measure: str, options: Options,
+                compiled: Path | None = None) -> Outcome:
+    """Run one runner between two reads of snmpInPkts; a failed runner becomes a failed Outcome.
+
+    `compiled` is the folder of the compiled copy of snmpd_ng, used by the mypyc peer only.
+    """
+    environment = runner_environment(agent, spec, compiled)
     before = agent.read_in_packets()
     started = time.monotonic()
     try:
@@ -118,13 +143,46 @@ def run_measure(agent: BenchAgent, spec: PeerSpec, measure: str, options: Option
     return Outcome(spec.key, measure, result=result, packets=packets, elapsed=elapsed)
 
 
+@contextmanager
+def compiled_copy(specs: Sequence[PeerSpec]) -> Iterator[Path | None]:
+    """Build the compiled copy of snmpd_ng in a temporary folder if a selected peer needs it.
+
+    Yields the folder, or None when no peer needs it or the build cannot run or fails. In the
+    last two cases the reason is printed, and run_all skips the mypyc peer.
+    """
+    if not any(spec.build == "mypyc" for spec in specs):
+        yield None
+        return
+    missing = missing_build_tools()
+    if missing:
+        print(f"bench: skipping {OURS_COMPILED}: {', '.join(missing)} not found",
+              file=sys.stderr, flush=True)
+        yield None
+        return
+
+    with tempfile.TemporaryDirectory(prefix="bench-mypyc-") as folder:
+        print(f"bench: building the mypyc codec in {folder} ...", file=sys.stderr, flush=True)
+        try:
+            build_compiled_copy(Path(folder))
+        except subprocess.CalledProcessError as exc:
+            output = (exc.stdout or "") + (exc.stderr or "")
+            last = output.strip().splitlines()[-1:] or [f"exit status {exc.returncode}"]
+            print(f"bench: skipping {OURS_COMPILED}: mypyc build failed: {last[0]}",
+                  file=sys.stderr, flush=True)
+            yield None
+            return
+        yield Path(folder)
+
+
 def run_all(specs: Sequence[PeerSpec], options: Options) -> list[Outcome]:
     outcomes = []
-    with BenchAgent(COMMUNITY) as agent:
+    with compiled_copy(specs) as compiled, BenchAgent(COMMUNITY) as agent:
         for spec in specs:
+            if spec.build == "mypyc" and compiled is None:
+                continue
             for measure in spec.measures:
                 print(f"bench: {spec.key} {measure} ...", file=sys.stderr, flush=True)
-                outcome = run_measure(agent, spec, measure, options)
+                outcome = run_measure(agent, spec, measure, options, compiled)
                 if outcome.error:
                     print(f"bench: {spec.key} {measure} failed: {outcome.error}",
                           file=sys.stderr, flush=True)

@@ -1,15 +1,26 @@
-"""Benchmark runner for snmpd_ng's manager, through its public API on uvloop."""
+"""Benchmark runner for snmpd_ng's manager, through its public API on uvloop.
+
+The same runner measures the pure-Python codec and the mypyc build: bench/run.py puts a compiled
+copy of the package first on PYTHONPATH and sets BENCH_EXPECTED_BUILD to "mypyc". The runner names
+itself after the build it imported and fails when that is not the expected one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 from collections.abc import Sequence
 
 import structlog
 from common import AsyncPeer, BenchError, Settings, main
 
+import snmpd_ng.protocol
 from snmpd_ng import Manager, Secret, Target
+
+EXPECTED_BUILD_VARIABLE = "BENCH_EXPECTED_BUILD"
+"""Codec build ("python" or "mypyc") that bench/run.py expects this runner to import."""
 
 
 class SnmpdNgPeer(AsyncPeer):
@@ -54,7 +65,27 @@ class SnmpdNgPeer(AsyncPeer):
         await self._manager.close()
 
 
+def check_build() -> str:
+    """Return the codec build imported, or exit 1 when it is not the one bench/run.py expects.
+
+    A compiled copy that fails to import falls back silently to the checkout's .py files, and
+    its figures would then be reported as the compiled build's.
+    """
+    build = "mypyc" if snmpd_ng.protocol.COMPILED else "python"
+    expected = os.environ.get(EXPECTED_BUILD_VARIABLE, build)
+    if build != expected:
+        print(f"snmpd_ng runner imported the {build} codec from "
+              f"{snmpd_ng.protocol.__file__}, expected the {expected} build; "
+              "check that the compiled copy is first on PYTHONPATH",
+              file=sys.stderr)
+        sys.exit(1)
+    return build
+
+
 if __name__ == "__main__":
     # The manager logs its start and stop at INFO; keep stdout for the result line.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    main(SnmpdNgPeer())
+    peer = SnmpdNgPeer()
+    if check_build() == "mypyc":
+        peer.name = "snmpd_ng (mypyc)"
+    main(peer)
