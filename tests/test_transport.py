@@ -28,6 +28,7 @@ from snmpd_ng.protocol.message import SnmpVersion, decode_message, decode_versio
 from snmpd_ng.protocol.oid import Oid
 from snmpd_ng.protocol.pdu import Pdu, PduType
 from snmpd_ng.protocol.values import NULL, OctetString, SnmpValue, VarBind
+from snmpd_ng.ratelimit import WarningLimiter
 from snmpd_ng.transport import (
     BudgetExceeded,
     Channel,
@@ -42,7 +43,6 @@ from snmpd_ng.transport.drops import read_receive_drops
 from snmpd_ng.transport.endpoint import Endpoint
 from snmpd_ng.transport.limit import InFlightLimit, take_both
 from snmpd_ng.transport.processing import ResponseRejected, decode_inbound, peek_version
-from snmpd_ng.transport.ratelimit import WarningLimiter
 from snmpd_ng.transport.request_id import MAX_REQUEST_ID, RequestIdAllocator
 
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
@@ -128,6 +128,13 @@ class TestWarningLimiter:
         limiter = WarningLimiter(60.0)
         limiter.admit("a", 0.0)
         assert limiter.admit("b", 1.0) == 0
+
+    def test_forget_lets_next_warning_pass(self) -> None:
+        limiter = WarningLimiter(60.0)
+        limiter.admit("kind", 0.0)
+        limiter.admit("kind", 1.0)
+        limiter.forget("kind")
+        assert limiter.admit("kind", 2.0) == 0
 
 
 class TestCommunityProcessing:

@@ -7,10 +7,10 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
+from snmpd_ng.ratelimit import WarningLimiter
 from snmpd_ng.transport.errors import ResolutionError
 from snmpd_ng.transport.limit import InFlightLimit
 from snmpd_ng.transport.processing import MessageProcessing
-from snmpd_ng.transport.ratelimit import WarningLimiter
 from snmpd_ng.transport.stats import TargetStats
 
 # Seconds after which a DNS name is resolved again. getaddrinfo does not return the record's TTL,

@@ -27,6 +27,7 @@ from snmpd_ng.protocol.errors import DecodeError
 from snmpd_ng.protocol.oid import format_oid
 from snmpd_ng.protocol.pdu import AnyPdu, ErrorStatus, Pdu, error_status_name
 from snmpd_ng.protocol.values import MalformedValue
+from snmpd_ng.ratelimit import WarningLimiter
 from snmpd_ng.transport.channel import Channel
 from snmpd_ng.transport.drops import read_receive_drops
 from snmpd_ng.transport.endpoint import (
@@ -40,7 +41,6 @@ from snmpd_ng.transport.errors import BudgetExceeded, RequestTimeout, TransportE
 from snmpd_ng.transport.limit import InFlightLimit, take_both
 from snmpd_ng.transport.logger import get_logger
 from snmpd_ng.transport.processing import ResponseRejected, decode_inbound
-from snmpd_ng.transport.ratelimit import WarningLimiter
 from snmpd_ng.transport.request_id import RequestIdAllocator
 from snmpd_ng.transport.stats import GlobalStats
 

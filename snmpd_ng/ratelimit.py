@@ -1,4 +1,4 @@
-"""Rate limiting of warnings about misbehaving peers."""
+"""Rate limiting of repeated log lines (misbehaving peers, dead targets, full queues)."""
 
 from __future__ import annotations
 
@@ -27,3 +27,8 @@ class WarningLimiter:
             return None
         self._last[kind] = now
         return self._suppressed.pop(kind, 0)
+
+    def forget(self, kind: str) -> None:
+        """Drop the state of `kind`, so that its next line is logged at once."""
+        self._last.pop(kind, None)
+        self._suppressed.pop(kind, None)
