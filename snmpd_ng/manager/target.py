@@ -13,7 +13,7 @@ class Target:
     """One SNMP agent and the settings of the requests sent to it.
 
     Defaults follow net-snmp's tools (1 s timeout, 5 retries, 10 repetitions per GETBULK), so that
-    a script behaves as `snmpget` does; the daemon's config sets its own.
+    a script behaves as `snmpget` does. The daemon's config sets its own defaults.
     """
 
     host: str

@@ -15,7 +15,7 @@ it follows, so for each column:
   column continues from it, but only OIDs above the highest row become rows, so a cycle never
   repeats a row and ends when the tolerance is used up.
 
-A GETBULK response with non-repeaters 0 holds the columns side by side, row after row, so
+A GETBULK response with non-repeaters 0 contains the columns side by side, row after row, so
 varbind i belongs to requested column i modulo the number of columns requested. A walk with
 more open columns than fit in one request asks for them in parts, and each response is sorted
 against the columns of its own request.

@@ -64,7 +64,7 @@ class PipelineStats:
 
 
 class FamilySink(Protocol):
-    """Where the functions below put their samples: prometheus-client families or text."""
+    """Destination of the samples the functions below write: prometheus-client families or text."""
 
     def add(self, name: str, kind: str, help_text: str, labels: Mapping[str, str],
             value: float) -> None:

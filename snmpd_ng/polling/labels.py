@@ -3,7 +3,7 @@
 A table row's instance suffix (the arcs after the column's OID) encodes its index objects by the
 rules of RFC 2578 section 7.7. An integer is one arc. A variable-length string is its length
 followed by one arc per octet. A fixed-length string or an IpAddress has no length arc. An
-OBJECT IDENTIFIER written last (IMPLIED) takes the rest of the suffix. `IndexSpec` says which of
+OBJECT IDENTIFIER written last (IMPLIED) takes the rest of the suffix. `IndexSpec` tells which of
 these each part of the index is.
 """
 

@@ -3,7 +3,7 @@
 Wiring: the scheduler calls a `JobPoller` per target and job at each slot. The poller's result is
 published on the result bus, where each consumer (the cache and the metrics now) has its own
 bounded queue. The daemon builds one service, starts it, reloads it on SIGHUP, serves
-`collector()` on /metrics and asks `is_ready()` for /readyz.
+`collector()` on /metrics and calls `is_ready()` for /readyz.
 """
 
 from __future__ import annotations
