@@ -309,12 +309,9 @@ class TestArguments:
         with pytest.raises(ValueError, match=re.escape(message)):
             Target("127.0.0.1", **settings)
 
-    def test_v3_without_security_model(self, run: Runner) -> None:
-        async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
-            await manager.get(Target("127.0.0.1", agent.port, version=SnmpVersion.V3), [SYS_NAME])
-
-        with pytest.raises(InvalidRequestError, match="SNMPv3"):
-            run(with_agent(MibScript(VALUES), action))
+    def test_v3_without_user_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="SNMPv3 needs a USM user"):
+            Target("127.0.0.1", 161, version=SnmpVersion.V3)
 
     def test_closed_manager_raises(self, run: Runner) -> None:
         async def body() -> None:

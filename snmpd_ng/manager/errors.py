@@ -13,22 +13,42 @@ from snmpd_ng.protocol.pdu import error_status_name
 from snmpd_ng.protocol.values import VarBind
 from snmpd_ng.transport.errors import (
     BudgetExceeded,
+    DecryptionFailedError,
+    NotInTimeWindowError,
+    PrivacyMismatchError,
+    ReportError,
     RequestTimeout,
     ResolutionError,
+    SecurityError,
     TargetError,
     TransportError,
+    UnknownContextError,
+    UnknownEngineIdError,
+    UnknownUserNameError,
+    UnsupportedSecurityLevelError,
+    WrongDigestError,
 )
 
 __all__ = [
     "BudgetExceeded",
+    "DecryptionFailedError",
     "ErrorStatusError",
     "InvalidRequestError",
+    "NotInTimeWindowError",
+    "PrivacyMismatchError",
+    "ReportError",
     "RequestTimeout",
     "ResolutionError",
+    "SecurityError",
     "SnmpError",
     "TargetError",
     "TransportError",
+    "UnknownContextError",
+    "UnknownEngineIdError",
+    "UnknownUserNameError",
+    "UnsupportedSecurityLevelError",
     "WalkError",
+    "WrongDigestError",
 ]
 
 

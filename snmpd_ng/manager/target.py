@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from snmpd_ng.protocol.message import SnmpVersion
 from snmpd_ng.secret import Secret
+from snmpd_ng.security.credentials import UsmUser
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,14 @@ class Target:
     """Requests one walk may send before it stops with WalkError, whatever the agent returns."""
     max_walk_varbinds: int = 1_000_000
     """Varbinds one walk may return before it stops with WalkError."""
+    usm: UsmUser | None = None
+    """The SNMPv3 user (RFC 3414); required with version V3, refused with the others."""
+    context_name: str = ""
+    """SNMPv3 contextName of every request (net-snmp's `-n`)."""
+    context_engine_id: bytes | None = None
+    """SNMPv3 contextEngineID (`-E`); None uses the agent's discovered engine ID."""
+    security_engine_id: bytes | None = None
+    """The agent's authoritative engine ID (`-e`), to skip its discovery; None discovers it."""
 
     def __post_init__(self) -> None:
         problems = [
@@ -66,6 +75,17 @@ class Target:
                  f"max_walk_requests {self.max_walk_requests} must be 1 or more"),
                 (self.max_walk_varbinds < 1,
                  f"max_walk_varbinds {self.max_walk_varbinds} must be 1 or more"),
+                (self.version == SnmpVersion.V3 and self.usm is None,
+                 "SNMPv3 needs a USM user (usm=UsmUser(...))"),
+                (self.version != SnmpVersion.V3 and self.usm is not None,
+                 f"a USM user needs version V3, not {self.version.name}"),
+                (len(self.context_name.encode("utf-8")) > 32,
+                 "context_name is longer than 32 octets"),
+                (self.context_engine_id is not None and not 5 <= len(self.context_engine_id) <= 32,
+                 "context_engine_id must have 5 to 32 octets"),
+                (self.security_engine_id is not None
+                 and not 5 <= len(self.security_engine_id) <= 32,
+                 "security_engine_id must have 5 to 32 octets"),
             ) if is_bad
         ]
         if problems:

@@ -62,3 +62,75 @@ class ResolutionError(TargetError):
 
 class TransportError(TargetError):
     """A socket operation failed: bind to the source address, or send."""
+
+
+class SecurityError(TargetError):
+    """An SNMPv3 request failed in the User-based Security Model (RFC 3414).
+
+    `kind` names the counter it goes to in `TargetStats.security_errors`; `user` is the USM user
+    name. Messages say what to check and never show a passphrase or a key.
+    """
+
+    kind = "security"
+
+    def __init__(self, message: str, *, target: str, user: str) -> None:
+        self.user = user
+        super().__init__(message, target=target)
+
+
+class UnknownUserNameError(SecurityError):
+    """The agent reported usmStatsUnknownUserNames: it has no user of that name."""
+
+    kind = "unknown_user_name"
+
+
+class WrongDigestError(SecurityError):
+    """The agent reported usmStatsWrongDigests: the authentication passphrase, key or protocol
+    differs from the agent's."""
+
+    kind = "wrong_digest"
+
+
+class DecryptionFailedError(SecurityError):
+    """The agent reported usmStatsDecryptionErrors: it could not decrypt the request."""
+
+    kind = "decryption_error"
+
+
+class UnsupportedSecurityLevelError(SecurityError):
+    """The agent reported usmStatsUnsupportedSecLevels: the user does not have that level."""
+
+    kind = "unsupported_security_level"
+
+
+class UnknownEngineIdError(SecurityError):
+    """The agent reported usmStatsUnknownEngineIDs again after discovery, or a configured
+    engine ID is not the agent's."""
+
+    kind = "unknown_engine_id"
+
+
+class NotInTimeWindowError(SecurityError):
+    """The agent kept reporting usmStatsNotInTimeWindows after re-synchronisation."""
+
+    kind = "not_in_time_window"
+
+
+class UnknownContextError(SecurityError):
+    """The agent reported snmpUnknownContexts: it serves no context of that name."""
+
+    kind = "unknown_context"
+
+
+class PrivacyMismatchError(SecurityError):
+    """authPriv requests time out while an authNoPriv request of the same user is answered: the
+    privacy passphrase, key or AES key extension probably differs from the agent's."""
+
+    kind = "privacy_mismatch"
+
+
+class ReportError(SecurityError):
+    """The agent answered with a Report PDU that no more specific error covers
+    (snmpInvalidMsgs, snmpUnknownSecurityModels, snmpUnavailableContexts, ...)."""
+
+    kind = "other_report"

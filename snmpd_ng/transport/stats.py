@@ -34,10 +34,33 @@ class TargetStats:
     """Responses with an error-status other than noError, by the RFC 3416 name."""
     last_rtt: float | None = None
     """Seconds from sending the attempt that got the accepted response to receiving it."""
+    reports: dict[str, int] = field(default_factory=dict)
+    """SNMPv3 Report PDUs received, by kind: unknown_engine_id, not_in_time_window,
+    unknown_user_name, wrong_digest, decryption_error, unsupported_security_level,
+    unknown_context, other_report. Discovery's own unknown_engine_id report is counted too."""
+    security_errors: dict[str, int] = field(default_factory=dict)
+    """SNMPv3 requests that failed with a SecurityError, by its `kind` (the report kinds and
+    privacy_mismatch)."""
+    security_drops: dict[str, int] = field(default_factory=dict)
+    """SNMPv3 messages from the agent dropped by our own USM checks, by reason:
+    authentication_failed, decryption_failed, outside_time_window, wrong_engine_id, wrong_user,
+    wrong_security_level, unauthenticated_report."""
+    engine_discoveries: int = 0
+    """SNMPv3 engine ID discoveries completed (RFC 3414 section 4)."""
+    engine_time_syncs: int = 0
+    """Times the agent's engineBoots and engineTime were learned from an authenticated
+    message outside the normal flow: the first one after discovery, and after notInTimeWindow."""
+    engine_reboots: int = 0
+    """Times the agent's engineBoots went up: the agent restarted."""
+    engine_id_conflicts: int = 0
+    """Times another address answered with this target's engine ID and boots or time that
+    disagree with it: cloned machines sharing one engine ID."""
 
     def snapshot(self) -> TargetStats:
         """Return a copy that later traffic does not change."""
-        return replace(self, error_status=dict(self.error_status))
+        return replace(self, error_status=dict(self.error_status), reports=dict(self.reports),
+                       security_errors=dict(self.security_errors),
+                       security_drops=dict(self.security_drops))
 
 
 @dataclass(slots=True)
