@@ -15,6 +15,7 @@ from agents import (
     start_snmpd,
 )
 
+pytest_plugins = ["fixtures_v3"]
 AGENT_FIXTURES = frozenset({"snmpd_agent", "device_simulator"})
 
 
