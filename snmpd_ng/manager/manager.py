@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from snmpd_ng.manager.errors import ErrorStatusError, InvalidRequestError, SnmpError, WalkError
 from snmpd_ng.manager.markers import NO_SUCH_NAME
-from snmpd_ng.manager.session import ProcessingFactory, TargetSession, community_processing
+from snmpd_ng.manager.session import ProcessingFactory, TargetSession, standard_processing
 from snmpd_ng.manager.target import Target
 from snmpd_ng.manager.walk import WalkResult, WalkState
 from snmpd_ng.protocol.errors import EncodeError
@@ -28,6 +28,7 @@ from snmpd_ng.transport.endpoint import DEFAULT_RECEIVE_BUFFER_SIZE, DEFAULT_SEN
 from snmpd_ng.transport.logger import get_logger
 from snmpd_ng.transport.stats import GlobalStats, TargetStats
 from snmpd_ng.transport.transport import Transport, is_debug_enabled
+from snmpd_ng.transport.usm import UsmContext
 
 _log = get_logger("snmpd_ng.manager")
 
@@ -45,18 +46,22 @@ class Manager:
     asked for on each UDP socket (None keeps the kernel's default); Linux caps them at
     net.core.rmem_max and net.core.wmem_max, and the sizes granted are logged when a socket
     opens. `processing_factory` builds the message processing of a target; the default
-    handles SNMPv1 and SNMPv2c, and the SNMPv3 security model provides its own.
+    handles SNMPv1, SNMPv2c, and SNMPv3 with USM, whose targets share `usm_context`.
     """
 
     def __init__(self, max_in_flight: int = 1000, *,
                  dns_refresh_interval: float = DNS_REFRESH_INTERVAL,
-                 processing_factory: ProcessingFactory = community_processing,
+                 processing_factory: ProcessingFactory | None = None,
+                 usm_context: UsmContext | None = None,
                  rng: random.Random | None = None,
                  receive_buffer_size: int | None = DEFAULT_RECEIVE_BUFFER_SIZE,
                  send_buffer_size: int | None = DEFAULT_SEND_BUFFER_SIZE) -> None:
         self._max_in_flight = max_in_flight
         self._dns_refresh_interval = dns_refresh_interval
-        self._processing_factory = processing_factory
+        self.usm_context = usm_context if usm_context is not None else UsmContext()
+        """Engine states, localised keys and salt counters of the SNMPv3 targets."""
+        self._processing_factory = (processing_factory if processing_factory is not None
+                                    else standard_processing(self.usm_context))
         self._rng = rng
         self._buffer_sizes = (receive_buffer_size, send_buffer_size)
         self._transport: Transport | None = None

@@ -9,6 +9,7 @@ from snmpd_ng.manager.target import Target
 from snmpd_ng.protocol.message import SnmpVersion
 from snmpd_ng.transport.channel import Channel, ChannelSettings
 from snmpd_ng.transport.processing import CommunityProcessing, MessageProcessing
+from snmpd_ng.transport.usm import UsmContext, UsmProcessing
 
 ProcessingFactory = Callable[[Target], MessageProcessing]
 
@@ -19,6 +20,24 @@ def community_processing(target: Target) -> MessageProcessing:
         raise InvalidRequestError(
             f"{target.label}: SNMPv3 needs a security model, and none is plugged in")
     return CommunityProcessing(target.version, target.community.reveal())
+
+
+def standard_processing(context: UsmContext) -> ProcessingFactory:
+    """Return the factory of SNMPv1 and SNMPv2c community processing and SNMPv3 with USM, whose
+    targets share `context` (engine states, localised keys, salts)."""
+
+    def build(target: Target) -> MessageProcessing:
+        if target.version != SnmpVersion.V3:
+            return community_processing(target)
+        if target.usm is None:
+            raise InvalidRequestError(f"{target.label}: SNMPv3 needs a USM user")
+        return UsmProcessing(user=target.usm, host=target.host, port=target.port,
+                             label=target.label, context=context,
+                             context_name=target.context_name,
+                             context_engine_id=target.context_engine_id,
+                             security_engine_id=target.security_engine_id)
+
+    return build
 
 
 class TargetSession:
@@ -38,6 +57,9 @@ class TargetSession:
             source_address=target.source_address, accept_any_source=target.accept_any_source,
         )
         self.channel = Channel(settings, processing, dns_refresh_interval=dns_refresh_interval)
+        bind = getattr(processing, "bind", None)
+        if bind is not None:
+            bind(self.channel)
         self.max_varbinds = target.max_varbinds_per_request
         """Varbinds per GET or GETNEXT; lowered when the agent returns tooBig."""
         self.bulk_cap: int | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from snmpd_ng.protocol.ber import encode_length, encode_tlv
 from snmpd_ng.protocol.errors import DecodeError
@@ -26,7 +26,11 @@ from snmpd_ng.protocol.message import (
     encode_pdu,
 )
 from snmpd_ng.protocol.pdu import AnyPdu, Pdu, PduType
+from snmpd_ng.protocol.v3 import decode_message as decode_v3_message
 from snmpd_ng.protocol.values import Tag
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
 
 
 class ResponseRejected(Exception):
@@ -42,6 +46,19 @@ class ResponseRejected(Exception):
         super().__init__(detail)
 
 
+class AttemptOutcome(Exception):
+    """A message that answers an attempt without being its response: an SNMPv3 report.
+
+    With `error` set, the request fails with it at once (a wrong digest, an unknown user). Without,
+    the message taught the processing something (the engine ID, the engine's time), and the
+    request is sent again at once under a new key, without counting a retry.
+    """
+
+    def __init__(self, *, error: Exception | None = None) -> None:
+        self.error = error
+        super().__init__(str(error) if error is not None else "send again")
+
+
 class MessageProcessing(Protocol):
     """Per-target framing of requests and acceptance of responses."""
 
@@ -52,7 +69,13 @@ class MessageProcessing(Protocol):
         ...
 
     def accept_response(self, message: object) -> Pdu:
-        """Return the response PDU inside `message`, or raise ResponseRejected."""
+        """Return the response PDU inside `message`; raise ResponseRejected to drop it, or
+        AttemptOutcome to fail or send again."""
+        ...
+
+    def diagnose_timeout(self, transport: Any, channel: Any, timeout: Exception,
+                         deadline: float | None) -> Awaitable[Exception] | None:
+        """Return an awaitable that finds a better error than `timeout`, or None."""
         ...
 
 
@@ -94,6 +117,11 @@ class CommunityProcessing:
             raise ResponseRejected("not_response", f"received a {pdu.pdu_type.name} PDU")
         return pdu
 
+    def diagnose_timeout(self, transport: Any, channel: Any, timeout: Exception,
+                         deadline: float | None) -> Awaitable[Exception] | None:
+        # An agent drops a wrong community silently: nothing more can be learned.
+        return None
+
 
 InboundDecoder = Callable[[bytes], tuple[int, object]]
 
@@ -108,10 +136,20 @@ def decode_community_inbound(data: bytes) -> tuple[int, object]:
     return pdu.request_id, message
 
 
-# Decoders by msgVersion. The SNMPv3 message processing adds its own under SnmpVersion.V3.
+def decode_v3_inbound(data: bytes) -> tuple[int, object]:
+    """Decode an SNMPv3 datagram's framing; the key is the msgID (RFC 3412 7.2 step 10).
+
+    The MAC, the time and the encrypted scopedPDU are checked later by the target's USM.
+    """
+    message = decode_v3_message(data)
+    return message.msg_id, message
+
+
+# Decoders by msgVersion.
 INBOUND_DECODERS: dict[int, InboundDecoder] = {
     SnmpVersion.V1: decode_community_inbound,
     SnmpVersion.V2C: decode_community_inbound,
+    SnmpVersion.V3: decode_v3_inbound,
 }
 
 

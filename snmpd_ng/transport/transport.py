@@ -40,11 +40,15 @@ from snmpd_ng.transport.endpoint import (
 from snmpd_ng.transport.errors import BudgetExceeded, RequestTimeout, TransportError
 from snmpd_ng.transport.limit import InFlightLimit, take_both
 from snmpd_ng.transport.logger import get_logger
-from snmpd_ng.transport.processing import ResponseRejected, decode_inbound
+from snmpd_ng.transport.processing import AttemptOutcome, ResponseRejected, decode_inbound
 from snmpd_ng.transport.request_id import RequestIdAllocator
 from snmpd_ng.transport.stats import GlobalStats
 
 _log = get_logger("snmpd_ng.transport")
+
+# Sends of one request that reports may cause on top of its attempts (SNMPv3 discovery and time
+# synchronisation).
+MAX_RESENDS = 4
 
 Route = tuple[Endpoint, tuple[str, int]]
 """The socket to send from and the (host, port) to send to."""
@@ -71,7 +75,7 @@ class Exchange:
         """The address every attempt is sent to, fixed when the exchange starts."""
         self.expected_source = None if channel.settings.accept_any_source else destination
         """Where the response must come from; None accepts any source."""
-        self.future: asyncio.Future[Pdu | None] | None = None
+        self.future: asyncio.Future[Pdu | AttemptOutcome | None] | None = None
         self.keys: list[int] = []
         self.sent_at: list[float] = []
         """time.perf_counter() at each attempt's send, in the order of `keys`."""
@@ -98,7 +102,7 @@ class Exchange:
         return "; ".join(clauses)
 
 
-def _expire(future: asyncio.Future[Pdu | None]) -> None:
+def _expire(future: asyncio.Future[Pdu | AttemptOutcome | None]) -> None:
     if not future.done():
         future.set_result(None)
 
@@ -179,27 +183,48 @@ class Transport:
             endpoint = route[0]
             exchange = Exchange(channel, endpoint, route[1])
             attempts = channel.settings.retries + 1
-            for attempt in range(attempts):
+            attempt = resends = 0
+            while attempt < attempts:
                 if endpoint.paused:
                     await endpoint.wait_writable()
                 future, timer = self._send_attempt(loop, exchange, pdu, attempt, deadline)
-                if attempt == 0:
+                if attempt == 0 and resends == 0:
                     # Counted once sent: a PDU that cannot be encoded never left the socket.
                     channel.stats.requests += 1
                 try:
                     response = await future
                 finally:
                     timer.cancel()
-                if response is not None:
+                if type(response) is Pdu:
                     self._record_answer(exchange, response)
                     return response
-                self._after_silence(loop, exchange, attempt + 1 < attempts, deadline)
-            raise self._timed_out(exchange, attempts)
+                if response is not None:
+                    resends = self._after_report(exchange, response, resends)
+                    continue
+                attempt += 1
+                self._after_silence(loop, exchange, attempt < attempts, deadline)
+            timeout = self._timed_out(exchange, attempts)
         finally:
             if exchange is not None:
                 self._end(exchange)
             shared.give()
             limit.give()
+        diagnosis = channel.processing.diagnose_timeout(self, channel, timeout, deadline)
+        if diagnosis is not None:
+            raise await diagnosis
+        raise timeout
+
+    def _after_report(self, exchange: Exchange, outcome: Pdu | AttemptOutcome,
+                      resends: int) -> int:
+        """Fail the request with the report's error, or allow one more immediate send."""
+        assert isinstance(outcome, AttemptOutcome)
+        if outcome.error is not None:
+            raise outcome.error
+        # Discovery, the first time synchronisation and one re-synchronisation take three
+        # sends; a fourth means the agent and we disagree for good.
+        if resends >= MAX_RESENDS:
+            raise exchange.channel.processing.too_many_resends()  # type: ignore[attr-defined]
+        return resends + 1
 
     def _route(self, loop: asyncio.AbstractEventLoop, channel: Channel) -> Route | None:
         """Return the socket and address to send to, or None unless both are ready."""
@@ -234,13 +259,13 @@ class Transport:
 
     def _send_attempt(self, loop: asyncio.AbstractEventLoop, exchange: Exchange, pdu: AnyPdu,
                       attempt: int, deadline: float | None,
-                      ) -> tuple[asyncio.Future[Pdu | None], asyncio.Handle]:
+                      ) -> tuple[asyncio.Future[Pdu | AttemptOutcome | None], asyncio.Handle]:
         """Send one attempt under a new key; return the future it resolves and its timer."""
         channel = exchange.channel
         key = self._ids.allocate(self._pending)
         data = channel.processing.encode_request(pdu, key)
         address = exchange.destination
-        future: asyncio.Future[Pdu | None] = loop.create_future()
+        future: asyncio.Future[Pdu | AttemptOutcome | None] = loop.create_future()
         now = loop.time()
         settings = channel.settings
         if attempt == 0 or settings.backoff == 1.0:
@@ -347,10 +372,12 @@ class Transport:
                                 f"response from unexpected address {format_address(source)}")
             return
         try:
-            response = exchange.channel.processing.accept_response(message)
+            response: Pdu | AttemptOutcome = exchange.channel.processing.accept_response(message)
         except ResponseRejected as exc:
             self._drop_rejected(exchange, key, source, exc.kind, exc.detail)
             return
+        except AttemptOutcome as outcome:
+            response = outcome
 
         future = exchange.future
         if future is None or future.done():
@@ -360,7 +387,7 @@ class Transport:
         exchange.answered_key = key
         exchange.received_at = received_at
         future.set_result(response)
-        if self._debug:
+        if self._debug and type(response) is Pdu:
             self._log_pdu("response received", exchange.channel, key, response, source)
 
     def _drop_undecodable(self, source: SocketAddress, exc: DecodeError) -> None:

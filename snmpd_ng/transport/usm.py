@@ -1,0 +1,427 @@
+"""SNMPv3 message processing with USM for one target: discovery, time synchronisation, reports.
+
+This is the stateful shell around the sans-IO USM (`snmpd_ng.security.usm`): it reads the clock,
+takes salts, keeps the engine's state, counts, logs, and turns reports into the transport's
+outcomes. The transport calls it as any `MessageProcessing`:
+
+- `encode_request` sends a discovery probe while the engine ID is unknown (RFC 3414 section 4),
+  and otherwise the request, authenticated and encrypted as the user's level asks.
+- `accept_response` checks what comes back. A report that taught us the engine ID or its time
+  makes the transport send the request again at once (AttemptOutcome without error); any other
+  report fails the request with its own SecurityError.
+- `diagnose_timeout` tells a wrong privacy key apart from a dead agent: when authPriv requests
+  time out although the agent answers discovery, one authNoPriv request proves the auth key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from snmpd_ng.protocol.message import SnmpVersion
+from snmpd_ng.protocol.oid import format_oid
+from snmpd_ng.protocol.pdu import AnyPdu, Pdu, PduType
+from snmpd_ng.protocol.v3 import V3Message
+from snmpd_ng.protocol.values import NULL, VarBind
+from snmpd_ng.ratelimit import WarningLimiter
+from snmpd_ng.security.credentials import SecurityLevel, UsmUser
+from snmpd_ng.security.engine import EngineState, EngineStatus, EngineTable, TimeUpdate
+from snmpd_ng.security.keycache import KeyCache
+from snmpd_ng.security.salt import SaltCounter
+from snmpd_ng.security.usm import (
+    Incoming,
+    LocalizedKeys,
+    Rejected,
+    ReportKind,
+    classify_report,
+    discovery_request,
+    incoming_message,
+    outgoing_request,
+)
+from snmpd_ng.transport.errors import (
+    DecryptionFailedError,
+    NotInTimeWindowError,
+    PrivacyMismatchError,
+    ReportError,
+    RequestTimeout,
+    SecurityError,
+    UnknownContextError,
+    UnknownEngineIdError,
+    UnknownUserNameError,
+    UnsupportedSecurityLevelError,
+    WrongDigestError,
+)
+from snmpd_ng.transport.logger import get_logger
+from snmpd_ng.transport.processing import AttemptOutcome, ResponseRejected
+from snmpd_ng.transport.stats import TargetStats
+from snmpd_ng.transport.transport import is_debug_enabled
+
+_log = get_logger("snmpd_ng.transport")
+
+# notInTimeWindow reports in a row, older than what we know, after which the engine's time is
+# taken from the agent anyway: an agent that lost its engineBoots otherwise stays unreachable.
+STALE_REPORTS_BEFORE_RESET = 2
+
+# Seconds a privacy-mismatch diagnosis is reused before another authNoPriv probe is sent.
+DIAGNOSIS_TTL = 60.0
+
+# msgIDs remembered per target, to tell discovery probes from requests when answers come.
+_SENT_MEMORY = 4096
+
+# snmpEngineTime.0 (SNMP-FRAMEWORK-MIB): every SNMPv3 agent has it; the probe reads it.
+_ENGINE_TIME_OID = (1, 3, 6, 1, 6, 3, 10, 2, 1, 3, 0)
+
+
+class UsmContext:
+    """What all targets of one manager share: engine states, derived keys and salts."""
+
+    __slots__ = ("clock", "engines", "keys", "salts")
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 salts: SaltCounter | None = None) -> None:
+        self.engines = EngineTable()
+        self.keys = KeyCache()
+        self.salts = salts if salts is not None else SaltCounter()
+        self.clock = clock
+
+
+class UsmProcessing:
+    """SNMPv3 with USM for one target (RFC 3412 section 7, RFC 3414 section 3)."""
+
+    def __init__(self, *, user: UsmUser, host: str, port: int, label: str,
+                 context: UsmContext, context_name: str = "",
+                 context_engine_id: bytes | None = None,
+                 security_engine_id: bytes | None = None,
+                 level: SecurityLevel | None = None) -> None:
+        self.version = SnmpVersion.V3
+        self.user = user
+        self.level = level if level is not None else user.security_level
+        self.label = label
+        self.stats = TargetStats()
+        self.warnings = WarningLimiter()
+        self._context = context
+        self._address = (host, port)
+        self._user_name = user.name.encode("utf-8")
+        self._context_name = context_name.encode("utf-8")
+        self._context_engine_id = context_engine_id
+        self._sent: OrderedDict[int, bool] = OrderedDict()
+        self._diagnosis: tuple[float, SecurityError] | None = None
+        self._probe_channel: Any = None
+        self._debug = is_debug_enabled(_log)
+
+        self.engine = self._initial_engine(security_engine_id)
+
+    def _initial_engine(self, configured: bytes | None) -> EngineState:
+        engines = self._context.engines
+        if configured:
+            engine = engines.get(self._address, configured)
+            if engine.status is EngineStatus.UNKNOWN:
+                # A configured engine ID skips discovery; the time comes from the first report.
+                engine.status = EngineStatus.DISCOVERED
+            return engine
+        # A placeholder of this target alone until discovery names the engine.
+        return engines.latest(self._address) or EngineState()
+
+    def bind(self, channel: Any) -> None:
+        """Count into the channel's statistics and share its log rate limits."""
+        self.stats = channel.stats
+        self.warnings = channel.warnings
+
+    # -----------------------------------------------------------------------------------------
+    # Requests
+
+    def encode_request(self, pdu: AnyPdu, key: int) -> bytes:
+        engine = self.engine
+        probe = engine.status is EngineStatus.UNKNOWN or engine.status is EngineStatus.DISCOVERING
+        self._remember(key, probe)
+        if probe:
+            engine.status = EngineStatus.DISCOVERING
+            return discovery_request(key, key)
+
+        pdu.request_id = key  # type: ignore[union-attr]  # TrapV1Pdu is never a request
+        keys = self._keys()
+        salt = 0
+        if keys is not None and keys.priv_protocol is not None and self.level is (
+                SecurityLevel.AUTH_PRIV):
+            salt = self._context.salts.next(keys.priv_protocol)
+        context_engine_id = self._context_engine_id or engine.engine_id
+        return outgoing_request(self.user, self.level, keys, engine, pdu, key,
+                                context_engine_id=context_engine_id,
+                                context_name=self._context_name, now=self._context.clock(),
+                                salt=salt)
+
+    def _keys(self) -> LocalizedKeys | None:
+        if self.level is SecurityLevel.NO_AUTH_NO_PRIV or not self.engine.engine_id:
+            return None
+        user = self.user if self.level is self.user.security_level else replace(
+            self.user, level=self.level)
+        return self._context.keys.keys(user, self.engine.engine_id)
+
+    def _remember(self, key: int, probe: bool) -> None:
+        sent = self._sent
+        sent[key] = probe
+        if len(sent) > _SENT_MEMORY:
+            sent.popitem(last=False)
+
+    def too_many_resends(self) -> SecurityError:
+        """The error of a request that reports sent back too often."""
+        return NotInTimeWindowError(
+            f"the agent kept answering with reports (last engine state: "
+            f"{self.engine.status.value}, boots {self.engine.boots}); check the agent's clock "
+            "and that its engineBoots is kept across restarts", target=self.label,
+            user=self.user.name)
+
+    # -----------------------------------------------------------------------------------------
+    # Responses
+
+    def accept_response(self, message: object) -> Pdu:
+        if not isinstance(message, V3Message):
+            raise ResponseRejected("wrong_version", "response is not an SNMPv3 message")
+        probe = self._sent.get(message.msg_id, False)
+        try:
+            incoming = incoming_message(message, self.user, self._keys(), self.engine.engine_id)
+        except Rejected as exc:
+            raise self._drop(exc.reason, exc.detail) from None
+
+        pdu = incoming.scoped.pdu
+        if not isinstance(pdu, Pdu):
+            raise self._drop("not_response", f"received a {pdu.pdu_type.name} PDU")
+        if pdu.pdu_type == PduType.REPORT:
+            raise self._on_report(pdu, incoming, probe)
+        if probe:
+            # An agent that answers the empty probe with a Response still names its engine.
+            raise self._discovered(incoming)
+        return self._accept(pdu, incoming)
+
+    def _accept(self, pdu: Pdu, incoming: Incoming) -> Pdu:
+        if pdu.pdu_type != PduType.RESPONSE:
+            raise self._drop("not_response", f"received a {pdu.pdu_type.name} PDU")
+        # RFC 3412 7.2 step 12: a response comes at the request's security level.
+        if incoming.authenticated != (self.level is not SecurityLevel.NO_AUTH_NO_PRIV):
+            raise self._drop("wrong_security_level",
+                             "the response's security level differs from the request's")
+        if incoming.authenticated:
+            self._check_time(incoming)
+        return pdu
+
+    def _check_time(self, incoming: Incoming) -> None:
+        usm, engine, now = incoming.usm, self.engine, self._context.clock()
+        self._note_update(engine.update(usm.engine_boots, usm.engine_time, now))
+        if not engine.in_window(usm.engine_boots, usm.engine_time, now):
+            raise self._drop("outside_time_window",
+                             f"the message's engine time (boots {usm.engine_boots}, time "
+                             f"{usm.engine_time}) is outside the 150 s window; a replay?")
+
+    def _note_update(self, update: TimeUpdate) -> None:
+        stats = self.stats
+        if update is TimeUpdate.FIRST:
+            stats.engine_time_syncs += 1
+        elif update is TimeUpdate.REBOOTED:
+            stats.engine_time_syncs += 1
+            stats.engine_reboots += 1
+            _log.info("agent restarted", target=self.label, engine_boots=self.engine.boots)
+        if update is not TimeUpdate.UNCHANGED:
+            self._check_clones()
+
+    def _check_clones(self) -> None:
+        now = self._context.clock()
+        others = self._context.engines.conflicts(self._address, self.engine, now)
+        if others:
+            self.stats.engine_id_conflicts += 1
+            self._warn("engine ID shared by other agents", "engine_id_conflict",
+                       engine_id=self.engine.engine_id.hex(),
+                       other_addresses=[f"{host}:{port}" for host, port in others],
+                       advice="cloned machines keep one engine ID; give each its own "
+                              "(net-snmp: engineID or engineIDType in snmpd.conf)")
+
+    def _drop(self, reason: str, detail: str) -> ResponseRejected:
+        drops = self.stats.security_drops
+        drops[reason] = drops.get(reason, 0) + 1
+        return ResponseRejected(reason, detail)
+
+    # -----------------------------------------------------------------------------------------
+    # Reports
+
+    def _on_report(self, pdu: Pdu, incoming: Incoming, probe: bool) -> Exception:
+        kind, name = classify_report(pdu)
+        reports = self.stats.reports
+        reports[kind.value] = reports.get(kind.value, 0) + 1
+        if kind is ReportKind.UNKNOWN_ENGINE_ID:
+            return self._on_unknown_engine(incoming, probe)
+        if kind is ReportKind.NOT_IN_TIME_WINDOW:
+            return self._on_not_in_time_window(incoming)
+        return self._fail(kind, name)
+
+    def _on_unknown_engine(self, incoming: Incoming, probe: bool) -> Exception:
+        engine_id = incoming.usm.engine_id
+        if not 5 <= len(engine_id) <= 32:
+            return self._drop("malformed", f"the discovery report carries an engine ID of "
+                                           f"{len(engine_id)} octets (5 to 32 expected)")
+        if not probe and engine_id == self.engine.engine_id:
+            return self._fail(ReportKind.UNKNOWN_ENGINE_ID, "usmStatsUnknownEngineIDs")
+        if not probe:
+            # The agent at this address has a new engine ID: a replaced or reset device.
+            _log.info("agent engine ID changed", target=self.label,
+                      old_engine_id=self.engine.engine_id.hex(), engine_id=engine_id.hex())
+        return self._discovered(incoming)
+
+    def _discovered(self, incoming: Incoming) -> AttemptOutcome:
+        usm = incoming.usm
+        engine = self._context.engines.get(self._address, usm.engine_id)
+        if engine.status is not EngineStatus.SYNCED:
+            engine.discovered(usm.engine_id, usm.engine_boots, usm.engine_time,
+                              self._context.clock())
+        self.engine = engine
+        self.stats.engine_discoveries += 1
+        if self._debug:
+            _log.debug("engine discovered", target=self.label, engine_id=usm.engine_id.hex(),
+                       engine_boots=usm.engine_boots, engine_time=usm.engine_time)
+        return AttemptOutcome()
+
+    def _on_not_in_time_window(self, incoming: Incoming) -> Exception:
+        usm, engine, now = incoming.usm, self.engine, self._context.clock()
+        if not incoming.authenticated:
+            # RFC 3414 3.2 step 7b: only authenticated values move the notion. Before the first
+            # authenticated message, the report's values are a hint worth one more try.
+            if engine.status is EngineStatus.SYNCED:
+                return self._drop("unauthenticated_report",
+                                  "an unauthenticated notInTimeWindow report was ignored")
+            engine.discovered(engine.engine_id, usm.engine_boots, usm.engine_time, now)
+            return AttemptOutcome()
+
+        update = engine.update(usm.engine_boots, usm.engine_time, now)
+        if update is not TimeUpdate.UNCHANGED:
+            self._note_update(update)
+            return AttemptOutcome()
+        engine.stale_reports += 1
+        if engine.stale_reports < STALE_REPORTS_BEFORE_RESET:
+            return AttemptOutcome()
+        self._warn("agent engine time went back", "time_reset",
+                   engine_boots=usm.engine_boots, known_engine_boots=engine.boots,
+                   advice="the agent probably does not keep engineBoots across restarts; "
+                          "its clock is taken as it is now")
+        engine.forget_time()
+        self._note_update(engine.update(usm.engine_boots, usm.engine_time, now))
+        return AttemptOutcome()
+
+    def _fail(self, kind: ReportKind, name: str) -> AttemptOutcome:
+        error = self._error(kind, name)
+        errors = self.stats.security_errors
+        errors[error.kind] = errors.get(error.kind, 0) + 1
+        self._warn("SNMPv3 request failed", error.kind, user=self.user.name, report=name,
+                   error=str(error))
+        return AttemptOutcome(error=error)
+
+    def _error(self, kind: ReportKind, name: str) -> SecurityError:
+        user, level = self.user, self.level
+        target, who = self.label, user.name
+        auth = user.auth_protocol.value if user.auth_protocol else "none"
+        priv = user.priv_protocol.value if user.priv_protocol else "none"
+        if kind is ReportKind.UNKNOWN_USER_NAME:
+            return UnknownUserNameError(
+                f"the agent has no USM user {who!r} ({name}); check the user name and that "
+                "the agent defines it", target=target, user=who)
+        if kind is ReportKind.WRONG_DIGEST:
+            return WrongDigestError(
+                f"the agent rejected the authentication of user {who!r} ({name}); check the "
+                f"authentication passphrase or key and the protocol ({auth})",
+                target=target, user=who)
+        if kind is ReportKind.DECRYPTION_ERROR:
+            return DecryptionFailedError(
+                f"the agent could not decrypt the request of user {who!r} ({name}); check the "
+                f"privacy protocol ({priv}) and passphrase", target=target, user=who)
+        if kind is ReportKind.UNSUPPORTED_SECURITY_LEVEL:
+            return UnsupportedSecurityLevelError(
+                f"the agent does not allow user {who!r} at {level.value} ({name}); check the "
+                "security level and the keys the agent has for this user",
+                target=target, user=who)
+        if kind is ReportKind.UNKNOWN_ENGINE_ID:
+            return UnknownEngineIdError(
+                f"the agent does not accept engine ID {self.engine.engine_id.hex()} ({name}); "
+                "remove a configured engine ID or set the agent's own", target=target, user=who)
+        if kind is ReportKind.UNKNOWN_CONTEXT:
+            return UnknownContextError(
+                f"the agent has no context {self._context_name.decode('utf-8', 'replace')!r} "
+                f"({name}); check the context name", target=target, user=who)
+        return ReportError(f"the agent answered with a report of {name}", target=target,
+                           user=who)
+
+    # -----------------------------------------------------------------------------------------
+    # Timeouts
+
+    def diagnose_timeout(self, transport: Any, channel: Any, timeout: Exception,
+                         deadline: float | None) -> Awaitable[Exception] | None:
+        """Look for a privacy mismatch behind an authPriv timeout (see the module docstring)."""
+        if self.level is not SecurityLevel.AUTH_PRIV or not isinstance(timeout, RequestTimeout):
+            return None
+        if self.engine.status not in (EngineStatus.DISCOVERED, EngineStatus.SYNCED):
+            return None
+        return self._diagnose(transport, channel, timeout, deadline)
+
+    async def _diagnose(self, transport: Any, channel: Any, silence: RequestTimeout,
+                        deadline: float | None) -> Exception:
+        now = self._context.clock()
+        if self._diagnosis is not None and now - self._diagnosis[0] < DIAGNOSIS_TTL:
+            return self._count_mismatch(self._diagnosis[1])
+        probe = self._probe_channel or self._make_probe_channel(channel)
+        try:
+            await transport.request(probe, Pdu(PduType.GET, 0, [VarBind(_ENGINE_TIME_OID, NULL)]),
+                                    deadline)
+        except SecurityError as exc:
+            # The auth key itself is wrong, or the agent refuses authNoPriv for another reason.
+            return exc
+        except Exception:  # the agent is gone: keep the timeout
+            return silence
+        priv = self.user.priv_protocol.value if self.user.priv_protocol else "none"
+        error = PrivacyMismatchError(
+            f"authPriv requests of user {self.user.name!r} time out, but an authNoPriv request "
+            f"with the same authentication key is answered: the privacy passphrase or key, or "
+            f"the privacy protocol ({priv}) probably differs from the agent's (for AES-192 and "
+            "AES-256, try the -C variants, which Cisco devices use, or the reverse)",
+            target=self.label, user=self.user.name)
+        self._diagnosis = (now, error)
+        _log.warning("privacy mismatch", target=self.label, user=self.user.name,
+                     priv_protocol=priv, probe_oid=format_oid(_ENGINE_TIME_OID))
+        return self._count_mismatch(error)
+
+    def _count_mismatch(self, error: SecurityError) -> SecurityError:
+        errors = self.stats.security_errors
+        errors[error.kind] = errors.get(error.kind, 0) + 1
+        return error
+
+    def _make_probe_channel(self, channel: Any) -> Any:
+        probe = UsmProcessing(user=self.user, host=self._address[0], port=self._address[1],
+                              label=self.label, context=self._context,
+                              context_name=self._context_name.decode("utf-8"),
+                              context_engine_id=self._context_engine_id,
+                              level=SecurityLevel.AUTH_NO_PRIV)
+        probe.engine = self.engine
+        settings = replace(channel.settings, retries=min(channel.settings.retries, 1),
+                           max_in_flight=1)
+        self._probe_channel = type(channel)(settings, probe)
+        probe.stats = self.stats
+        return self._probe_channel
+
+    # -----------------------------------------------------------------------------------------
+    # Logging
+
+    def _warn(self, event: str, kind: str, **fields: object) -> None:
+        suppressed = self.warnings.admit(kind, _loop_time())
+        if suppressed is not None:
+            _log.warning(event, target=self.label, suppressed=suppressed, **fields)
+
+
+def _loop_time() -> float:
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
+
+
+def engine_state_of(processing: object) -> EngineState | None:
+    """Return the engine state an SNMPv3 target uses, or None for other versions."""
+    return processing.engine if isinstance(processing, UsmProcessing) else None
