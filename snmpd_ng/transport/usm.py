@@ -109,7 +109,8 @@ class UsmProcessing:
         self._context_name = context_name.encode("utf-8")
         self._context_engine_id = context_engine_id
         self._sent: OrderedDict[int, bool] = OrderedDict()
-        self._diagnosis: tuple[float, SecurityError] | None = None
+        self._diagnosis: tuple[float, SecurityError | None] | None = None
+        """When the last privacy probe ran, and the mismatch it found (None: none found)."""
         self._probe_channel: Any = None
         self._debug = is_debug_enabled(_log)
 
@@ -297,6 +298,9 @@ class UsmProcessing:
         if update is not TimeUpdate.UNCHANGED:
             self._note_update(update)
             return AttemptOutcome()
+        if engine.in_window(usm.engine_boots, usm.engine_time, now):
+            # Another request in flight already brought the notion up to date.
+            return AttemptOutcome()
         engine.stale_reports += 1
         if engine.stale_reports < STALE_REPORTS_BEFORE_RESET:
             return AttemptOutcome()
@@ -366,7 +370,10 @@ class UsmProcessing:
                         deadline: float | None) -> Exception:
         now = self._context.clock()
         if self._diagnosis is not None and now - self._diagnosis[0] < DIAGNOSIS_TTL:
-            return self._count_mismatch(self._diagnosis[1])
+            # One probe a minute at most: a dead agent must not cost two timeouts per poll.
+            found = self._diagnosis[1]
+            return self._count_mismatch(found) if found is not None else silence
+        self._diagnosis = (now, None)
         probe = self._probe_channel or self._make_probe_channel(channel)
         try:
             await transport.request(probe, Pdu(PduType.GET, 0, [VarBind(_ENGINE_TIME_OID, NULL)]),
