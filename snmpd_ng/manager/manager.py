@@ -201,6 +201,9 @@ class Manager:
             self._by_identity.pop(id(session.target), None)
             if self._transport is not None:
                 self._transport.unregister(session.channel)
+            address = (target.host, target.port)
+            if not any((other.host, other.port) == address for other in self._sessions):
+                self.usm_context.engines.discard(address)
 
     # -----------------------------------------------------------------------------------------
     # Internals: sessions and requests
