@@ -160,15 +160,17 @@ class TestSchemaErrors:
 
         message = load_errors(tmp_path, text)
 
-        expected = "targets[0].version: invalid value '2'; allowed values: 1, 2c"
+        expected = "targets[0].version: invalid value '2'; allowed values: 1, 2c, 3"
         assert f"config.yaml:11: {expected}" in message
 
-    def test_version_3_is_not_supported_yet(self, tmp_path: Path) -> None:
+    def test_version_3_with_community_is_rejected(self, tmp_path: Path) -> None:
         text = MINIMAL.format(community="x").replace(
             "credentials: lab\n", "credentials: lab\n    version: 3\n"
         )
 
-        assert "SNMPv3 is not supported yet" in load_errors(tmp_path, text)
+        expected = ("targets[0].version: target '127.0.0.1' has version 3, but its credentials "
+                    "profile 'lab' has a community")
+        assert expected in load_errors(tmp_path, text)
 
     def test_every_error_is_reported(self, tmp_path: Path) -> None:
         text = MINIMAL.format(community="x").replace("interval: 30s", "interval: soon").replace(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from snmpd_ng import mibs
-from snmpd_ng.config.errors import ConfigError, ConfigIssue, KeyPath
+from snmpd_ng.config.build_state import BuildState, did_you_mean
+from snmpd_ng.config.credentials import Credentials, build_credentials, target_security
+from snmpd_ng.config.errors import ConfigError, KeyPath
 from snmpd_ng.config.model import (
     BasicAuthConfig,
     CacheConfig,
@@ -37,22 +38,19 @@ from snmpd_ng.config.schema import (
     JobEntry,
     LookupEntry,
     ObjectEntry,
-    SecretSource,
     TableEntry,
     TargetEntry,
 )
+from snmpd_ng.config.secret_sources import resolve_secret
 from snmpd_ng.config.warnings import find_warnings
 from snmpd_ng.manager.target import Target
 from snmpd_ng.metrics.naming import RESERVED_LABELS, RESERVED_PREFIXES, metric_name
-from snmpd_ng.protocol.message import SnmpVersion
 from snmpd_ng.protocol.oid import Oid, format_oid
-from snmpd_ng.secret import Secret
 
 # Built-in target defaults, used when neither the target nor `defaults` sets a key. They are
 # the daemon's, not net-snmp's: a poller with many targets wants a short timeout and few retries.
 TARGET_DEFAULTS: dict[str, Any] = {
     "port": 161,
-    "version": "2c",
     "timeout": 2.0,
     "retries": 2,
     "backoff": 1.0,
@@ -65,40 +63,9 @@ TARGET_DEFAULTS: dict[str, Any] = {
     "poll_budget": None,
     "stale_after": 3,
     "jobs": None,
-    "credentials": None,
 }
 DEFAULT_INTERVAL = 60.0
 """Seconds between job runs when neither the job nor `defaults.interval` sets one."""
-
-_VERSIONS = {"1": SnmpVersion.V1, "2c": SnmpVersion.V2C}
-
-
-@dataclass
-class _Builder:
-    """Collects issues while building, so that every problem is reported in one pass."""
-
-    source: str
-    base_dir: Path
-    environ: Mapping[str, str]
-    lines: Mapping[KeyPath, int]
-    issues: list[ConfigIssue] = field(default_factory=list)
-
-    def report(self, path: KeyPath, message: str) -> None:
-        """Add an issue; the same issue twice (a `defaults` label seen per target) is kept once."""
-        line = None
-        for end in range(len(path), -1, -1):
-            line = self.lines.get(path[:end])
-            if line is not None:
-                break
-        issue = ConfigIssue(path, message, line)
-        if issue not in self.issues:
-            self.issues.append(issue)
-
-    def resolve_path(self, text: str) -> Path:
-        """Resolve a relative path against the config file's folder."""
-        path = Path(text).expanduser()
-        return path if path.is_absolute() else self.base_dir / path
-
 
 def build_config(
     config_file: ConfigFile,
@@ -109,17 +76,17 @@ def build_config(
     lines: Mapping[KeyPath, int],
 ) -> DaemonConfig:
     """Build the DaemonConfig; raise ConfigError listing every problem found."""
-    builder = _Builder(source, base_dir, environ, lines)
+    builder = BuildState(source, base_dir, environ, lines)
     default_interval = config_file.defaults.interval or DEFAULT_INTERVAL
     jobs = {
         name: _build_job(builder, name, entry, default_interval)
         for name, entry in config_file.jobs.items()
     }
-    communities = {
-        name: _resolve_secret(builder, ("credentials", name, "community"), entry.community)
+    profiles = {
+        name: build_credentials(builder, name, entry)
         for name, entry in config_file.credentials.items()
     }
-    targets = _build_targets(builder, config_file, jobs, communities)
+    targets = _build_targets(builder, config_file, jobs, profiles)
     http = _build_http(builder, config_file.http)
     _check_reserved_labels(builder, ("defaults", "labels"), config_file.defaults.labels)
 
@@ -138,46 +105,8 @@ def build_config(
     )
 
 
-def _resolve_secret(builder: _Builder, path: KeyPath, secret: SecretSource) -> Secret:
-    """Read a secret from its literal, environment variable or file.
-
-    Messages name the variable or file, never the value.
-    """
-    if secret.env is not None:
-        value = builder.environ.get(secret.env)
-        if value is None:
-            builder.report(path, f"environment variable {secret.env} is not set")
-        elif not value:
-            builder.report(path, f"environment variable {secret.env} is empty")
-        return Secret(value or "")
-    if secret.file is not None:
-        return _read_secret_file(builder, path, secret.file)
-    if not secret.value:
-        builder.report(path, "the secret is empty")
-    return Secret(secret.value or "")
-
-
-def _read_secret_file(builder: _Builder, path: KeyPath, name: str) -> Secret:
-    file_path = builder.resolve_path(name)
-    try:
-        text = file_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        builder.report(path, f"cannot read secret file {str(file_path)!r}: {reason}")
-        return Secret("")
-    except UnicodeDecodeError:
-        builder.report(path, f"secret file {str(file_path)!r} is not UTF-8 text")
-        return Secret("")
-
-    # Editors end files with a newline; the secret is the text without it.
-    value = text.removesuffix("\n").removesuffix("\r")
-    if not value:
-        builder.report(path, f"secret file {str(file_path)!r} is empty")
-    return Secret(value)
-
-
 def _build_job(
-    builder: _Builder, name: str, entry: JobEntry, default_interval: float
+    builder: BuildState, name: str, entry: JobEntry, default_interval: float
 ) -> JobConfig:
     path: KeyPath = ("jobs", name)
     scalars = tuple(
@@ -196,7 +125,7 @@ def _build_job(
     return JobConfig(name, entry.interval or default_interval, scalars, tables)
 
 
-def _check_unique_names(builder: _Builder, path: KeyPath, names: list[str]) -> None:
+def _check_unique_names(builder: BuildState, path: KeyPath, names: list[str]) -> None:
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -204,7 +133,7 @@ def _check_unique_names(builder: _Builder, path: KeyPath, names: list[str]) -> N
         seen.add(name)
 
 
-def _build_scalar(builder: _Builder, path: KeyPath, entry: ObjectEntry) -> ObjectSpec | None:
+def _build_scalar(builder: BuildState, path: KeyPath, entry: ObjectEntry) -> ObjectSpec | None:
     """Resolve a scalar: a scalar's name gets its `.0` instance, a column needs an instance."""
     resolved = mibs.resolve(entry.oid)
     mib_object = resolved.mib_object
@@ -257,7 +186,7 @@ def _object_spec(
     return ObjectSpec(oid=oid, name=name, type=metric_type, help=help_text)
 
 
-def _build_table(builder: _Builder, path: KeyPath, entry: TableEntry) -> TableSpec | None:
+def _build_table(builder: BuildState, path: KeyPath, entry: TableEntry) -> TableSpec | None:
     mib_table = mibs.find_table(entry.table) if entry.table else None
     name = entry.name or entry.table or ""
     if entry.indexes is not None:
@@ -292,7 +221,7 @@ def _build_table(builder: _Builder, path: KeyPath, entry: TableEntry) -> TableSp
 
 
 def _build_column(
-    builder: _Builder, path: KeyPath, entry: ObjectEntry, indexes: tuple[IndexSpec, ...]
+    builder: BuildState, path: KeyPath, entry: ObjectEntry, indexes: tuple[IndexSpec, ...]
 ) -> ObjectSpec | None:
     resolved = mibs.resolve(entry.oid)
     mib_object = resolved.mib_object or _column_of(resolved.oid)
@@ -306,7 +235,7 @@ def _build_column(
     return _object_spec(resolved.oid, name, entry, mib_object)
 
 
-def _is_free_metric_name(builder: _Builder, path: KeyPath, entry: ObjectEntry, name: str) -> bool:
+def _is_free_metric_name(builder: BuildState, path: KeyPath, entry: ObjectEntry, name: str) -> bool:
     """Report a metric name that starts like the daemon's own metrics (snmp_, process_, ...)."""
     exposed = metric_name(name)
     prefix = next((prefix for prefix in RESERVED_PREFIXES if exposed.startswith(prefix)), None)
@@ -327,7 +256,7 @@ def _column_of(oid: Oid) -> mibs.MibObject | None:
 
 
 def _check_column(
-    builder: _Builder,
+    builder: BuildState,
     path: KeyPath,
     text: str,
     resolved: mibs.ResolvedName,
@@ -357,7 +286,7 @@ def _check_column(
 
 
 def _build_lookup(
-    builder: _Builder, path: KeyPath, entry: LookupEntry, indexes: tuple[IndexSpec, ...]
+    builder: BuildState, path: KeyPath, entry: LookupEntry, indexes: tuple[IndexSpec, ...]
 ) -> LookupSpec | None:
     resolved = mibs.resolve(entry.oid)
     if not _check_column(builder, (*path, "oid"), entry.oid, resolved, indexes):
@@ -371,16 +300,16 @@ def _build_lookup(
 
 
 def _build_targets(
-    builder: _Builder,
+    builder: BuildState,
     config_file: ConfigFile,
     jobs: Mapping[str, JobConfig],
-    communities: Mapping[str, Secret],
+    profiles: Mapping[str, Credentials | None],
 ) -> tuple[TargetConfig, ...]:
     targets: list[TargetConfig] = []
     first_positions: dict[str, int] = {}
     for position, entry in enumerate(config_file.targets):
         path: KeyPath = ("targets", position)
-        target = _build_target(builder, path, entry, config_file, jobs, communities)
+        target = _build_target(builder, path, entry, config_file, jobs, profiles)
         if target.name in first_positions:
             first = first_positions[target.name]
             builder.report(path, f"target name {target.name!r} is already used by targets[{first}]")
@@ -398,23 +327,22 @@ def _merged(entry: TargetEntry, config_file: ConfigFile, key: str) -> Any:
 
 
 def _build_target(
-    builder: _Builder,
+    builder: BuildState,
     path: KeyPath,
     entry: TargetEntry,
     config_file: ConfigFile,
     jobs: Mapping[str, JobConfig],
-    communities: Mapping[str, Secret],
+    profiles: Mapping[str, Credentials | None],
 ) -> TargetConfig:
     def merged(key: str) -> Any:
         return _merged(entry, config_file, key)
 
-    community = _target_community(builder, path, merged("credentials"), communities)
+    security = target_security(builder, path, entry, config_file, profiles)
     target_jobs = _target_jobs(builder, path, merged("jobs"), jobs)
     target = Target(
         host=entry.address,
         port=merged("port"),
-        version=_VERSIONS[merged("version")],
-        community=community,
+        **security,
         timeout=merged("timeout"),
         retries=merged("retries"),
         backoff=merged("backoff"),
@@ -439,7 +367,7 @@ def _build_target(
     )
 
 
-def _check_reserved_labels(builder: _Builder, path: KeyPath, labels: Mapping[str, str]) -> None:
+def _check_reserved_labels(builder: BuildState, path: KeyPath, labels: Mapping[str, str]) -> None:
     """Report configured labels that the daemon or Prometheus set themselves."""
     for label in labels:
         reason = RESERVED_LABELS.get(label)
@@ -448,7 +376,7 @@ def _check_reserved_labels(builder: _Builder, path: KeyPath, labels: Mapping[str
 
 
 def _check_table_labels(
-    builder: _Builder,
+    builder: BuildState,
     path: KeyPath,
     entry: TargetEntry,
     labels: Mapping[str, str],
@@ -476,28 +404,8 @@ def _check_table_labels(
         builder.report((*owner, label), message)
 
 
-def _target_community(
-    builder: _Builder, path: KeyPath, profile: str | None, communities: Mapping[str, Secret]
-) -> Secret:
-    if profile is None:
-        builder.report(
-            (*path, "credentials"),
-            "no credentials profile: set `credentials` on the target or under `defaults`",
-        )
-        return Secret("")
-    if profile not in communities:
-        known = ", ".join(sorted(communities)) or "none defined"
-        builder.report(
-            (*path, "credentials"),
-            f"unknown credentials profile {profile!r}{_did_you_mean(profile, communities)}; "
-            f"profiles under `credentials`: {known}",
-        )
-        return Secret("")
-    return communities[profile]
-
-
 def _target_jobs(
-    builder: _Builder, path: KeyPath, names: list[str] | None, jobs: Mapping[str, JobConfig]
+    builder: BuildState, path: KeyPath, names: list[str] | None, jobs: Mapping[str, JobConfig]
 ) -> tuple[JobConfig, ...]:
     if not names:
         builder.report(
@@ -511,19 +419,13 @@ def _target_jobs(
             continue
         builder.report(
             (*path, "jobs", position),
-            f"unknown job {name!r}{_did_you_mean(name, jobs)}; jobs defined: "
+            f"unknown job {name!r}{did_you_mean(name, jobs)}; jobs defined: "
             f"{', '.join(sorted(jobs))}",
         )
     return tuple(found)
 
 
-def _did_you_mean(name: str, known: Mapping[str, object]) -> str:
-    # Profile and job names are short, where one swapped letter lowers the ratio a lot.
-    close = mibs.suggest(name, list(known), cutoff=0.6)
-    return f" (did you mean {close!r}?)" if close else ""
-
-
-def _build_http(builder: _Builder, entry: HttpEntry) -> HttpConfig:
+def _build_http(builder: BuildState, entry: HttpEntry) -> HttpConfig:
     tls = None
     if entry.tls is not None:
         cert_file = _readable_file(builder, ("http", "tls", "cert_file"), entry.tls.cert_file)
@@ -532,12 +434,12 @@ def _build_http(builder: _Builder, entry: HttpEntry) -> HttpConfig:
     basic_auth = None
     if entry.basic_auth is not None:
         password_path: KeyPath = ("http", "basic_auth", "password")
-        password = _resolve_secret(builder, password_path, entry.basic_auth.password)
+        password = resolve_secret(builder, password_path, entry.basic_auth.password)
         basic_auth = BasicAuthConfig(username=entry.basic_auth.username, password=password)
     return HttpConfig(listen=tuple(entry.listen), tls=tls, basic_auth=basic_auth)
 
 
-def _readable_file(builder: _Builder, path: KeyPath, name: str) -> str:
+def _readable_file(builder: BuildState, path: KeyPath, name: str) -> str:
     file_path = builder.resolve_path(name)
     if not file_path.is_file():
         builder.report(path, f"file {str(file_path)!r} does not exist or is not a file")

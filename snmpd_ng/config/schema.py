@@ -26,12 +26,20 @@ from pydantic import (
 
 from snmpd_ng import mibs
 from snmpd_ng.config.model import IndexType, MetricType
+from snmpd_ng.config.usm import (
+    parse_auth_protocol,
+    parse_hex,
+    parse_priv_protocol,
+    parse_security_level,
+)
 from snmpd_ng.protocol.errors import EncodeError
 from snmpd_ng.protocol.oid import validate_for_encoding
 from snmpd_ng.transport.endpoint import DEFAULT_RECEIVE_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE
 
-SECRET_KEYS = frozenset({"community", "password"})
-"""Keys whose values are secret: error messages never show them."""
+SECRET_KEYS = frozenset({
+    "community", "password", "auth_passphrase", "auth_key", "priv_passphrase", "priv_key",
+})
+"""Keys whose values are secret: error messages never show them, nor values under them."""
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -99,11 +107,11 @@ def _normalize_version(value: object) -> object:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if isinstance(value, str) and value.lower().removeprefix("v") == "3":
-        raise ValueError("SNMPv3 is not supported yet; allowed values: 1, 2c")
+        return "3"
     return value
 
 
-SnmpVersionText = Annotated[Literal["1", "2c"], BeforeValidator(_normalize_version)]
+SnmpVersionText = Annotated[Literal["1", "2c", "3"], BeforeValidator(_normalize_version)]
 
 
 def _strip(value: object) -> object:
@@ -288,10 +296,101 @@ class JobEntry(StrictModel):
         return self
 
 
-class CredentialsEntry(StrictModel):
-    """A named set of credentials that targets refer to."""
+def _check_admin_string(subject: str) -> Any:
+    """Build an after-validator of an SnmpAdminString of at most 32 octets (RFC 3411)."""
 
-    community: SecretSource
+    def check(value: str) -> str:
+        octets = len(value.encode("utf-8"))
+        if octets > 32:
+            raise ValueError(f"invalid {subject} {value!r}: it has {octets} octets in UTF-8; "
+                             "SNMPv3 allows at most 32")
+        return value
+
+    return check
+
+
+def _check_engine_id(value: str) -> str:
+    """Accept an engine ID of 5 to 32 octets in hex (RFC 3411 SnmpEngineID)."""
+    try:
+        octets = parse_hex(value)
+    except ValueError as exc:
+        raise ValueError(f"invalid engine ID {value!r}: it {exc}") from None
+    if not 5 <= len(octets) <= 32:
+        raise ValueError(f"invalid engine ID {value!r}: it has {len(octets)} octets; an engine "
+                         "ID has 5 to 32")
+    return value
+
+
+def _canonical_name(parse: Any) -> Any:
+    """Build an after-validator that checks a name with `parse` and keeps its canonical form."""
+
+    def check(value: str) -> str:
+        return str(parse(value).value)
+
+    return check
+
+
+UserName = Annotated[str, Field(min_length=1), AfterValidator(_check_admin_string("user name"))]
+ContextName = Annotated[str, AfterValidator(_check_admin_string("context name"))]
+EngineId = Annotated[str, BeforeValidator(_strip), AfterValidator(_check_engine_id)]
+"""Hex octets of an SNMP engine ID; the builder decodes them."""
+AuthProtocolName = Annotated[str, AfterValidator(_canonical_name(parse_auth_protocol))]
+PrivProtocolName = Annotated[str, AfterValidator(_canonical_name(parse_priv_protocol))]
+SecurityLevelName = Annotated[str, AfterValidator(_canonical_name(parse_security_level))]
+
+
+class _ValueRequired:
+    """The type of VALUE_REQUIRED."""
+
+
+VALUE_REQUIRED = _ValueRequired()
+"""Marks an optional key whose empty or null value is an error, "missing value", rather than
+the same as leaving the key out: `community:` with nothing after it is a mistake."""
+
+
+class KeyEntry(StrictModel):
+    """A USM key given as hex octets instead of a passphrase."""
+
+    SHAPE = "{master: HEX} or {localized: HEX}"
+
+    master: SecretSource | None = None
+    """Ku, the passphrase already run through the hash (net-snmp's -3m and -3M)."""
+    localized: SecretSource | None = None
+    """Kul, already localised to the agent's engine ID (net-snmp's -3k and -3K)."""
+
+    @model_validator(mode="after")
+    def _check_one_form(self) -> KeyEntry:
+        if (self.master is None) == (self.localized is None):
+            raise ValueError("give the key as {master: HEX} or as {localized: HEX}, "
+                             "exactly one of them")
+        return self
+
+
+class CredentialsEntry(StrictModel):
+    """A named set of credentials that targets refer to: a community, or an SNMPv3 user.
+
+    Which keys go together is checked when the config is built, where each problem can name
+    its key (snmpd_ng.config.credentials).
+    """
+
+    community: Annotated[SecretSource | None, VALUE_REQUIRED] = None
+    user: Annotated[UserName | None, VALUE_REQUIRED] = None
+    level: Annotated[SecurityLevelName | None, VALUE_REQUIRED] = None
+    auth_protocol: Annotated[AuthProtocolName | None, VALUE_REQUIRED] = None
+    auth_passphrase: Annotated[SecretSource | None, VALUE_REQUIRED] = None
+    auth_key: KeyEntry | None = None
+    priv_protocol: Annotated[PrivProtocolName | None, VALUE_REQUIRED] = None
+    priv_passphrase: Annotated[SecretSource | None, VALUE_REQUIRED] = None
+    priv_key: KeyEntry | None = None
+    context: Annotated[ContextName | None, VALUE_REQUIRED] = None
+    context_engine_id: Annotated[EngineId | None, VALUE_REQUIRED] = None
+    engine_id: Annotated[EngineId | None, VALUE_REQUIRED] = None
+
+    SNMPV3_KEYS: ClassVar[tuple[str, ...]] = (
+        "level", "auth_protocol", "auth_passphrase", "auth_key", "priv_protocol",
+        "priv_passphrase", "priv_key", "context", "context_engine_id", "engine_id",
+    )
+    """The keys of an SNMPv3 user besides `user`."""
 
 
 def _check_address(value: str) -> str:
@@ -366,6 +465,8 @@ class TargetEntry(TargetSettings):
 
     name: str | None = Field(default=None, min_length=1)
     address: Address
+    context: Annotated[ContextName | None, VALUE_REQUIRED] = None
+    """SNMPv3 contextName; it replaces the `context` of the credentials profile."""
 
 
 def _listen_list(value: Any) -> Any:

@@ -21,7 +21,7 @@ from pydantic_core import ErrorDetails
 
 from snmpd_ng.config.errors import ConfigIssue, KeyPath
 from snmpd_ng.config.scalars import RetypedScalar, describe_type, retyped_message
-from snmpd_ng.config.schema import SECRET_KEYS, ConfigFile, StrictModel
+from snmpd_ng.config.schema import SECRET_KEYS, VALUE_REQUIRED, ConfigFile, StrictModel
 
 LineMap = dict[KeyPath, int]
 """1-based line of each key and list item, by its key path."""
@@ -222,6 +222,9 @@ def _accepts_text(annotation: Any) -> bool:
 
 
 def _accepts_none(annotation: Any) -> bool:
+    is_annotated = typing.get_origin(annotation) is typing.Annotated
+    if is_annotated and VALUE_REQUIRED in typing.get_args(annotation)[1:]:
+        return False
     return any(member is type(None) for member in _union_members(annotation))
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from snmpd_ng.config.model import DaemonConfig, JobConfig
+from snmpd_ng.config.model import DaemonConfig, JobConfig, TargetConfig
+from snmpd_ng.security.credentials import KeyKind, UsmUser
 
 _MAX_LISTED_TARGETS = 10
 
@@ -22,6 +23,7 @@ def summarize(config: DaemonConfig) -> str:
     lines = [
         f"{config.source_file}: the configuration is valid",
         f"targets: {len(names)}" + (f" ({listed})" if names else ""),
+        *_describe_snmpv3_targets(config.targets),
         f"jobs used: {len(jobs)}",
     ]
     lines += [f"  {_describe_job(job)}" for job in jobs.values()]
@@ -36,6 +38,37 @@ def summarize(config: DaemonConfig) -> str:
     lines.append(f"polls: {count(pairs, 'target-job pair')}")
     lines.append(f"http: {', '.join(config.http.listen)}{_describe_http_options(config)}")
     return "\n".join(lines) + "\n"
+
+
+def _describe_snmpv3_targets(targets: tuple[TargetConfig, ...]) -> list[str]:
+    """List the SNMPv3 targets with user, level and protocols; keys are never shown."""
+    snmpv3 = [target for target in targets if target.target.usm is not None]
+    if not snmpv3:
+        return []
+    lines = [f"SNMPv3 targets: {len(snmpv3)}"]
+    for target in snmpv3[:_MAX_LISTED_TARGETS]:
+        assert target.target.usm is not None
+        context = target.target.context_name
+        line = f"  {target.name}: {_describe_user(target.target.usm)}"
+        lines.append(line + (f", context {context!r}" if context else ""))
+    if len(snmpv3) > _MAX_LISTED_TARGETS:
+        lines.append(f"  and {len(snmpv3) - _MAX_LISTED_TARGETS} more")
+    return lines
+
+
+def _describe_user(user: UsmUser) -> str:
+    """Write "user monitor, authPriv (SHA-256, AES)", with the key form when not a passphrase."""
+    parts = []
+    if user.authenticates and user.auth_protocol is not None:
+        parts.append(user.auth_protocol.value + _key_form(user.auth_key_kind))
+    if user.encrypts and user.priv_protocol is not None:
+        parts.append(user.priv_protocol.value + _key_form(user.priv_key_kind))
+    protocols = f" ({', '.join(parts)})" if parts else ""
+    return f"user {user.name!r}, {user.security_level.value}{protocols}"
+
+
+def _key_form(kind: KeyKind) -> str:
+    return "" if kind is KeyKind.PASSPHRASE else f" with a {kind.value} key"
 
 
 def _describe_job(job: JobConfig) -> str:
