@@ -3,7 +3,8 @@
 tests/data/v3/captured.json contains GET requests and responses between net-snmp's snmpget and
 snmpd, with the users' test passphrases (regenerate it with tests/data/v3/capture.py). pyasn1
 only finds the fields. snmpd_ng.security derives the keys, verifies each MAC and decrypts each
-scopedPDU, so a pass means that two independent implementations agree.
+scopedPDU, so a pass means that two independent implementations agree. The last two classes
+run our own v3 codec and USM procedures on the same packets.
 """
 
 from __future__ import annotations
@@ -21,9 +22,14 @@ import pytest
 from pyasn1.codec.ber import decoder  # type: ignore[import-untyped]
 from pyasn1.type import namedtype, tag, univ  # type: ignore[import-untyped]
 
+from snmpd_ng.protocol import v3
+from snmpd_ng.protocol.errors import DecodeError
+from snmpd_ng.protocol.pdu import Pdu, PduType
+from snmpd_ng.protocol.values import OctetString
 from snmpd_ng.secret import Secret
-from snmpd_ng.security import auth, priv
-from snmpd_ng.security.credentials import AUTH_KEY_LENGTHS
+from snmpd_ng.security import auth, priv, usm
+from snmpd_ng.security.credentials import AUTH_KEY_LENGTHS, UsmUser
+from snmpd_ng.security.engine import EngineState
 from snmpd_ng.security.keys import (
     PRIV_KEY_LENGTHS,
     AuthProtocol,
@@ -31,6 +37,7 @@ from snmpd_ng.security.keys import (
     localized_auth_key,
     localized_priv_key,
 )
+from snmpd_ng.security.usm import Incoming, LocalizedKeys
 
 CAPTURE_PATH = Path(__file__).parent / "data" / "v3" / "captured.json"
 CAPTURE: dict[str, Any] = json.loads(CAPTURE_PATH.read_text(encoding="utf-8"))
@@ -67,7 +74,7 @@ REQUIRED_PAIRS = {
 
 # pyasn1 specifications of the fields the tests read. An Any field keeps its whole encoding
 # (tag, length and contents), so the tests see the octets that were on the wire.
-class HeaderData(univ.Sequence):  # type: ignore[misc]
+class HeaderDataAsn1(univ.Sequence):  # type: ignore[misc]
     """RFC 3412 HeaderData."""
 
     componentType = namedtype.NamedTypes(
@@ -78,18 +85,18 @@ class HeaderData(univ.Sequence):  # type: ignore[misc]
     )
 
 
-class SnmpV3Message(univ.Sequence):  # type: ignore[misc]
+class SnmpV3MessageAsn1(univ.Sequence):  # type: ignore[misc]
     """RFC 3412 SNMPv3Message, with msgData (a scopedPDU or an encryptedPDU) left encoded."""
 
     componentType = namedtype.NamedTypes(
         namedtype.NamedType("msgVersion", univ.Integer()),
-        namedtype.NamedType("msgGlobalData", HeaderData()),
+        namedtype.NamedType("msgGlobalData", HeaderDataAsn1()),
         namedtype.NamedType("msgSecurityParameters", univ.OctetString()),
         namedtype.NamedType("msgData", univ.Any()),
     )
 
 
-class UsmSecurityParameters(univ.Sequence):  # type: ignore[misc]
+class UsmSecurityParametersAsn1(univ.Sequence):  # type: ignore[misc]
     """RFC 3414 UsmSecurityParameters, the contents of msgSecurityParameters."""
 
     componentType = namedtype.NamedTypes(
@@ -102,7 +109,7 @@ class UsmSecurityParameters(univ.Sequence):  # type: ignore[misc]
     )
 
 
-class ScopedPdu(univ.Sequence):  # type: ignore[misc]
+class ScopedPduAsn1(univ.Sequence):  # type: ignore[misc]
     """RFC 3412 ScopedPDU, with the PDU left encoded."""
 
     componentType = namedtype.NamedTypes(
@@ -112,32 +119,32 @@ class ScopedPdu(univ.Sequence):  # type: ignore[misc]
     )
 
 
-class VarBind(univ.Sequence):  # type: ignore[misc]
+class VarBindAsn1(univ.Sequence):  # type: ignore[misc]
     componentType = namedtype.NamedTypes(
         namedtype.NamedType("name", univ.ObjectIdentifier()),
         namedtype.NamedType("value", univ.Any()),
     )
 
 
-class VarBindList(univ.SequenceOf):  # type: ignore[misc]
-    componentType = VarBind()
+class VarBindListAsn1(univ.SequenceOf):  # type: ignore[misc]
+    componentType = VarBindAsn1()
 
 
-class Pdu(univ.Sequence):  # type: ignore[misc]
+class PduAsn1(univ.Sequence):  # type: ignore[misc]
     """RFC 3416 PDU without its tag, which pdu_spec adds for each PDU type."""
 
     componentType = namedtype.NamedTypes(
         namedtype.NamedType("request-id", univ.Integer()),
         namedtype.NamedType("error-status", univ.Integer()),
         namedtype.NamedType("error-index", univ.Integer()),
-        namedtype.NamedType("variable-bindings", VarBindList()),
+        namedtype.NamedType("variable-bindings", VarBindListAsn1()),
     )
 
 
-def pdu_spec(tag_number: int) -> Pdu:
+def pdu_spec(tag_number: int) -> PduAsn1:
     """Return the spec of the PDU with context-specific constructed tag `tag_number`."""
     pdu_tag = tag.Tag(tag.tagClassContext, tag.tagFormatConstructed, tag_number)
-    return Pdu().subtype(implicitTag=pdu_tag)  # type: ignore[no-any-return]
+    return PduAsn1().subtype(implicitTag=pdu_tag)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -169,11 +176,11 @@ class DecodedPdu:
 
 def parse_message(hex_octets: str) -> Message:
     octets = bytes.fromhex(hex_octets)
-    message, rest = decoder.decode(octets, asn1Spec=SnmpV3Message())
+    message, rest = decoder.decode(octets, asn1Spec=SnmpV3MessageAsn1())
     assert rest == b"", "trailing octets after the message"
 
     security = message["msgSecurityParameters"].asOctets()
-    usm, rest = decoder.decode(security, asn1Spec=UsmSecurityParameters())
+    usm_parameters, rest = decoder.decode(security, asn1Spec=UsmSecurityParametersAsn1())
     assert rest == b"", "trailing octets after UsmSecurityParameters"
 
     header = message["msgGlobalData"]
@@ -181,19 +188,19 @@ def parse_message(hex_octets: str) -> Message:
         octets=octets,
         msg_id=int(header["msgID"]),
         flags=header["msgFlags"].asOctets()[0],
-        engine_id=usm["msgAuthoritativeEngineID"].asOctets(),
-        engine_boots=int(usm["msgAuthoritativeEngineBoots"]),
-        engine_time=int(usm["msgAuthoritativeEngineTime"]),
-        user_name=usm["msgUserName"].asOctets(),
-        auth_parameters=usm["msgAuthenticationParameters"].asOctets(),
-        priv_parameters=usm["msgPrivacyParameters"].asOctets(),
+        engine_id=usm_parameters["msgAuthoritativeEngineID"].asOctets(),
+        engine_boots=int(usm_parameters["msgAuthoritativeEngineBoots"]),
+        engine_time=int(usm_parameters["msgAuthoritativeEngineTime"]),
+        user_name=usm_parameters["msgUserName"].asOctets(),
+        auth_parameters=usm_parameters["msgAuthenticationParameters"].asOctets(),
+        priv_parameters=usm_parameters["msgPrivacyParameters"].asOctets(),
         msg_data=message["msgData"].asOctets(),
     )
 
 
 def decode_scoped_pdu(plaintext: bytes) -> DecodedPdu:
     """Decode a scopedPDU; DES padding after it is ignored, as RFC 3414 8.1.1.2 allows."""
-    scoped, _ = decoder.decode(plaintext, asn1Spec=ScopedPdu())
+    scoped, _ = decoder.decode(plaintext, asn1Spec=ScopedPduAsn1())
     encoded_pdu = scoped["data"].asOctets()
     tag_number = encoded_pdu[0] & 0x1F
     pdu, rest = decoder.decode(encoded_pdu, asn1Spec=pdu_spec(tag_number))
@@ -491,3 +498,229 @@ class TestDiscovery:
         [(name, encoded_value)] = pdu.varbinds
         assert name == USM_STATS_UNKNOWN_ENGINE_IDS
         assert encoded_value[0] == COUNTER32_TAG_OCTET
+
+
+# Our own codec and USM procedures on the same packets: snmpd_ng.protocol.v3 must read every
+# packet as pyasn1 does, and snmpd_ng.security.usm must open every response and build the same
+# requests as net-snmp.
+ALL_PACKETS = [
+    pytest.param(CAPTURE["discovery"]["probe"], id="discovery-probe"),
+    pytest.param(CAPTURE["discovery"]["report"], id="discovery-report"),
+    *(
+        pytest.param(exchange[direction], id=f"{exchange['user']}-{direction}")
+        for exchange in EXCHANGES
+        for direction in ("request", "response")
+    ),
+]
+all_packets = pytest.mark.parametrize("hex_octets", ALL_PACKETS)
+
+
+def exchange_usm_user(exchange: dict[str, Any]) -> UsmUser:
+    auth_passphrase, priv_passphrase = exchange["auth_passphrase"], exchange["priv_passphrase"]
+    return UsmUser(
+        name=exchange["user"],
+        auth_protocol=AuthProtocol(exchange["auth_protocol"]) if auth_passphrase else None,
+        auth_key=Secret(auth_passphrase) if auth_passphrase else None,
+        priv_protocol=PrivProtocol(exchange["priv_protocol"]) if priv_passphrase else None,
+        priv_key=Secret(priv_passphrase) if priv_passphrase else None,
+    )
+
+
+def exchange_keys(
+    exchange: dict[str, Any], priv_protocol: PrivProtocol | None = None
+) -> LocalizedKeys:
+    """Derive the exchange's keys for the capture's engine.
+
+    A `priv_protocol` other than the exchange's gives the privacy key of that protocol's key
+    extension, as a user who picked the wrong AES variant would have.
+    """
+    if exchange["auth_protocol"] is None:
+        return LocalizedKeys(None, b"", None, b"")
+    auth_protocol = exchange_auth_protocol(exchange)
+    key = auth_key(auth_protocol, exchange["auth_passphrase"])
+    if exchange["priv_protocol"] is None:
+        return LocalizedKeys(auth_protocol, key, None, b"")
+    protocol = priv_protocol or exchange_priv_protocol(exchange)
+    return LocalizedKeys(
+        auth_protocol, key, protocol, priv_key(auth_protocol, protocol, exchange["priv_passphrase"])
+    )
+
+
+def opened_response(exchange: dict[str, Any]) -> Incoming:
+    message = v3.decode_message(bytes.fromhex(exchange["response"]))
+    return usm.incoming_message(
+        message, exchange_usm_user(exchange), exchange_keys(exchange), ENGINE_ID
+    )
+
+
+class TestOurDecoder:
+    @all_packets
+    def test_decode_matches_pyasn1(self, hex_octets: str) -> None:
+        expected = parse_message(hex_octets)
+        message = v3.decode_message(bytes.fromhex(hex_octets))
+        assert message.usm is not None
+        assert message.msg_id == expected.msg_id
+        assert message.flags == expected.flags
+        assert message.encrypted == bool(expected.flags & PRIV_FLAG)
+        assert message.usm.engine_id == expected.engine_id
+        assert message.usm.engine_boots == expected.engine_boots
+        assert message.usm.engine_time == expected.engine_time
+        assert message.usm.user_name == expected.user_name
+        assert message.usm.auth_parameters == expected.auth_parameters
+        assert message.usm.priv_parameters == expected.priv_parameters
+
+    @all_packets
+    def test_decode_reads_net_snmp_max_size(self, hex_octets: str) -> None:
+        # net-snmp 5.9.3 advertises the largest UDP payload over IPv4, as we do.
+        assert v3.decode_message(bytes.fromhex(hex_octets)).max_size == usm.MAX_MESSAGE_SIZE
+
+    @authenticated_messages
+    def test_zeroed_matches_located_mac(self, exchange: dict[str, Any], direction: str) -> None:
+        message = v3.decode_message(bytes.fromhex(exchange[direction]))
+        assert message.zeroed() == zero_mac(parse_message(exchange[direction]))
+
+    @all_packets
+    def test_encode_reproduces_packet(self, hex_octets: str) -> None:
+        octets = bytes.fromhex(hex_octets)
+        message = v3.decode_message(octets)
+        assert message.usm is not None
+        encoded, _ = v3.encode_message(
+            message.msg_id,
+            message.max_size,
+            message.flags,
+            message.usm,
+            message.data,
+            encrypted=message.encrypted,
+        )
+        assert encoded == octets
+
+    @all_packets
+    def test_truncated_packet_raises_decode_error(self, hex_octets: str) -> None:
+        octets = bytes.fromhex(hex_octets)
+        for length in range(len(octets)):
+            with pytest.raises(DecodeError):
+                v3.decode_message(octets[:length])
+
+    @all_exchanges
+    def test_decoded_request_is_get_of_oid(self, exchange: dict[str, Any]) -> None:
+        message = v3.decode_message(bytes.fromhex(exchange["request"]))
+        assert message.usm is not None
+        plaintext = message.data
+        if message.encrypted:
+            plaintext = priv.decrypt(
+                exchange_priv_protocol(exchange),
+                exchange_priv_key(exchange),
+                message.data,
+                message.usm.priv_parameters,
+                engine_boots=message.usm.engine_boots,
+                engine_time=message.usm.engine_time,
+            )
+
+        scoped = v3.decode_scoped_pdu(plaintext)
+        assert scoped.context_engine_id == ENGINE_ID
+        assert scoped.pdu.pdu_type is PduType.GET
+        assert isinstance(scoped.pdu, Pdu)
+        assert [varbind.oid for varbind in scoped.pdu.varbinds] == [oid_of(exchange)]
+
+
+def oid_of(exchange: dict[str, Any]) -> tuple[int, ...]:
+    return tuple(int(arc) for arc in exchange["oid"].strip(".").split("."))
+
+
+class TestOurUsm:
+    @all_exchanges
+    def test_response_opens_with_printed_value(self, exchange: dict[str, Any]) -> None:
+        pdu = opened_response(exchange).scoped.pdu
+        assert isinstance(pdu, Pdu)
+        assert pdu.pdu_type is PduType.RESPONSE
+        assert pdu.error_status == 0
+        assert [varbind.oid for varbind in pdu.varbinds] == [oid_of(exchange)]
+        assert pdu.varbinds[0].value == OctetString(printed_string(exchange))
+
+    @all_exchanges
+    def test_response_authenticated_above_noauth(self, exchange: dict[str, Any]) -> None:
+        expected = exchange["level"] != "noAuthNoPriv"
+        assert opened_response(exchange).authenticated is expected
+
+    @pytest.mark.parametrize("exchange", AUTHENTICATED, ids=exchange_id)
+    def test_response_with_wrong_auth_key_rejected(self, exchange: dict[str, Any]) -> None:
+        message = v3.decode_message(bytes.fromhex(exchange["response"]))
+        right = exchange_keys(exchange)
+        wrong = LocalizedKeys(
+            right.auth_protocol,
+            localized_auth_key(exchange_auth_protocol(exchange), WRONG_PASSPHRASE, ENGINE_ID),
+            right.priv_protocol,
+            right.priv_key,
+        )
+        with pytest.raises(usm.Rejected) as caught:
+            usm.incoming_message(message, exchange_usm_user(exchange), wrong, ENGINE_ID)
+        assert caught.value.reason == "authentication_failed"
+
+    @pytest.mark.parametrize(
+        "exchange",
+        [
+            exchange
+            for exchange in EXTENDED
+            if AUTH_KEY_LENGTHS[exchange_auth_protocol(exchange)]
+            < PRIV_KEY_LENGTHS[exchange_priv_protocol(exchange)]
+        ],
+        ids=exchange_id,
+    )
+    def test_response_with_other_extension_rejected(self, exchange: dict[str, Any]) -> None:
+        message = v3.decode_message(bytes.fromhex(exchange["response"]))
+        other = exchange_keys(exchange, OTHER_EXTENSION[exchange_priv_protocol(exchange)])
+        with pytest.raises(usm.Rejected) as caught:
+            usm.incoming_message(message, exchange_usm_user(exchange), other, ENGINE_ID)
+        assert caught.value.reason == "decryption_failed"
+
+    @pytest.mark.parametrize(
+        "exchange",
+        [exchange for exchange in EXCHANGES if exchange["priv_protocol"] != "DES"],
+        ids=exchange_id,
+    )
+    def test_outgoing_request_equals_net_snmp(self, exchange: dict[str, Any]) -> None:
+        # With net-snmp's msgID, request-id, salt and the engine's boots and time, our request
+        # is the same octets. DES is left out: net-snmp puts its own engineBoots into the salt
+        # and pads with the padding length, where we pad with zeros.
+        captured = bytes.fromhex(exchange["request"])
+        message = v3.decode_message(captured)
+        assert message.usm is not None
+        scoped = v3.decode_scoped_pdu(
+            scoped_pdu_octets(exchange, parse_message(exchange["request"]))
+        )
+        engine = EngineState(
+            engine_id=ENGINE_ID,
+            boots=message.usm.engine_boots,
+            time=message.usm.engine_time,
+            learned_at=0.0,
+        )
+        user = exchange_usm_user(exchange)
+        request = usm.outgoing_request(
+            user,
+            user.security_level,
+            exchange_keys(exchange),
+            engine,
+            scoped.pdu,
+            message.msg_id,
+            context_engine_id=scoped.context_engine_id,
+            context_name=scoped.context_name,
+            now=0.0,
+            salt=int.from_bytes(message.usm.priv_parameters or bytes(8), "big"),
+        )
+        assert request == captured
+
+    def test_discovery_request_equals_net_snmp(self) -> None:
+        probe = bytes.fromhex(CAPTURE["discovery"]["probe"])
+        message = v3.decode_message(probe)
+        pdu = v3.decode_scoped_pdu(message.data).pdu
+        assert isinstance(pdu, Pdu)
+        assert usm.discovery_request(message.msg_id, pdu.request_id) == probe
+
+    def test_discovery_report_is_unknown_engine_id(self) -> None:
+        report = v3.decode_message(bytes.fromhex(CAPTURE["discovery"]["report"]))
+        pdu = v3.decode_scoped_pdu(report.data).pdu
+        assert isinstance(pdu, Pdu)
+        assert usm.classify_report(pdu) == (
+            usm.ReportKind.UNKNOWN_ENGINE_ID,
+            "usmStatsUnknownEngineIDs",
+        )
