@@ -1,0 +1,1 @@
+"""Alerting: rules, alert lifecycle, grouping, escalation and notification channels."""
