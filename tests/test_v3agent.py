@@ -177,22 +177,21 @@ class TestSessionAgent:
         assert returncode != 0
         assert "Timeout" in stderr
 
-    def test_priv_user_at_auth_level_gets_authorization_error(
-        self, snmpd_v3_agent: V3Agent
+    @pytest.mark.parametrize(
+        ("name", "level"),
+        [
+            ("priv_sha256_aes", SecurityLevel.AUTH_NO_PRIV),
+            ("priv_md5_aes192c", SecurityLevel.NO_AUTH_NO_PRIV),
+            ("auth_sha", SecurityLevel.NO_AUTH_NO_PRIV),
+        ],
+    )
+    def test_lower_level_gets_authorization_error(
+        self, snmpd_v3_agent: V3Agent, name: str, level: SecurityLevel
     ) -> None:
-        user = snmpd_v3_agent.user("priv_sha256_aes")
+        # With the right passphrases, so the error comes from the user's rouser level.
+        user = snmpd_v3_agent.user(name)
         returncode, _, stderr = snmpd_v3_agent.snmpget(
-            netsnmp_args(user, level=SecurityLevel.AUTH_NO_PRIV), SYS_LOCATION_OID
-        )
-        assert returncode != 0
-        assert "authorizationError" in stderr
-
-    def test_auth_user_at_noauth_level_gets_authorization_error(
-        self, snmpd_v3_agent: V3Agent
-    ) -> None:
-        user = snmpd_v3_agent.user("auth_sha")
-        returncode, _, stderr = snmpd_v3_agent.snmpget(
-            netsnmp_args(user, level=SecurityLevel.NO_AUTH_NO_PRIV), SYS_LOCATION_OID
+            netsnmp_args(user, level=level), SYS_LOCATION_OID
         )
         assert returncode != 0
         assert "authorizationError" in stderr
