@@ -191,14 +191,6 @@ def test_bad_oid_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     assert captured.err.startswith("1.3.6.x.1: Unknown Object Identifier")
 
 
-def test_snmpv3_option_rejected(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["get", "-v3", "-u", "admin", "127.0.0.1:1161", "1.3.6.1.2.1.1.5.0"])
-    captured = capsys.readouterr()
-    assert code == 1
-    assert "SNMPv3" in captured.err
-    assert "USAGE: snmpd-ng get" in captured.err
-
-
 def test_unknown_host_reported(capsys: pytest.CaptureFixture[str],
                                monkeypatch: pytest.MonkeyPatch) -> None:
     # The resolver is replaced, so no name is ever sent to a DNS server.

@@ -120,15 +120,11 @@ def test_parse_arguments_usage_errors(tool: Tool, argv: list[str], message: str)
         parse_arguments(tool, argv)
 
 
-@pytest.mark.parametrize("letter", list("ulaAxXnNeEZ"))
-def test_parse_arguments_rejects_snmpv3_options(letter: str) -> None:
-    with pytest.raises(UsageError, match="SNMPv3"):
-        parse_arguments(Tool.GET, ["-c", "public", f"-{letter}", "value", AGENT, "1.3.6"])
-
-
-def test_parse_arguments_rejects_version_3() -> None:
-    with pytest.raises(UsageError, match="SNMPv3"):
-        parse_arguments(Tool.GET, ["-v3", AGENT, "1.3.6"])
+def test_parse_arguments_version_3() -> None:
+    # The SNMPv3 options themselves are tested in test_cli_v3_options.py.
+    options = parse_arguments(Tool.GET, ["-v3", "-u", "ops", AGENT, "1.3.6"])
+    assert options.version == SnmpVersion.V3
+    assert options.usm is not None
 
 
 def test_parse_output_letters_toggles() -> None:

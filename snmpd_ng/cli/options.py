@@ -2,7 +2,7 @@
 
 Options may come before or after the agent and OIDs (as with glibc's getopt, which net-snmp
 uses), short options take their argument attached or as the next word (`-v2c`, `-v 2c`), and
-`-O` and `-C` take a string of letters. SNMPv3 options are rejected for now.
+`-O` and `-C` take a string of letters. The SNMPv3 options are read in `snmpd_ng.cli.usm`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from snmpd_ng.cli.errors import OperandError as OperandError
+from snmpd_ng.cli.errors import UsageError as UsageError
 from snmpd_ng.cli.output import OutputOptions
+from snmpd_ng.cli.usm import (
+    V3_VALUE_OPTIONS,
+    SnmpV3Options,
+    apply_v3_option,
+    build_usm_user,
+    check_passphrases,
+)
 from snmpd_ng.protocol.message import SnmpVersion
+from snmpd_ng.security.credentials import UsmUser
 
 
 class Tool(Enum):
@@ -26,14 +36,6 @@ class Tool(Enum):
     SET = "set"
 
 
-class UsageError(Exception):
-    """A command line that the tool cannot run. The message names the word and the reason."""
-
-
-class OperandError(UsageError):
-    """An OID, type letter or value that cannot be used; reported without the usage line."""
-
-
 # net-snmp's defaults: a 1 s timeout and 5 retries. snmpbulkwalk requests 10 rows per GETBULK.
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_RETRIES = 5
@@ -41,8 +43,6 @@ DEFAULT_MAX_REPETITIONS = 10
 
 # snmpwalk and snmpbulkwalk walk mib-2 when no OID is given.
 DEFAULT_WALK_ROOT = ".1.3.6.1.2.1"
-
-_SNMPV3_OPTIONS = frozenset("ulaAxXnNeEZ")
 
 # -O letters that change nothing when no MIB file is loaded (checked with net-snmp 5.9.3).
 _NO_EFFECT_OUTPUT_LETTERS = frozenset("sSbXE0Ue")
@@ -68,6 +68,11 @@ class ToolOptions:
     tool: Tool
     version: SnmpVersion = SnmpVersion.V2C
     community: str | None = None
+    """-c, required with SNMPv1 and SNMPv2c and ignored with SNMPv3, as in net-snmp."""
+    v3: SnmpV3Options = field(default_factory=SnmpV3Options)
+    """The SNMPv3 options as given; read with every version, used only with -v 3."""
+    usm: UsmUser | None = None
+    """The USM user the SNMPv3 options make, set when the version is SNMPv3."""
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
     output: OutputOptions = field(default_factory=OutputOptions)
@@ -128,16 +133,13 @@ def _is_value_position(tool: Tool, positional: list[str]) -> bool:
 def _apply_option(options: ToolOptions, word: str, words: Iterator[str]) -> None:
     letter = word[1]
     rest = word[2:]
-    if letter in _SNMPV3_OPTIONS:
-        raise UsageError(
-            f"option -{letter} is for SNMPv3, which snmpd-ng does not support yet; "
-            "use -v 1 or -v 2c with -c COMMUNITY"
-        )
-    if letter not in _VALUE_OPTIONS and letter not in "OC":
+    if letter not in _VALUE_OPTIONS and letter not in V3_VALUE_OPTIONS and letter not in "OC":
         raise UsageError(f"invalid option -- '{letter}'")
 
     argument = rest if rest else _next_word(words, letter)
-    if letter == "v":
+    if letter in V3_VALUE_OPTIONS:
+        apply_v3_option(options.v3, letter, argument, lambda option: _next_word(words, option))
+    elif letter == "v":
         options.version = _parse_version(argument)
     elif letter == "c":
         options.community = argument
@@ -165,7 +167,7 @@ def _parse_version(text: str) -> SnmpVersion:
     if text in ("2c", "2C"):
         return SnmpVersion.V2C
     if text == "3":
-        raise UsageError("SNMPv3 (-v 3) is not supported yet; use -v 1 or -v 2c")
+        return SnmpVersion.V3
     raise UsageError(f"Invalid version specified after -v flag: {text}")
 
 
@@ -267,8 +269,7 @@ def _check_operands(options: ToolOptions, positional: list[str]) -> None:
     if not positional:
         raise UsageError("No hostname specified.")
     options.agent, operands = positional[0], positional[1:]
-    if options.community is None:
-        raise UsageError("No community name specified.")
+    _check_security(options)
 
     tool = options.tool
     if tool in (Tool.WALK, Tool.BULKWALK):
@@ -285,3 +286,13 @@ def _check_operands(options: ToolOptions, positional: list[str]) -> None:
     if tool == Tool.BULKWALK and options.version == SnmpVersion.V1:
         raise UsageError("Cannot send V2 PDU on V1 session: bulkwalk needs -v 2c")
     options.operands = operands
+
+
+def _check_security(options: ToolOptions) -> None:
+    # net-snmp derives keys from -A and -X while it reads the options, so a short passphrase is
+    # an error even with -v 2c. It ignores -c with -v 3.
+    check_passphrases(options.v3)
+    if options.version == SnmpVersion.V3:
+        options.usm = build_usm_user(options.v3)
+    elif options.community is None:
+        raise UsageError("No community name specified.")
