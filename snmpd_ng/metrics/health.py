@@ -20,6 +20,7 @@ from prometheus_client.samples import Sample
 from snmpd_ng.cache.base import CacheStats
 from snmpd_ng.metrics.families import FamilyIndex, FamilyLinesBuilder
 from snmpd_ng.metrics.naming import TARGET_LABEL
+from snmpd_ng.metrics.usm import add_usm_stats
 from snmpd_ng.polling.interfaces import TargetStatsLike
 from snmpd_ng.polling.queues import Delivery, QueueStats
 from snmpd_ng.polling.result import PollResult
@@ -253,6 +254,7 @@ def _add_manager_stats(families: FamilySink, stats: TargetStatsLike,
         families.add("snmp_target_error_status_responses", "counter",
                      "Responses with a non-zero error-status, by status name.",
                      {**labels, "status": status}, count)
+    add_usm_stats(families, stats, labels)
     if stats.last_rtt is not None:
         families.add("snmp_target_last_rtt_seconds", "gauge",
                      "Round-trip time of the target's last answered request.", labels,

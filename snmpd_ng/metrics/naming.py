@@ -24,7 +24,8 @@ RESERVED_LABELS = {
     TARGET_LABEL: "set from the target's name",
     "job": "set from the job's name on the polling metrics, and by Prometheus to its scrape job",
     "instance": "set by Prometheus to the address it scrapes",
-    "kind": "set by snmp_poll_errors_total to the kind of error",
+    "kind": "set by snmp_poll_errors_total and the SNMPv3 counters snmp_target_reports_total, "
+            "snmp_target_security_errors_total and snmp_target_security_drops_total to a kind",
     "exception": "set by snmp_poll_exception_values_total to the exception's name",
     "status": "set by snmp_target_error_status_responses_total to the error-status name",
 }
