@@ -24,6 +24,8 @@ from snmpd_ng.secret import Secret
 from snmpd_ng.security.credentials import KeyKind, SecurityLevel, UsmUser
 from snmpd_ng.security.keys import AuthProtocol, PrivProtocol
 
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "deploy" / "config.example.yaml"
 AUTH_PASSPHRASE = "auth-passphrase-5b2e91"
 PRIV_PASSPHRASE = "priv-passphrase-c47d10"
 SHORT_PASSPHRASE = "sh0rt7x"
@@ -526,3 +528,35 @@ class TestReload:
         await service.stop()
 
         assert manager.forgotten == []
+
+
+def uncomment_snmpv3_example(text: str) -> str:
+    """Uncomment the example's SNMPv3 profile and target, and nothing else."""
+    lines = []
+    is_in_block = False
+    for line in text.splitlines(keepends=True):
+        stripped = line.lstrip()
+        if stripped.startswith(("# monitor:", "# - name: core-switch")):
+            is_in_block = True
+        elif not stripped.startswith("#"):
+            is_in_block = False
+        if is_in_block:
+            line = line.replace("# ", "", 1)
+        lines.append(line)
+    return "".join(lines)
+
+
+class TestExample:
+    def test_uncommented_snmpv3_example_is_valid(self, tmp_path: Path) -> None:
+        (tmp_path / "community.txt").write_text("legacy-community\n", encoding="utf-8")
+        text = uncomment_snmpv3_example(EXAMPLE.read_text(encoding="utf-8"))
+        environ = {"SNMPD_NG_COMMUNITY": "c", "SNMPD_NG_AUTH_PASSPHRASE": AUTH_PASSPHRASE,
+                   "SNMPD_NG_PRIV_PASSPHRASE": PRIV_PASSPHRASE}
+
+        config = load_config(write(tmp_path, text), environ)
+
+        switch = next(target.target for target in config.targets if target.name == "core-switch")
+        assert switch.version is SnmpVersion.V3
+        assert switch.context_name == "vlan-10"
+        assert switch.usm is not None
+        assert switch.usm.security_level is SecurityLevel.AUTH_PRIV
