@@ -169,12 +169,15 @@ class UsmProcessing:
             sent.popitem(last=False)
 
     def too_many_resends(self) -> SecurityError:
-        """The error of a request that reports sent back too often."""
-        return NotInTimeWindowError(
+        """Return and count the error of a request that reports sent back too often."""
+        error = NotInTimeWindowError(
             f"the agent kept answering with reports (last engine state: "
             f"{self.engine.status.value}, boots {self.engine.boots}); check the agent's clock "
             "and that its engineBoots is kept across restarts", target=self.label,
             user=self.user.name)
+        self._warn("SNMPv3 request failed", error.kind, user=self.user.name,
+                   report="usmStatsNotInTimeWindows", error=str(error))
+        return self._count_error(error)
 
     # -----------------------------------------------------------------------------------------
     # Responses
@@ -372,7 +375,7 @@ class UsmProcessing:
         if self._diagnosis is not None and now - self._diagnosis[0] < DIAGNOSIS_TTL:
             # One probe a minute at most: a dead agent must not cost two timeouts per poll.
             found = self._diagnosis[1]
-            return self._count_mismatch(found) if found is not None else silence
+            return self._count_error(found) if found is not None else silence
         self._diagnosis = (now, None)
         probe = self._probe_channel or self._make_probe_channel(channel)
         try:
@@ -393,9 +396,9 @@ class UsmProcessing:
         self._diagnosis = (now, error)
         _log.warning("privacy mismatch", target=self.label, user=self.user.name,
                      priv_protocol=priv, probe_oid=format_oid(_ENGINE_TIME_OID))
-        return self._count_mismatch(error)
+        return self._count_error(error)
 
-    def _count_mismatch(self, error: SecurityError) -> SecurityError:
+    def _count_error(self, error: SecurityError) -> SecurityError:
         errors = self.stats.security_errors
         errors[error.kind] = errors.get(error.kind, 0) + 1
         return error
