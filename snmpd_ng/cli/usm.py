@@ -21,6 +21,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from snmpd_ng.cli.errors import UsageError, UsmUserError
 from snmpd_ng.secret import Secret
@@ -32,6 +33,8 @@ from snmpd_ng.security.credentials import (
     UsmUser,
 )
 from snmpd_ng.security.keys import AuthProtocol, PrivProtocol
+
+ProtocolT = TypeVar("ProtocolT", AuthProtocol, PrivProtocol)
 
 # Options of SNMPv3 that take an argument; `-3` takes a key letter and then the key.
 V3_VALUE_OPTIONS = frozenset("ulaAxXneEZ3")
@@ -152,9 +155,9 @@ def apply_v3_option(v3: SnmpV3Options, letter: str, argument: str,
     elif letter == "l":
         v3.level = _parse_level(argument)
     elif letter == "a":
-        v3.auth_protocol = _parse_auth_protocol(argument)
+        v3.auth_protocol = _parse_protocol(_AUTH_PROTOCOL_NAMES, argument, "authentication", "-a")
     elif letter == "x":
-        v3.priv_protocol = _parse_priv_protocol(argument)
+        v3.priv_protocol = _parse_protocol(_PRIV_PROTOCOL_NAMES, argument, "privacy", "-x")
     elif letter == "A":
         v3.auth_keys[KeyKind.PASSPHRASE] = Secret(argument)
     elif letter == "X":
@@ -179,21 +182,13 @@ def _parse_level(text: str) -> SecurityLevel:
     return level
 
 
-def _parse_auth_protocol(text: str) -> AuthProtocol:
-    protocol = _AUTH_PROTOCOL_NAMES.get(text.upper())
+def _parse_protocol(names: dict[str, ProtocolT], text: str, kind: str,
+                    option: str) -> ProtocolT:
+    protocol = names.get(text.upper())
     if protocol is None:
-        names = ", ".join(protocol.value for protocol in AuthProtocol)
-        raise UsageError(f"Invalid authentication protocol specified after -a flag: {text} "
-                         f"(expected one of {names})")
-    return protocol
-
-
-def _parse_priv_protocol(text: str) -> PrivProtocol:
-    protocol = _PRIV_PROTOCOL_NAMES.get(text.upper())
-    if protocol is None:
-        names = ", ".join(protocol.value for protocol in PrivProtocol)
-        raise UsageError(f"Invalid privacy protocol specified after -x flag: {text} "
-                         f"(expected one of {names})")
+        choices = ", ".join(dict.fromkeys(protocol.value for protocol in names.values()))
+        raise UsageError(f"Invalid {kind} protocol specified after {option} flag: {text} "
+                         f"(expected one of {choices})")
     return protocol
 
 
