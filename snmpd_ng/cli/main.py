@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from snmpd_ng.cli.messages import EXIT_FAILURE, EXIT_OK
 from snmpd_ng.cli.options import OperandError, Tool, ToolOptions, UsageError, parse_arguments
 from snmpd_ng.cli.runner import Command, Streams, run_command
+from snmpd_ng.cli.usm import V3_HELP
 from snmpd_ng.logging import configure_logging
 from snmpd_ng.protocol import BUILD as CODEC_BUILD
 
@@ -32,8 +33,8 @@ AGENT is [udp:|udp6:]HOST[:PORT] or [IPV6-ADDRESS]:PORT (port 161 by default).
 OID is numeric (1.3.6.1.2.1.1.5.0 or .1.3.6.1.2.1.1.5.0) or a built-in name (sysName.0).
 
 Options (as in net-snmp's tools; options may follow the agent):
-  -v 1|2c        SNMP version (default 2c)
-  -c COMMUNITY   community string (required)
+  -v 1|2c|3      SNMP version (default 2c)
+  -c COMMUNITY   community string (required with -v 1 and -v 2c)
   -t SECONDS     timeout of one attempt, in seconds (default 1)
   -r RETRIES     attempts after the first one (default 5)
   -O LETTERS     output: n numeric OIDs, f full OIDs, q quick, Q quick with '=', v values only,
@@ -111,7 +112,8 @@ def run_tool(tool: Tool, argv: list[str]) -> int:
     try:
         options = parse_arguments(tool, argv)
         if options.show_help:
-            streams.out.write(usage(tool) + _TOOL_HELP + (_SET_HELP if tool == Tool.SET else ""))
+            streams.out.write(usage(tool) + _TOOL_HELP + V3_HELP
+                              + (_SET_HELP if tool == Tool.SET else ""))
             return EXIT_OK
         if options.show_version:
             streams.out.write(f"snmpd-ng {package_version()} (codec: {CODEC_BUILD})\n")
