@@ -8,6 +8,7 @@ the credential, and other providers put account ids in the path.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 from collections.abc import Iterable, Mapping
@@ -72,6 +73,12 @@ def parse_retry_after(value: str | None, now_wall: float) -> float | None:
     return max(0.0, when.timestamp() - now_wall)
 
 
+def basic_auth(user: str, password: Secret) -> str:
+    """Return an Authorization header value for HTTP basic auth (RFC 7617), UTF-8 encoded."""
+    credentials = user.encode("utf-8") + b":" + password.reveal()
+    return "Basic " + base64.b64encode(credentials).decode("ascii")
+
+
 def json_body(document: object) -> bytes:
     """Serialise a request body as compact UTF-8 JSON."""
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -104,13 +111,12 @@ class HttpChannel(Channel):
 
     async def _request(self, method: str, url: str, *, body: bytes | None = None,
                        headers: Mapping[str, str] | None = None,
-                       params: Mapping[str, str] | None = None,
-                       auth: aiohttp.BasicAuth | None = None) -> HttpReply:
+                       params: Mapping[str, str] | None = None) -> HttpReply:
         """Send one request and read the whole reply; transport failures raise AttemptError."""
         session = self._get_session()
         try:
             async with session.request(method, url, data=body, headers=headers, params=params,
-                                       auth=auth, allow_redirects=True) as response:
+                                       allow_redirects=True) as response:
                 payload = await response.read()
                 return HttpReply(response.status, response.headers, payload)
         except aiohttp.ClientConnectorCertificateError as exc:
