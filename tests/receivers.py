@@ -290,6 +290,8 @@ class JiraReceiver(HttpReceiver):
         self.project = project
         self.issues: dict[str, JiraIssue] = {}
         self.searches: list[str] = []
+        self.lose_create_replies = 0
+        """Creates that store the issue but answer 502, as a proxy that lost the reply would."""
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/rest/api/3/search/jql", self._search)
@@ -330,6 +332,9 @@ class JiraReceiver(HttpReceiver):
             return json_reply(400, {"errorMessages": [], "errors": errors})
         key = f"{self.project}-{len(self.issues) + 1}"
         self.issues[key] = JiraIssue(key, fields)
+        if self.lose_create_replies:
+            self.lose_create_replies -= 1
+            return web.Response(status=502, text="Bad Gateway")
         return json_reply(201, {"id": str(10000 + len(self.issues)), "key": key,
                                 "self": f"{self.url}/rest/api/3/issue/{key}"})
 
