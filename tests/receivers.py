@@ -23,6 +23,7 @@ import json
 import re
 import ssl
 import time
+import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -485,11 +486,11 @@ class _MailHandler:
         content = envelope.original_content or b""
         message = message_from_bytes(content, policy=policy.default)
         assert isinstance(message, EmailMessage)
-        login = session.login_data
+        login = session.auth_data.login if isinstance(session.auth_data, LoginPassword) else None
         self.receiver.mails.append(ReceivedMail(
             str(envelope.mail_from), list(envelope.rcpt_tos), message,
-            login.decode() if isinstance(login, bytes) else None,
-            session.ssl is not None,
+            login.decode() if login is not None else None,
+            session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
         ))
         if self.receiver.data_replies:
             return self.receiver.data_replies.popleft()
@@ -500,8 +501,10 @@ class SmtpReceiver:
     """aiosmtpd on loopback: `security` is starttls, tls or plain; AUTH with one user."""
 
     def __init__(self, certificate: tuple[Path, Path], security: str = "starttls",
-                 user: str = "alerts", password: str = "") -> None:
+                 user: str = "alerts", password: str = "",
+                 exclude_mechanisms: tuple[str, ...] = ()) -> None:
         self.security = security
+        self.exclude_mechanisms = exclude_mechanisms
         self.user = user
         self.password = password
         self.mails: list[ReceivedMail] = []
@@ -519,14 +522,21 @@ class SmtpReceiver:
         good = (isinstance(auth_data, LoginPassword)
                 and auth_data.login.decode() == self.user
                 and auth_data.password.decode() == self.password)
-        return AuthResult(success=good)
+        # handled=False makes aiosmtpd send the 535 reply itself.
+        return AuthResult(success=good, handled=False, auth_data=auth_data)
 
     def _protocol(self) -> SMTP:
         starttls = self.security == "starttls"
-        return SMTP(_MailHandler(self), hostname="localhost",
-                    tls_context=self._context if starttls else None,
-                    require_starttls=starttls, authenticator=self._authenticate,
-                    auth_required=bool(self.password), auth_require_tls=self.security != "plain")
+        with warnings.catch_warnings():
+            # aiosmtpd warns about AUTH without STARTTLS, which implicit TLS makes safe.
+            warnings.simplefilter("ignore", UserWarning)
+            return SMTP(_MailHandler(self), hostname="localhost",
+                        tls_context=self._context if starttls else None,
+                        require_starttls=starttls, authenticator=self._authenticate,
+                        auth_required=bool(self.password),
+                        auth_exclude_mechanism=self.exclude_mechanisms,
+                        # aiosmtpd counts only STARTTLS as TLS; implicit TLS is TLS all the same.
+                        auth_require_tls=starttls)
 
     async def start(self) -> SmtpReceiver:
         loop = asyncio.get_running_loop()
