@@ -100,7 +100,9 @@ class TokenBucket:
         self._burst = float(burst)
         self._clock = clock
         self._tokens = float(burst)
-        self._updated = clock.now()
+        # Set at the first acquire: a LoopClock cannot be read before the loop runs, and a
+        # channel is built from the config before that.
+        self._updated: float | None = None
         self._lock = asyncio.Lock()
 
     async def acquire(self, cost: int = 1) -> float:
@@ -122,7 +124,8 @@ class TokenBucket:
 
     def _refill(self) -> None:
         now = self._clock.now()
-        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+        if self._updated is not None:
+            self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
         self._updated = now
 
 
