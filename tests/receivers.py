@@ -1,8 +1,9 @@
 """Servers on loopback that stand in for the notification providers in the channel tests.
 
 Each HTTP receiver is an aiohttp app on 127.0.0.1 with a random port. It checks requests the way
-its provider documents them (paths, auth, required fields) and answers with the provider's
-status codes and reply shapes, so a channel that passes here sends what the real service takes.
+its provider documents them (paths, auth, required fields) and replies with the provider's
+status codes and reply shapes. A channel that passes here follows the documented formats, though
+a real service checks more than these emulations do.
 Every request is recorded. `fail_next` queues replies (a status, headers, a body) or a hang that
 are served before the normal handling, for retry and timeout tests.
 
@@ -68,7 +69,7 @@ class Fault:
 
 
 class HttpReceiver:
-    """An aiohttp app on loopback that records requests and can be told to fail."""
+    """An aiohttp app on loopback that records requests and fails on request (`fail_next`)."""
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
@@ -292,7 +293,7 @@ class JiraReceiver(HttpReceiver):
         self.issues: dict[str, JiraIssue] = {}
         self.searches: list[str] = []
         self.lose_create_replies = 0
-        """Creates that store the issue but answer 502, as a proxy that lost the reply would."""
+        """Creates that store the issue but reply 502, as a proxy that lost the reply would."""
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/rest/api/3/search/jql", self._search)

@@ -221,3 +221,16 @@ async def test_slack_send_after_close_is_retryable(receiver: SlackReceiver) -> N
 
     assert delivery.kind is DeliveryKind.RETRYABLE
     assert receiver.requests == []
+
+
+async def test_slack_one_session_closed_on_close(receiver: SlackReceiver) -> None:
+    channel = make_channel(receiver, SkipClock())
+    await channel.send(notification(id="n-1"))
+    session = channel._session
+    await channel.send(notification(id="n-2"))
+
+    assert session is not None
+    assert channel._session is session
+    await channel.close()
+    assert session.closed
+    assert channel._session is None

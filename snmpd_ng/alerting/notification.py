@@ -1,4 +1,4 @@
-"""What escalation hands to a channel, and what the channel hands back.
+"""The data escalation passes to a channel, and the outcome the channel returns.
 
 A `Notification` is plain data about one group of alerts at one moment (first firing, a repeat,
 an acknowledgement, the resolution). A channel turns it into its provider's request and returns a
@@ -58,7 +58,7 @@ class Notification:
 
 
 class DeliveryKind(enum.Enum):
-    """How a delivery ended."""
+    """The outcome of a delivery."""
 
     DELIVERED = "delivered"
     RETRYABLE = "retryable"

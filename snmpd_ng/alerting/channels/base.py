@@ -8,11 +8,10 @@
    exponential growth with full jitter: a uniform draw from [0, min(cap, base * 2**retry)],
    as in the AWS Architecture Blog's "Exponential Backoff And Jitter" (2015).
 
-A provider raises `RetryableError` or `PermanentError` from an attempt; `classify_status` says
-which an HTTP status is. Every failed attempt and every final outcome is one log event with the
-channel, the notification id and the status code. Details and messages never carry a secret:
-`scrub` replaces any secret text a provider echoes back.
-"""
+A provider raises `RetryableError` or `PermanentError` from an attempt, and `classify_status`
+returns which of the two an HTTP status is. Every failed attempt and every final outcome is one log
+event with the channel, the notification id and the status code. Details and messages never carry a
+secret: `scrub` replaces any secret text a provider echoes back. """
 
 from __future__ import annotations
 
@@ -168,9 +167,10 @@ class Channel(ABC):
         return f"{type(self).__name__}(name={self.name!r})"
 
     async def send(self, notification: Notification) -> Delivery:
-        """Deliver `notification`, retrying as the policy allows; never raise for a failure.
+        """Deliver `notification`, retrying as the policy allows, and return the outcome.
 
-        CancelledError propagates, so a shutdown stops a send between or inside attempts.
+        A provider's failure comes back as a `Delivery`, not as an exception. CancelledError
+        propagates, so a shutdown stops a send between or inside attempts.
         """
         bound = log.bind(channel=self.name, channel_type=self.type,
                          notification_id=notification.id)
@@ -217,8 +217,8 @@ class Channel(ABC):
             bound.debug("alert delivery rate limited", waited_seconds=round(waited, 3))
 
     async def _timed_attempt(self, notification: Notification) -> Delivery:
-        # NOTE: the timeout runs on the event loop's time, not on the injected clock, because
-        # it bounds network I/O that runs on that loop; backoff and the rate limit use the clock.
+        # NOTE: the timeout runs on the event loop's time, not on the injected clock, because it
+        # bounds network I/O that runs on that loop. Backoff and the rate limit use the clock.
         try:
             async with asyncio.timeout(self.policy.timeout):
                 return await self._attempt(notification)
@@ -229,7 +229,8 @@ class Channel(ABC):
             raise
         except Exception as exc:
             # A provider's reply of a shape we did not expect must not stop the outbox. The
-            # traceback is not logged: a console renderer that shows locals would show secrets.
+            # traceback is not logged, because a renderer that prints local variables would
+            # print revealed secrets.
             message = self._scrub(shorten(str(exc)))
             raise PermanentError(f"unexpected error {type(exc).__name__}: {message}") from exc
 

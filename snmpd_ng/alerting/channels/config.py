@@ -239,7 +239,7 @@ class ServiceNowEntry(ChannelEntry):
 
 
 class _Context:
-    """What building one channel needs: its key path, the secret reader, clock and rng."""
+    """The state that building one channel needs: its key path, the issue list, clock and rng."""
 
     def __init__(self, builder: BuildState, path: KeyPath, clock: Clock,
                  rng: random.Random | None) -> None:

@@ -162,16 +162,16 @@ class JiraChannel(HttpChannel):
     async def _transition(self, key: str) -> str:
         path = f"/rest/api/3/issue/{quote(key, safe='')}/transitions"
         reply = await self._call("GET", path, None, 200)
-        wanted = self._settings.resolve_transition
+        expected_name = self._settings.resolve_transition
         names = []
         for transition in _get(reply, "transitions", list):
             name = transition.get("name") if isinstance(transition, dict) else None
             names.append(str(name))
-            if isinstance(name, str) and name.casefold() == wanted.casefold():
+            if isinstance(name, str) and name.casefold() == expected_name.casefold():
                 transition_id = _get_from(reply, transition, "id", str)
                 await self._call("POST", path, {"transition": {"id": transition_id}}, 204)
                 return name
-        raise PermanentError(f"{key} has no transition named {wanted!r} now; available: "
+        raise PermanentError(f"{key} has no transition named {expected_name!r} now; available: "
                              f"{', '.join(names) or 'none'}; set resolve_transition to one")
 
     async def _call(self, method: str, path: str, document: object | None,

@@ -5,7 +5,7 @@ The dedup_key is the notification's group_key, the same for the life of the grou
 updates the open PagerDuty alert and the resolve closes it. A trigger carries a `payload` with
 `summary` (at most 1024 characters), `source`, `severity` (critical, error, warning or info),
 `timestamp` (ISO 8601), and optional `component`, `group`, `class` and `custom_details`.
-PagerDuty answers 202 with `{"status": "success", "dedup_key": ...}`; 400 is an invalid event
+PagerDuty replies 202 with `{"status": "success", "dedup_key": ...}`; 400 is an invalid event
 (no retry), 429 and 5xx retry. Source: PagerDuty's developer documentation, "Send an Alert
 Event" and "Events API v2 Overview".
 """

@@ -1,12 +1,12 @@
 """Slack incoming webhooks: a Block Kit message with the alert group's header, fields and context.
 
 Slack's incoming webhook takes `POST {"text": ..., "blocks": [...], "attachments": [...]}` and
-replies 200 with the body "ok"; errors are 400 (`invalid_payload`), 403, 404 (`no_service`,
-`channel_not_found`), 410 (`channel_is_archived`) and 429 with Retry-After. Block Kit has no
-colour, so the details go in one legacy attachment whose `color` shows the severity; the header
-stays a top-level block. Limits kept here, from Slack's Block Kit reference: a header's text is at
-most 150 characters, a section has at most 10 fields and 3000 characters of text, a context at
-most 10 elements, a message at most 50 blocks.
+replies 200 with the body "ok". Its errors are 400 (`invalid_payload`), 403, 404 (`no_service`,
+`channel_not_found`), 410 (`channel_is_archived`) and 429 with Retry-After. Block Kit has no colour,
+so the details go in one legacy attachment whose `color` shows the severity, while the header stays
+a top-level block. Limits kept here, from Slack's Block Kit reference: a header's text is at most
+150 characters, a section has at most 10 fields and 3000 characters of text, a context at most 10
+elements, a message at most 50 blocks.
 
 The webhook URL is the credential (anyone who has it can post), so it is a `Secret`.
 """
@@ -99,9 +99,9 @@ def _field(name: str, value: str) -> dict[str, str]:
 
 
 def _alert_sections(notification: Notification) -> list[dict[str, Any]]:
-    shown = notification.alerts[:ALERT_SECTIONS_MAX]
-    sections = [_alert_section(alert) for alert in shown]
-    hidden = len(notification.alerts) - len(shown)
+    listed = notification.alerts[:ALERT_SECTIONS_MAX]
+    sections = [_alert_section(alert) for alert in listed]
+    hidden = len(notification.alerts) - len(listed)
     if hidden > 0:
         more = {"type": "mrkdwn", "text": f"and {hidden} more alerts in this group"}
         sections.append({"type": "section", "text": more})

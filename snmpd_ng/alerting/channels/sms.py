@@ -2,7 +2,7 @@
 
 `POST {base_url}/2010-04-01/Accounts/{AccountSid}/Messages.json` with the form fields `To`,
 `From` and `Body`, authenticated with HTTP basic auth (the account SID and the auth token).
-Twilio answers 201 with the message resource, whose `sid` starts with "SM"; an error reply is
+Twilio replies 201 with the message resource, whose `sid` starts with "SM"; an error reply is
 JSON with `code`, `message` and `status`. One message goes to each recipient, its body cut to
 `max_length` characters.
 

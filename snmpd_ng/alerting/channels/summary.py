@@ -1,7 +1,7 @@
 """The words every channel uses for a notification: its title, status and one line per alert.
 
-Keeping them in one place makes an email subject, a Slack header, a PagerDuty summary and a
-ticket title say the same thing about the same group.
+Because they live in one place, an email subject, a Slack header, a PagerDuty summary and a
+ticket title describe a group in the same words.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ docs/alerting-channels.md) and these headers:
 - `X-Snmpd-Ng-Notification-Id`: the notification id, the same on every retry.
 
 A receiver recomputes the HMAC over the timestamp header, ".", and the body exactly as received,
-compares it in constant time, and rejects a timestamp more than a few minutes from its own clock,
-so a captured request cannot be replayed later. The notification id lets it drop a retry of a
+and compares it in constant time. It rejects a timestamp more than a few minutes from its own
+clock, so a captured request cannot be replayed later. The notification id lets it drop a retry of a
 request it already processed. Any 2xx reply counts as delivered.
 """
 
