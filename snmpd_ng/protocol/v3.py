@@ -158,7 +158,7 @@ def _check_header(msg_id: int, max_size: int, flags: int, usm: UsmParameters) ->
         raise EncodeError(f"msgMaxSize {max_size} is outside {MIN_MAX_SIZE}..{INT32_MAX}")
     if not 0 <= flags <= 0x07 or flags & (FLAG_AUTH | FLAG_PRIV) == FLAG_PRIV:
         raise EncodeError(f"msgFlags 0x{flags:02x} is invalid (privacy needs authentication)")
-    for name, number in (("engineBoots", usm.engine_boots), ("engineTime", usm.engine_time)):
+    for name, number in (("EngineBoots", usm.engine_boots), ("EngineTime", usm.engine_time)):
         if not 0 <= number <= INT32_MAX:
             raise EncodeError(f"msgAuthoritative{name} {number} is outside 0..{INT32_MAX}")
     if len(usm.user_name) > 32:
@@ -241,10 +241,11 @@ def _decode_global_data(data: bytes, pos: int, end: int) -> tuple[int, int, int,
                           field="msgGlobalData", offset=cursor)
 
     if not 0 <= msg_id <= INT32_MAX:
-        raise DecodeError(f"msgID {msg_id} is negative", field="msgID", offset=start)
-    if not MIN_MAX_SIZE <= max_size <= INT32_MAX:
-        raise DecodeError(f"msgMaxSize {max_size} is below {MIN_MAX_SIZE}", field="msgMaxSize",
+        raise DecodeError(f"msgID {msg_id} is outside 0..{INT32_MAX}", field="msgID",
                           offset=start)
+    if not MIN_MAX_SIZE <= max_size <= INT32_MAX:
+        raise DecodeError(f"msgMaxSize {max_size} is outside {MIN_MAX_SIZE}..{INT32_MAX}",
+                          field="msgMaxSize", offset=start)
     if len(flags_octets) != 1:
         raise DecodeError(f"msgFlags has {len(flags_octets)} octets, expected 1",
                           field="msgFlags", offset=start)
@@ -274,9 +275,11 @@ def _decode_usm(data: bytes, start: int, stop: int, message: V3Message) -> None:
         raise DecodeError(f"{end - pos} bytes follow msgPrivacyParameters",
                           field="UsmSecurityParameters", offset=pos)
 
-    if boots < 0 or engine_time < 0:
-        raise DecodeError("engineBoots or engineTime is negative", field="UsmSecurityParameters",
-                          offset=start)
+    # RFC 3414 2.4: both are INTEGER (0..2147483647).
+    for name, number in (("engineBoots", boots), ("engineTime", engine_time)):
+        if not 0 <= number <= INT32_MAX:
+            raise DecodeError(f"{name} {number} is outside 0..{INT32_MAX}",
+                              field="UsmSecurityParameters", offset=start)
     if len(user_name) > 32:
         raise DecodeError(f"msgUserName has {len(user_name)} octets (at most 32)",
                           field="msgUserName", offset=start)
