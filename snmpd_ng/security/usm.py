@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from snmpd_ng.protocol.errors import DecodeError
+from snmpd_ng.protocol.errors import DecodeError, EncodeError
 from snmpd_ng.protocol.oid import Oid
 from snmpd_ng.protocol.pdu import AnyPdu, Pdu, PduType
 from snmpd_ng.protocol.v3 import (
@@ -135,16 +135,20 @@ def outgoing_request(user: UsmUser, level: SecurityLevel, keys: LocalizedKeys | 
 
     `keys` are the user's keys localised to the engine, needed above noAuthNoPriv. Boots and
     time are the engine's, estimated from the local clock; `salt` is the caller's counter.
+    Raises EncodeError when `keys` lack what `level` needs, rather than send at a lower level.
     """
     scoped = encode_scoped_pdu(context_engine_id, context_name, pdu)
     flags = FLAG_REPORTABLE
     boots, engine_time = engine.boots, engine.estimated_time(now)
     usm = UsmParameters(engine.engine_id, boots, engine_time, user.name.encode("utf-8"))
-    if level is SecurityLevel.NO_AUTH_NO_PRIV or keys is None or keys.auth_protocol is None:
+    if level is SecurityLevel.NO_AUTH_NO_PRIV:
         message, _ = encode_message(msg_id, MAX_MESSAGE_SIZE, flags, usm, scoped,
                                     encrypted=False)
         return message
 
+    # RFC 3414 3.1 steps 6 and 7: a level the keys cannot give is unsupportedSecurityLevel.
+    _check_keys(level, keys)
+    assert keys is not None and keys.auth_protocol is not None
     flags |= FLAG_AUTH
     data, encrypted = scoped, False
     if level is SecurityLevel.AUTH_PRIV and keys.priv_protocol is not None:
@@ -158,6 +162,16 @@ def outgoing_request(user: UsmUser, level: SecurityLevel, keys: LocalizedKeys | 
                                      encrypted=encrypted)
     mac = auth.sign(keys.auth_protocol, keys.auth_key, message)
     return message[:offset] + mac + message[offset + len(mac):]
+
+
+def _check_keys(level: SecurityLevel, keys: LocalizedKeys | None) -> None:
+    if keys is None or keys.auth_protocol is None:
+        raise EncodeError(f"security level {level.value} needs the user's authentication key "
+                          "localised to the engine, and none was given; discover the engine "
+                          "ID first")
+    if level is SecurityLevel.AUTH_PRIV and keys.priv_protocol is None:
+        raise EncodeError("security level authPriv needs the user's privacy key localised to "
+                          "the engine, and none was given")
 
 
 # ---------------------------------------------------------------------------------------------
