@@ -111,9 +111,10 @@ class UsmUser:
             problems += _key_problems("authentication", self.auth_protocol, self.auth_key,
                                       self.auth_key_kind, level)
         if level is SecurityLevel.AUTH_PRIV:
-            problems += _key_problems("privacy", self.priv_protocol, self.priv_key,
-                                      self.priv_key_kind, level)
-            problems += self._priv_key_length_problems()
+            priv_problems = _key_problems("privacy", self.priv_protocol, self.priv_key,
+                                          self.priv_key_kind, level)
+            # The length check applies only to a key that is there.
+            problems += priv_problems or self._priv_key_length_problems()
         return problems
 
     def _priv_key_length_problems(self) -> list[str]:
@@ -140,10 +141,11 @@ class UsmUser:
 
 def _key_problems(what: str, protocol: object, key: Secret | None, kind: KeyKind,
                   level: SecurityLevel) -> list[str]:
+    article = "an" if what[0] in "aeiou" else "a"
     if protocol is None:
-        return [f"security level {level.value} needs an {what} protocol"]
+        return [f"security level {level.value} needs {article} {what} protocol"]
     if key is None or not key:
-        return [f"security level {level.value} needs an {what} passphrase or key"]
+        return [f"security level {level.value} needs {article} {what} passphrase or key"]
     length = len(key.reveal())
     if kind is KeyKind.PASSPHRASE and length < MIN_PASSPHRASE_OCTETS:
         return [f"the {what} passphrase has {length} octets; USM needs at least "
