@@ -188,7 +188,7 @@ class TestSessionAgent:
     def test_lower_level_gets_authorization_error(
         self, snmpd_v3_agent: V3Agent, name: str, level: SecurityLevel
     ) -> None:
-        # With the right passphrases, so the error comes from the user's rouser level.
+        # The passphrases are right, so the error comes from the level in the rouser line.
         user = snmpd_v3_agent.user(name)
         returncode, _, stderr = snmpd_v3_agent.snmpget(
             netsnmp_args(user, level=level), SYS_LOCATION_OID
