@@ -20,7 +20,6 @@ never show a secret's value. docs/alerting-channels.md documents every key.
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import random
 from collections.abc import Callable, Mapping
@@ -30,7 +29,7 @@ from urllib.parse import urlsplit
 
 import pydantic
 from jinja2 import TemplateSyntaxError
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from snmpd_ng.alerting.channels import email, jira, pagerduty, servicenow, slack, sms, webhook
@@ -38,7 +37,7 @@ from snmpd_ng.alerting.channels.base import Channel, DeliveryPolicy
 from snmpd_ng.clock import Clock, LoopClock
 from snmpd_ng.config.build_state import BuildState
 from snmpd_ng.config.errors import ConfigError, ConfigIssue, KeyPath
-from snmpd_ng.config.schema import SecretSource, StrictModel, parse_duration
+from snmpd_ng.config.schema import Duration, SecretSource, StrictModel
 from snmpd_ng.config.secret_sources import resolve_secret
 from snmpd_ng.secret import Secret
 
@@ -46,19 +45,6 @@ SECTION: KeyPath = ("alerting", "channels")
 MAX_CHANNEL_TIMEOUT = 300.0
 
 
-def _positive_seconds(maximum: float) -> Any:
-    def check(value: object) -> object:
-        seconds = parse_duration(value)
-        if isinstance(seconds, float) and not 0 < seconds <= maximum:
-            limit = "above 0" if math.isinf(maximum) else f"above 0 up to {maximum:g}s"
-            raise ValueError(f"invalid duration {value!r}; allowed values: {limit}")
-        return seconds
-
-    return check
-
-
-Seconds = Annotated[float, BeforeValidator(_positive_seconds(math.inf))]
-AttemptTimeout = Annotated[float, BeforeValidator(_positive_seconds(MAX_CHANNEL_TIMEOUT))]
 Text = Annotated[str, Field(min_length=1)]
 
 
@@ -86,9 +72,9 @@ def url_problem(url: str, allow_insecure: bool) -> str | None:
 
 class RetryEntry(StrictModel):
     max_attempts: int = Field(default=4, ge=1, le=20)
-    base: Seconds = 1.0
-    cap: Seconds = 60.0
-    max_retry_after: Seconds = 300.0
+    base: Duration = 1.0
+    cap: Duration = 60.0
+    max_retry_after: Duration = 300.0
 
 
 class RateLimitEntry(StrictModel):
@@ -101,7 +87,8 @@ class ChannelEntry(StrictModel):
     """Keys every channel type has."""
 
     type: str
-    timeout: AttemptTimeout = 10.0
+    timeout: Duration = Field(default=10.0, le=MAX_CHANNEL_TIMEOUT)
+    """Seconds, above 0 and at most 300."""
     retry: RetryEntry = RetryEntry()
     rate_limit: RateLimitEntry = RateLimitEntry()
     allow_insecure: bool = False
