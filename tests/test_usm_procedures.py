@@ -506,37 +506,22 @@ def test_incoming_mac_of_own_length_opens(auth_protocol: AuthProtocol) -> None:
     assert manager_opens(data, keys, make_user(auth_protocol, None)).authenticated
 
 
-def test_incoming_wrong_engine_id() -> None:
+@pytest.mark.parametrize(("engine_id", "user_name", "reason", "words"), [
+    (OTHER_ENGINE_ID, USER_NAME.encode(), "wrong_engine_id", OTHER_ENGINE_ID.hex()),
+    (b"", USER_NAME.encode(), "wrong_engine_id", "(empty)"),
+    (ENGINE_ID, b"user2", "wrong_user", "user2"),
+], ids=["other-engine-id", "empty-engine-id", "other-user"])
+def test_incoming_wrong_engine_or_user(engine_id: bytes, user_name: bytes, reason: str,
+                                       words: str) -> None:
     keys = keys_for(AuthProtocol.SHA, None)
-    data = agent_message(keys, RESPONSE, flags=FLAG_AUTH, engine_id=OTHER_ENGINE_ID)
+    data = agent_message(keys, RESPONSE, flags=FLAG_AUTH, engine_id=engine_id,
+                         user_name=user_name)
 
     with pytest.raises(Rejected) as caught:
         manager_opens(data, keys, make_user(AuthProtocol.SHA, None))
 
-    assert caught.value.reason == "wrong_engine_id"
-    assert OTHER_ENGINE_ID.hex() in caught.value.detail
-
-
-def test_incoming_empty_engine_id_is_wrong() -> None:
-    keys = keys_for(AuthProtocol.SHA, None)
-    data = agent_message(keys, RESPONSE, flags=FLAG_AUTH, engine_id=b"")
-
-    with pytest.raises(Rejected) as caught:
-        manager_opens(data, keys, make_user(AuthProtocol.SHA, None))
-
-    assert caught.value.reason == "wrong_engine_id"
-    assert "(empty)" in caught.value.detail
-
-
-def test_incoming_wrong_user_name() -> None:
-    keys = keys_for(AuthProtocol.SHA, None)
-    data = agent_message(keys, RESPONSE, flags=FLAG_AUTH, user_name=b"user2")
-
-    with pytest.raises(Rejected) as caught:
-        manager_opens(data, keys, make_user(AuthProtocol.SHA, None))
-
-    assert caught.value.reason == "wrong_user"
-    assert "user2" in caught.value.detail
+    assert caught.value.reason == reason
+    assert words in caught.value.detail
 
 
 @pytest.mark.parametrize("flags", [FLAG_AUTH, FLAG_AUTH | FLAG_PRIV], ids=["auth", "priv"])
