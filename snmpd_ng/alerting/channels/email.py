@@ -105,7 +105,7 @@ def render_subject(template: Template, notification: Notification) -> str:
         log.warning("email subject template failed; the title is used instead",
                     notification_id=notification.id, error=shorten(str(exc), 200))
         text = summary.title(notification)
-    # Header values may not contain line breaks, and a long subject is cut by most clients.
+    # Header values may not contain line breaks, so every run of whitespace becomes one space.
     line = " ".join(text.split()) or summary.title(notification)
     return line[:SUBJECT_MAX]
 
