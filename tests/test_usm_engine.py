@@ -224,6 +224,11 @@ def test_update_unchanged_keeps_stale_reports() -> None:
 # Time window (RFC 3414 2.2.3 and 3.2 step 7b, for a non-authoritative engine)
 
 
+def test_time_window_is_150_seconds() -> None:
+    # RFC 3414 2.2.3 fixes the window. The tests below use the constant, so this pins it.
+    assert TIME_WINDOW_SECONDS == 150
+
+
 def test_window_accepts_time_150_seconds_behind() -> None:
     state = synced()
 
