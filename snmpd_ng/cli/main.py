@@ -3,6 +3,7 @@
     snmpd-ng get|getnext|walk|bulkwalk|set [OPTIONS] AGENT ...   like snmpget, snmpwalk, ...
     snmpd-ng run --config FILE                                 run the polling daemon
     snmpd-ng check-config FILE                                 validate a config file
+    snmpd-ng test-rules FILE...                                run alerting rule unit tests
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ net-snmp compatible tools (run 'snmpd-ng COMMAND --help' for their options):
 The daemon:
   run --config FILE     run the polling daemon
   check-config FILE     check a config file and print a summary
+  test-rules FILE...    run alerting rule unit tests (like promtool test rules)
 
   -h, --help     show this help
   --version      show the version
@@ -97,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         from snmpd_ng.daemon import cli_check_config
 
         return cli_check_config(rest)
+    if command == "test-rules":
+        from snmpd_ng.cli.test_rules import cli_test_rules
+
+        return cli_test_rules(rest)
     try:
         tool = Tool(command)
     except ValueError:
