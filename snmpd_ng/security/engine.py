@@ -123,11 +123,14 @@ Address = tuple[str, int]
 class EngineTable:
     """Engine states by (address, engine ID), shared by every target of one manager."""
 
-    __slots__ = ("_latest", "_states")
+    __slots__ = ("_addresses", "_latest", "_states")
 
     def __init__(self) -> None:
         self._states: dict[tuple[Address, bytes], EngineState] = {}
         self._latest: dict[Address, bytes] = {}
+        # Addresses with a state of each engine ID, in insertion order, so that the clone check
+        # after every authenticated response looks at one engine's addresses, not at the table.
+        self._addresses: dict[bytes, dict[Address, None]] = {}
 
     def latest(self, address: Address) -> EngineState | None:
         """Return the state of the engine last discovered at `address`, if any, so that a new
@@ -141,6 +144,7 @@ class EngineTable:
         state = self._states.get(key)
         if state is None:
             state = self._states[key] = EngineState(engine_id=engine_id)
+            self._addresses.setdefault(engine_id, {})[address] = None
         self._latest[address] = engine_id
         return state
 
@@ -152,9 +156,9 @@ class EngineTable:
         (cloned machines). A higher boots is a reboot the other address has not seen yet.
         """
         found = []
-        for (other_address, engine_id), other in self._states.items():
-            if (engine_id != state.engine_id or other_address == address
-                    or other.status is not EngineStatus.SYNCED):
+        for other_address in self._addresses.get(state.engine_id, {}):
+            other = self._states[other_address, state.engine_id]
+            if other_address == address or other.status is not EngineStatus.SYNCED:
                 continue
             if state.boots < other.boots or (
                 state.boots == other.boots
@@ -168,4 +172,8 @@ class EngineTable:
         """Forget every engine state of `address` (a target removed from the configuration)."""
         for key in [key for key in self._states if key[0] == address]:
             del self._states[key]
+            addresses = self._addresses[key[1]]
+            del addresses[address]
+            if not addresses:
+                del self._addresses[key[1]]
         self._latest.pop(address, None)
