@@ -130,15 +130,18 @@ def discovery_request(msg_id: int, request_id: int) -> bytes:
 
 def outgoing_request(user: UsmUser, level: SecurityLevel, keys: LocalizedKeys | None,
                      engine: EngineState, pdu: AnyPdu, msg_id: int, *, context_engine_id: bytes,
-                     context_name: bytes, now: float, salt: int) -> bytes:
+                     context_name: bytes, now: float, salt: int,
+                     reportable: bool = True) -> bytes:
     """Encode, encrypt and sign a request to `engine` (RFC 3414 3.1).
 
     `keys` are the user's keys localised to the engine, needed above noAuthNoPriv. Boots and
     time are the engine's, estimated from the local clock; `salt` is the caller's counter.
+    An authoritative engine that answers an inform passes itself as `engine` and
+    `reportable=False`, because a Response or Report must not ask for a report (RFC 3412 6.4).
     Raises EncodeError when `keys` lack what `level` needs, rather than send at a lower level.
     """
     scoped = encode_scoped_pdu(context_engine_id, context_name, pdu)
-    flags = FLAG_REPORTABLE
+    flags = FLAG_REPORTABLE if reportable else 0
     boots, engine_time = engine.boots, engine.estimated_time(now)
     usm = UsmParameters(engine.engine_id, boots, engine_time, user.name.encode("utf-8"))
     if level is SecurityLevel.NO_AUTH_NO_PRIV:
@@ -186,12 +189,25 @@ def incoming_message(message: V3Message, user: UsmUser, keys: LocalizedKeys | No
     the caller decides what it may do. The time window is checked by the caller, which knows
     whether the message is a report. Raises Rejected.
     """
+    usm = authenticate_message(message, user, keys, engine_id)
+    authenticated = bool(message.flags & FLAG_AUTH)
+    return Incoming(open_scoped_pdu(message, keys), usm, authenticated=authenticated)
+
+
+def authenticate_message(message: V3Message, user: UsmUser, keys: LocalizedKeys | None,
+                         engine_id: bytes) -> UsmParameters:
+    """Check the security model and, for an authenticated message, the engine ID, the user name
+    and the MAC (RFC 3414 3.2 steps 1 to 6); return the message's USM parameters.
+
+    An engine that must check the time window before decrypting (step 7) calls this, then
+    `open_scoped_pdu`. Raises Rejected.
+    """
     usm = message.usm
     if message.security_model != USM_SECURITY_MODEL or usm is None:
         raise Rejected("wrong_security_model",
                        f"the message uses security model {message.security_model}, not USM (3)")
     if not message.flags & FLAG_AUTH:
-        return Incoming(_open_plaintext(message), usm, authenticated=False)
+        return usm
 
     if keys is None or keys.auth_protocol is None:
         raise Rejected("wrong_security_level",
@@ -208,9 +224,19 @@ def incoming_message(message: V3Message, user: UsmUser, keys: LocalizedKeys | No
         raise Rejected("authentication_failed",
                        "the message's MAC does not match: it was altered, or signed with another "
                        "key")
-    if not message.encrypted:
-        return Incoming(_open_plaintext(message), usm, authenticated=True)
-    return Incoming(_decrypt(message, usm, keys), usm, authenticated=True)
+    return usm
+
+
+def open_scoped_pdu(message: V3Message, keys: LocalizedKeys | None) -> ScopedPdu:
+    """Decrypt the scopedPDU when it is encrypted, and decode it (RFC 3414 3.2 step 8).
+
+    Call it after `authenticate_message` passed. Raises Rejected.
+    """
+    if not message.flags & FLAG_AUTH or not message.encrypted:
+        return _open_plaintext(message)
+    if message.usm is None:
+        raise Rejected("wrong_security_model", "the message has no USM security parameters")
+    return _decrypt(message, message.usm, keys)
 
 
 def _open_plaintext(message: V3Message) -> ScopedPdu:
@@ -222,8 +248,8 @@ def _open_plaintext(message: V3Message) -> ScopedPdu:
         raise Rejected("malformed", f"the scopedPDU cannot be decoded: {exc}") from None
 
 
-def _decrypt(message: V3Message, usm: UsmParameters, keys: LocalizedKeys) -> ScopedPdu:
-    if keys.priv_protocol is None:
+def _decrypt(message: V3Message, usm: UsmParameters, keys: LocalizedKeys | None) -> ScopedPdu:
+    if keys is None or keys.priv_protocol is None:
         raise Rejected("wrong_security_level",
                        "the message is encrypted, but the user has no privacy key")
     try:
