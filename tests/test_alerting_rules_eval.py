@@ -12,22 +12,12 @@ from snmpd_ng.alerting.rules import Rule, RulesEngine, RuleSignal
 from snmpd_ng.alerting.rules.counters import counter_rate, counter_step
 from snmpd_ng.alerting.rules.store import SeriesStore
 from snmpd_ng.alerting.rules.templates import humanize, humanize_duration, percent
+from snmpd_ng.alerting.rules.testing import ManualClock
 from snmpd_ng.alerting.series import REBOOTS, Sample, label_key
 
 INTERVAL = 60.0
 WALL_BASE = 1_700_000_000.0
 ROW = {"ifIndex": "3", "ifName": "Gi0/3"}
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.time = 0.0
-
-    def now(self) -> float:
-        return self.time
-
-    def wall(self) -> float:
-        return WALL_BASE + self.time
 
 
 def sample(name: str, value: float, at: float, *, labels: Mapping[str, str] | None = None,
@@ -42,7 +32,7 @@ class Harness:
     """An engine on a manual clock, fed one batch of samples at a time."""
 
     def __init__(self, *rules: Rule) -> None:
-        self.clock = ManualClock()
+        self.clock = ManualClock(wall_offset=WALL_BASE)
         self.engine = RulesEngine(list(rules), self.clock)
         self.signals: list[RuleSignal] = []
 
@@ -131,6 +121,13 @@ def test_counter32_wrap_implausible_for_speed() -> None:
     samples = counter_pair("ifInOctets", WRAP_BEFORE, WRAP_AFTER, "counter32")
 
     assert rate_of(*speed_samples(speed=10_000_000), *samples) is None
+
+
+def test_counter64_decrease_never_a_wrap() -> None:
+    # The same values as a plausible Counter32 wrap, but a Counter64 does not wrap.
+    samples = counter_pair("ifInOctets", WRAP_BEFORE, WRAP_AFTER, "counter64")
+
+    assert rate_of(*speed_samples(high_speed=1000), *samples) is None
 
 
 def test_counter32_wrap_with_unknown_speed_is_discontinuity() -> None:
@@ -556,7 +553,7 @@ def test_rebooted_fires_for_one_result() -> None:
     assert harness.signals[0].labels == {"target": "core1", "severity": "info"}
 
 
-def test_absent_for_fires_on_tick_and_resolves_on_data() -> None:
+def test_absent_for_fires_then_resolves() -> None:
     harness = Harness(Rule.build("Stopped", "absent_for(ifInOctets, 10m)"))
     harness.observe(0.0, sample("ifInOctets", 1, 0.0, labels=ROW, snmp_type="counter64"))
 
@@ -587,10 +584,10 @@ def test_retention_drops_unseen_series() -> None:
     harness.observe(0.0, sample("temperature", 80, 0.0))
 
     harness.tick(3599.0)
-    kept = harness.engine.store.series_count()
+    count_before = harness.engine.store.series_count()
     harness.tick(3661.0)
 
-    assert kept == 1
+    assert count_before == 1
     assert harness.engine.store.series_count() == 0
 
 

@@ -130,8 +130,8 @@ def samples_from_result(result: PollResult, target_labels: Mapping[str, str] | N
                         counter_naming: CounterNaming = "object") -> list[Sample]:
     """Turn one poll result into samples: its polled values, then `up`, `poll_success`, `reboots`.
 
-    `target_labels` are the target's configured labels, which the result does not carry, and
-    `counter_naming` is the daemon's choice for counter names; both as /metrics uses them.
+    `target_labels` are the target's configured labels, which the result does not carry.
+    `counter_naming` is the daemon's choice of counter names. /metrics uses both the same way.
     Values that /metrics leaves out (exceptions, unconvertible text, reserved names) have no
     sample here either.
     """

@@ -1,8 +1,8 @@
 """`snmpd-ng test-rules FILE...`: run rule unit tests, as `promtool test rules` does.
 
-Prints PASS or FAIL for each test case, with the expected and actual alerts of a failure, and
-exits 0 when every case of every file passed, 1 otherwise (a file that cannot be run included)
-and 2 on wrong arguments.
+Prints PASS or FAIL for each test case, with the expected and actual alerts of a failure.
+Exits 0 when every case of every file passed, 2 on wrong arguments, and 1 otherwise, including
+a file that cannot be run.
 """
 
 from __future__ import annotations

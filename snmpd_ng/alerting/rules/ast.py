@@ -1,6 +1,6 @@
 """The syntax tree of a rule expression, as the parser builds it and the compiler reads it.
 
-Every node knows whether it yields a number (`scalar`) or a set of series (`vector`), so the
+Every node has a kind: it yields a number (`scalar`) or a set of series (`vector`). So the
 parser can reject `rate(1)` or `5 and 3` with the column, before any sample arrives.
 """
 

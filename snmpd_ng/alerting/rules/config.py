@@ -1,9 +1,9 @@
 """The `alerting: rules:` section of the config file: its schema, its checks, and loading.
 
-`load_rules(raw, known_metrics)` is the one entry point: it takes the section as YAML parsed
-it and the metric names the configured jobs export, and returns the rules that are valid with
-one issue per problem. Errors name the rule, the key and the fix; a metric that no job polls
-is only a warning, because the rule is valid and starts working once a job polls it.
+`load_rules(raw, known_metrics)` is the one entry point. It takes the section as YAML parsed
+it and the metric names the configured jobs export, and returns the valid rules with one issue
+per problem. Errors name the rule, the key and the fix. A metric that no job polls is only a
+warning, because the rule is valid and starts working once a job polls it.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def load_rules(raw: object, known_metrics: Set[str], *,
     if raw is None:
         return [], []
     if not isinstance(raw, list):
-        shown = format_value(raw, is_secret=False)
-        return [], [RuleIssue(path, f"invalid value{shown}; expected a list of rules")]
+        value_text = format_value(raw, is_secret=False)
+        return [], [RuleIssue(path, f"invalid value{value_text}; expected a list of rules")]
 
     rules: list[Rule] = []
     issues: list[RuleIssue] = []
@@ -216,7 +216,7 @@ def _schema_issue(error: ErrorDetails, path: KeyPath, title: str) -> RuleIssue:
 
 def _schema_message(error: ErrorDetails, location: KeyPath) -> str:
     kind = error["type"]
-    shown = format_value(error.get("input"), is_secret=False)
+    value_text = format_value(error.get("input"), is_secret=False)
     key = str(location[-1]) if location else ""
     if kind == "extra_forbidden":
         message = f"unknown key {key!r}"
@@ -227,15 +227,16 @@ def _schema_message(error: ErrorDetails, location: KeyPath) -> str:
     if kind == "missing":
         return f"missing required key {key!r}"
     if kind == "literal_error":
-        return f"invalid value{shown}; allowed values: {', '.join(SEVERITIES)}"
+        return f"invalid value{value_text}; allowed values: {', '.join(SEVERITIES)}"
     if kind == "model_type":
-        return f"invalid value{shown}; expected a mapping with the keys {', '.join(ALLOWED_KEYS)}"
+        keys = ", ".join(ALLOWED_KEYS)
+        return f"invalid value{value_text}; expected a mapping with the keys {keys}"
     if kind == "value_error":
         return str(error.get("ctx", {}).get("error", error["msg"]))
     if kind == "string_too_short":
         return f"missing value for {key!r}; expected a non-empty string"
     if kind == "dict_type":
-        return f"invalid value{shown}; expected a mapping of names to text"
+        return f"invalid value{value_text}; expected a mapping of names to text"
     if kind == "string_type":
-        return f"invalid value{shown}; expected a string"
-    return f"invalid value{shown}: {error['msg']}"
+        return f"invalid value{value_text}; expected a string"
+    return f"invalid value{value_text}: {error['msg']}"

@@ -6,7 +6,7 @@ turn either into a false spike, so a step that cannot be explained yields no val
 
 - a reboot of the target between the two points is a discontinuity, whatever the values;
 - a Counter64 that went down was reset: a Counter64 does not wrap within any plausible time;
-- a Counter32 that went down wrapped once only if the implied rate fits the interface: the
+- a Counter32 that went down wrapped once only if the implied rate fits the interface. The
   increase in bits per second must not exceed the speed of the interface with the same target
   and `ifIndex` (`ifHighSpeed`, else `ifSpeed`, when polled). Without a known speed the step is
   a discontinuity;

@@ -1,6 +1,6 @@
 """The rules engine: stores samples, evaluates rules when their data arrives, emits signals.
 
-Sans-IO: the engine takes samples and times and returns `RuleSignal`s; the service that feeds
+Sans-IO: the engine takes samples and times and returns `RuleSignal`s. The service that feeds
 it poll results and forwards its signals owns the queues and the timer.
 
 When to evaluate: a rule is evaluated for one target when a batch of samples brings a metric
@@ -48,7 +48,7 @@ from snmpd_ng.ratelimit import WarningLimiter
 log = structlog.get_logger(__name__)
 
 DEFAULT_RETENTION = 86400.0
-"""Seconds a series is kept after its last sample. After that `absent_for` no longer sees it,
+"""Seconds a series is kept after its last sample. After that `absent_for` no longer finds it,
 so its alert resolves."""
 RETENTION_CHECK_INTERVAL = 60.0
 """Seconds between two sweeps of the store for series past their retention."""

@@ -46,8 +46,8 @@ class EvaluationError(ValueError):
 
 
 class Scope:
-    """Where and when an expression is evaluated: the series of one target (or of all targets
-    when `target` is None) at clock time `now`."""
+    """The series an expression is evaluated over, and the time: one target's series (all
+    targets' when `target` is None) at clock time `now`."""
 
     __slots__ = ("now", "store", "target")
 
@@ -286,7 +286,7 @@ def _compile_set_operation(node: BinaryOp) -> Compiled:
             return result
         return union
 
-    wanted = node.operator == "and"
+    keeps_matched = node.operator == "and"
 
     def intersect(scope: Scope) -> Vector:
         lvector: Vector = left(scope)
@@ -294,7 +294,7 @@ def _compile_set_operation(node: BinaryOp) -> Compiled:
             return lvector
         signatures = {signature(key) for key in right(scope)}
         return {key: value for key, value in lvector.items()
-                if (signature(key) in signatures) == wanted}
+                if (signature(key) in signatures) == keeps_matched}
     return intersect
 
 
@@ -345,9 +345,9 @@ def match_one_to_one(left: Vector, right: Vector,
 
 
 def _duplicate_message(side: str, signature: LabelKey, matching: Matching) -> str:
-    shown = ", ".join(f'{name}="{value}"' for name, value in signature)
+    labels_text = ", ".join(f'{name}="{value}"' for name, value in signature)
     modifier = "on" if matching.is_on else "ignoring"
-    return (f"two series on the {side} side match {{{shown}}}; list more labels in "
+    return (f"two series on the {side} side match {{{labels_text}}}; list more labels in "
             f"{modifier}({', '.join(matching.labels)}) so that each series has one partner")
 
 

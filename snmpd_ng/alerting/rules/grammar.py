@@ -83,7 +83,7 @@ _COMMA: ","
 OPERATOR_TERMINALS = frozenset({
     "OR", "AND", "UNLESS", "PLUS", "MINUS", "STAR", "SLASH", "EQ", "NE", "GE", "LE", "GT", "LT",
 })
-"""Terminals of binary operators. An error that expects most of them says "an operator"."""
+"""Terminals of binary operators. An error that expects most of them reads "an operator"."""
 
 TERMINAL_WORDS = {
     "NAME": "a name",
@@ -117,7 +117,7 @@ TERMINAL_WORDS = {
     "GT": "'>'",
     "LT": "'<'",
 }
-"""How an error message names what it expected, by terminal name."""
+"""The words an error message uses for each expected terminal, by terminal name."""
 
 DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 """Seconds per unit of a duration literal such as `5m` or `1h30m`."""

@@ -30,7 +30,8 @@ class Rule:
     """Seconds an alert stays pending before it fires; 0 fires at once."""
     recover: str | None = None
     recover_expression: Node | None = None
-    """When set, an active alert resolves only where this holds (hysteresis)."""
+    """When set, an active alert resolves only where this expression yields its series
+    (hysteresis)."""
     severity: Severity = "warning"
     labels: Mapping[str, str] = field(default_factory=dict)
     """Added to every alert of the rule, over the series' labels of the same name."""

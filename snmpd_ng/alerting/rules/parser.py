@@ -62,7 +62,7 @@ class ExpressionError(ValueError):
         """1-based column of the error in `text`."""
         self.reason = reason
         self.expected = tuple(expected)
-        """What the grammar accepts at the column, in words; empty for errors of meaning."""
+        """Words for what the grammar accepts at the column; empty for errors of meaning."""
         super().__init__(self.describe())
 
     def describe(self) -> str:
@@ -127,7 +127,7 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> ExpressionError:
 
 
 def _acceptable_terminals(exc: UnexpectedInput) -> set[str]:
-    # The parser state knows exactly which terminals it can shift next. The sets that lark puts
+    # The parser state lists exactly the terminals it can shift next. The sets that lark puts
     # on the exception come from the lexer and may include terminals of other contexts.
     parser = getattr(exc, "interactive_parser", None)
     if parser is not None:
@@ -148,8 +148,8 @@ def _describe_token(token: Token) -> str:
 def _expected_words(terminals: Iterable[str]) -> list[str]:
     names = set(terminals)
     words: list[str] = []
-    # An operator may follow any operand, so a partial list of them would mislead: either most
-    # of them fit ("an operator"), or the other words say more.
+    # An operator may follow any operand, so a partial list of them would mislead. Either most
+    # of them fit ("an operator"), or the other words are more precise.
     if len(names & OPERATOR_TERMINALS) > 3:
         words.append("an operator")
     # '!=' is also a label matcher, listed with the other matchers.

@@ -6,7 +6,7 @@ An alert is one series (one label set) of a rule's result. Its states, as in Pro
     pending or firing --resolves--> (none), with a `resolved` signal
 
 A rule without `for` goes straight to firing. A pending alert that resolves also gets a
-`resolved` signal, so whoever keeps alerts can drop it.
+`resolved` signal, so the alert lifecycle can drop it.
 
 When an alert resolves: without `recover`, as soon as `expr` no longer yields its series.
 With `recover` (hysteresis), only when `recover` yields its series, or when none of the rule's

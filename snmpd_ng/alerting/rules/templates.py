@@ -1,9 +1,9 @@
 """Annotation templates: Jinja2 in its sandboxed environment, with filters for numbers.
 
-A template sees `value` (the alert's number), `labels` (its labels), `target` (the target's
-name) and `rule` (the rule's name), all plain strings and numbers, so the sandbox leaves it no
-way to reach Python objects. Templates are compiled when the rules load, so a syntax error is a
-config error, and rendered when an alert changes state.
+A template gets `value` (the alert's number), `labels` (its labels), `target` (the target's
+name) and `rule` (the rule's name). All are plain strings and numbers, so the sandbox leaves
+it no way to reach Python objects. Templates are compiled when the rules load, so a syntax
+error is a config error, and rendered when an alert changes state.
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ class AlertRuleTest(StrictModel):
     eval_time: Duration
     alertname: str
     state: Literal["firing", "pending"] = "firing"
-    """Which alerts to compare: promtool compares firing alerts only."""
+    """The state of the alerts to compare; promtool compares firing alerts only."""
     exp_alerts: list[ExpectedAlert] = Field(default_factory=list)
 
 

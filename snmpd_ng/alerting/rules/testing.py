@@ -71,17 +71,22 @@ class FileResult:
         return not self.errors and all(case.passed for case in self.cases)
 
 
-class _ManualClock:
-    """The engine's clock during a test: it shows the time the runner sets."""
+class ManualClock:
+    """A clock for the engine that shows the time its owner sets.
 
-    def __init__(self) -> None:
-        self.time = 0.0
+    `wall()` is `time` plus `wall_offset`; the rule tests keep the offset at 0, so Unix times
+    start at the epoch, as in promtool.
+    """
+
+    def __init__(self, time: float = 0.0, wall_offset: float = 0.0) -> None:
+        self.time = time
+        self.wall_offset = wall_offset
 
     def now(self) -> float:
         return self.time
 
     def wall(self) -> float:
-        return self.time
+        return self.time + self.wall_offset
 
 
 def run_test_file(path: str | Path) -> FileResult:
@@ -180,7 +185,7 @@ def _format_issue(issue: RuleIssue, source: Path, lines: Mapping[KeyPath, int]) 
 def run_group(group: RuleTestGroup, rules: Sequence[Rule], where: str) -> list[CaseResult]:
     """Feed the group's input series to a fresh engine and check each alert test."""
     inputs = _expand_inputs(group, where)
-    clock = _ManualClock()
+    clock = ManualClock()
     engine = RulesEngine(rules, clock)
     known_rules = {rule.name for rule in rules}
     for test in group.alert_rule_test:
