@@ -277,7 +277,7 @@ FAILURE_CASES = failure_cases()
 async def run_failure_cases(agent: V3Agent) -> dict[str, Any]:
     async def one(manager: Manager, case: str, usm: UsmUser) -> Any:
         # Requests meant to time out get short attempts. The others keep the usual ones, so
-        # that a busy machine does not turn their answer into a timeout.
+        # that on a busy machine their Response still arrives in time.
         fields = {} if case.startswith("same_key-") else {"timeout": SHORT, "retries": 1}
         return await outcome(manager.get(target_for(agent, usm, **fields), [SYS_NAME]))
 
