@@ -37,12 +37,15 @@ class ResponseRejected(Exception):
     """A decoded message carries a key of ours but is not an acceptable response.
 
     `kind` is the counter it goes to ("wrong_community", "wrong_version", "not_response");
-    `detail` describes the problem without quoting any secret.
+    `detail` describes the problem without quoting any secret. `counted` is True when the
+    message processing has already counted the drop in its own counter (the SNMPv3
+    `security_drops`), so the transport does not count it again as malformed.
     """
 
-    def __init__(self, kind: str, detail: str) -> None:
+    def __init__(self, kind: str, detail: str, *, counted: bool = False) -> None:
         self.kind = kind
         self.detail = detail
+        self.counted = counted
         super().__init__(detail)
 
 

@@ -374,7 +374,7 @@ class Transport:
         try:
             response: Pdu | AttemptOutcome = exchange.channel.processing.accept_response(message)
         except ResponseRejected as exc:
-            self._drop_rejected(exchange, key, source, exc.kind, exc.detail)
+            self._drop_rejected(exchange, key, source, exc.kind, exc.detail, exc.counted)
             return
         except AttemptOutcome as outcome:
             response = outcome
@@ -413,14 +413,14 @@ class Transport:
                        target=channel.label if channel is not None else None)
 
     def _drop_rejected(self, exchange: Exchange, key: int, source: SocketAddress, kind: str,
-                       detail: str) -> None:
+                       detail: str, counted: bool = False) -> None:
         channel = exchange.channel
         stats = channel.stats
         if kind == "unexpected_source":
             stats.unexpected_source += 1
         elif kind == "wrong_community":
             stats.wrong_community += 1
-        else:
+        elif not counted:
             stats.malformed_responses += 1
         exchange.reject(kind, detail)
         self._warn(channel.warnings, "response dropped", channel.label, kind, request_id=key,

@@ -112,6 +112,8 @@ class UsmProcessing:
         self._diagnosis: tuple[float, SecurityError | None] | None = None
         """When the last privacy probe ran, and the mismatch it found (None: none found)."""
         self._probe_channel: Any = None
+        self._conflicts_seen: set[tuple[str, int]] = set()
+        """Other addresses already reported as sharing this target's engine ID."""
         self._debug = is_debug_enabled(_log)
 
         self.engine = self._initial_engine(security_engine_id)
@@ -233,8 +235,12 @@ class UsmProcessing:
 
     def _check_clones(self) -> None:
         now = self._context.clock()
-        others = self._context.engines.conflicts(self._address, self.engine, now)
+        # Counted and logged once per other address, not on every poll that moves the clock.
+        others = [address for address in
+                  self._context.engines.conflicts(self._address, self.engine, now)
+                  if address not in self._conflicts_seen]
         if others:
+            self._conflicts_seen.update(others)
             self.stats.engine_id_conflicts += 1
             self._warn("engine ID shared by other agents", "engine_id_conflict",
                        engine_id=self.engine.engine_id.hex(),
@@ -245,7 +251,7 @@ class UsmProcessing:
     def _drop(self, reason: str, detail: str) -> ResponseRejected:
         drops = self.stats.security_drops
         drops[reason] = drops.get(reason, 0) + 1
-        return ResponseRejected(reason, detail)
+        return ResponseRejected(reason, detail, counted=True)
 
     # -----------------------------------------------------------------------------------------
     # Reports
@@ -413,7 +419,8 @@ class UsmProcessing:
         settings = replace(channel.settings, retries=min(channel.settings.retries, 1),
                            max_in_flight=1)
         self._probe_channel = type(channel)(settings, probe)
-        probe.stats = self.stats
+        # The probe's requests and timeouts count as the target's own.
+        self._probe_channel.stats = probe.stats = self.stats
         return self._probe_channel
 
     # -----------------------------------------------------------------------------------------
