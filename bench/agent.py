@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -76,10 +77,15 @@ def find_snmpd() -> str:
 
 
 class BenchAgent:
-    """A private snmpd on 127.0.0.1 that lives as long as the `with` block."""
+    """A private snmpd on 127.0.0.1 that lives as long as the `with` block.
 
-    def __init__(self, community: str) -> None:
+    `extra_config` lines go into its snmpd.conf after the community, for example the
+    `createUser` and `rouser` lines of SNMPv3 users.
+    """
+
+    def __init__(self, community: str, extra_config: Sequence[str] = ()) -> None:
         self.community = community
+        self.extra_config = tuple(extra_config)
         self.port = free_udp_port()
         self._folder = Path(tempfile.mkdtemp(prefix="snmpd-ng-bench-"))
         self._pid: int | None = None
@@ -105,8 +111,9 @@ class BenchAgent:
         program = find_snmpd()
 
         config = self._folder / "snmpd.conf"
-        config.write_text(f"agentAddress udp:127.0.0.1:{self.port}\n"
-                          f"rocommunity {self.community} 127.0.0.1\n")
+        lines = [f"agentAddress udp:127.0.0.1:{self.port}",
+                 f"rocommunity {self.community} 127.0.0.1", *self.extra_config]
+        config.write_text("".join(f"{line}\n" for line in lines))
         pid_file = self._folder / "snmpd.pid"
         environment = {**client_environment(), "SNMP_PERSISTENT_DIR": str(self._folder / "state")}
 

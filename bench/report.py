@@ -44,6 +44,8 @@ class Outcome:
     peer: str
     measure: str
     result: dict[str, Any] = field(default_factory=dict)
+    security: str = "v2c"
+    """Key of the security profile (bench/peers/security.py) the requests used."""
     packets: int = 0
     """Datagrams the agent received during the run, from snmpInPkts."""
     error: str = ""

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -100,10 +100,12 @@ def select_peers(selection: str) -> list[PeerSpec]:
     return [by_key[key] for key in keys]
 
 
-def runner_command(spec: PeerSpec, measure: str, port: int, options: Options) -> list[str]:
+def runner_command(spec: PeerSpec, measure: str, port: int, options: Options,
+                   security: str = "v2c") -> list[str]:
     return [sys.executable, str(PEERS_DIR / spec.runner), measure, "--port", str(port),
             "--seconds", str(options.seconds), "--concurrency", str(options.concurrency),
-            "--max-repetitions", str(options.max_repetitions), "--timeout", str(options.timeout)]
+            "--max-repetitions", str(options.max_repetitions), "--timeout", str(options.timeout),
+            "--security", security]
 
 
 def runner_environment(agent: BenchAgent, spec: PeerSpec, compiled: Path | None) -> dict[str, str]:
@@ -118,29 +120,34 @@ def runner_environment(agent: BenchAgent, spec: PeerSpec, compiled: Path | None)
 
 
 def run_measure(agent: BenchAgent, spec: PeerSpec, measure: str, options: Options,
-                compiled: Path | None = None) -> Outcome:
+                compiled: Path | None = None, security: str = "v2c",
+                secrets: Mapping[str, str] | None = None) -> Outcome:
     """Run one runner between two reads of snmpInPkts; a failed runner becomes a failed Outcome.
 
     `compiled` is the folder of the compiled copy of snmpd_ng, used by the mypyc peer only.
+    `security` is the runner's `--security` profile, and `secrets` the environment variables
+    that carry its passphrases.
     """
-    environment = runner_environment(agent, spec, compiled)
+    environment = {**runner_environment(agent, spec, compiled), **(secrets or {})}
+    command = runner_command(spec, measure, agent.port, options, security)
     before = agent.read_in_packets()
     started = time.monotonic()
     try:
-        completed = subprocess.run(runner_command(spec, measure, agent.port, options),
-                                   capture_output=True, text=True, env=environment,
+        completed = subprocess.run(command, capture_output=True, text=True, env=environment,
                                    timeout=RUNNER_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
-        return Outcome(spec.key, measure, error=f"no result within {RUNNER_TIMEOUT:.0f} s")
+        return Outcome(spec.key, measure, security=security,
+                       error=f"no result within {RUNNER_TIMEOUT:.0f} s")
     # The read of snmpInPkts after the run counts itself in the value it returns.
     packets = agent.read_in_packets() - before - 1
     elapsed = time.monotonic() - started
 
     if completed.returncode != 0:
         lines = completed.stderr.strip().splitlines() or [f"exit status {completed.returncode}"]
-        return Outcome(spec.key, measure, error=lines[-1], elapsed=elapsed)
+        return Outcome(spec.key, measure, security=security, error=lines[-1], elapsed=elapsed)
     result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return Outcome(spec.key, measure, result=result, packets=packets, elapsed=elapsed)
+    return Outcome(spec.key, measure, result=result, security=security, packets=packets,
+                   elapsed=elapsed)
 
 
 @contextmanager

@@ -8,6 +8,10 @@ Measures, each after a warm-up:
 - walk: CPU microseconds per varbind of a GETBULK walk of 1.3.6.1 (the agent's whole tree);
 - get: CPU microseconds per request of sequential GETs of two varbinds;
 - in_flight: GETs per CPU second and per wall-clock second with N requests in flight (async only).
+
+`--security` picks SNMPv2c (the default) or one of the SNMPv3 profiles of security.py. A peer
+lists the profiles it supports in `securities`. For any other, the runner prints the reason
+and exits with UNSUPPORTED_EXIT, and bench/v3_run.py shows that in place of a figure.
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
+from security import (
+    PROFILES_BY_KEY,
+    V2C,
+    Passphrases,
+    SecurityProfile,
+    passphrases_from_environment,
+)
+
 WALK_ROOT = "1.3.6.1"
 GET_OIDS = ("1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.3.0")
 """sysDescr.0 (OCTET STRING) and sysUpTime.0 (TimeTicks)."""
@@ -39,6 +51,9 @@ MIN_WALKS = 3
 MAX_WALKS = 20
 IN_FLIGHT_BATCHES = 3
 
+UNSUPPORTED_EXIT = 3
+"""Exit status of a runner asked for a security profile its peer does not support."""
+
 
 class BenchError(RuntimeError):
     """A peer returned something other than what the measure expects."""
@@ -52,6 +67,9 @@ class Settings:
     max_repetitions: int
     timeout: float
     """Seconds a peer waits for one response before it retries or fails."""
+    security: SecurityProfile = V2C
+    passphrases: Passphrases | None = field(default=None, repr=False)
+    """The SNMPv3 passphrases; None for SNMPv2c."""
 
 
 @dataclass(slots=True)
@@ -61,6 +79,8 @@ class Result:
     peer: str
     version: str
     measure: str
+    security: str = V2C.key
+    """Key of the security profile the requests used."""
     requests_sent: int = 0
     """Requests the runner sent in all, warm-up included, other than those of whole walks."""
     walks_run: int = 0
@@ -87,6 +107,8 @@ class SyncPeer(ABC):
     name: str
     package: str
     """Distribution name, for the version in the report."""
+    securities: frozenset[str] = frozenset({V2C.key})
+    """Keys of the security profiles (security.py) that the peer's runner implements."""
 
     @abstractmethod
     def open(self, settings: Settings) -> None: ...
@@ -108,6 +130,7 @@ class AsyncPeer(ABC):
 
     name: str
     package: str
+    securities: frozenset[str] = frozenset({V2C.key})
 
     @abstractmethod
     async def open(self, settings: Settings) -> None: ...
@@ -276,13 +299,28 @@ def parse_arguments(argv: Sequence[str] | None = None,
                         help="CPU seconds to spend on the timed part of the measure (default: 2)")
     parser.add_argument("--concurrency", type=int, default=20,
                         help="requests in flight for the in_flight measure (default: 20)")
+    parser.add_argument("--security", choices=sorted(PROFILES_BY_KEY), default=V2C.key,
+                        help="SNMPv2c, or an SNMPv3 authPriv profile of security.py whose "
+                        "passphrases are read from the environment (default: v2c)")
     return parser.parse_args(argv)
 
 
-def _settings(arguments: argparse.Namespace) -> Settings:
+def settings_from(arguments: argparse.Namespace) -> Settings:
+    """Build the Settings of a runner's command line; the secrets come from the environment."""
+    security = PROFILES_BY_KEY[arguments.security]
+    passphrases = passphrases_from_environment() if security.is_v3 else None
     return Settings(host=arguments.host, port=arguments.port,
                     community=os.environ.get(COMMUNITY_VARIABLE, "public"),
-                    max_repetitions=arguments.max_repetitions, timeout=arguments.timeout)
+                    max_repetitions=arguments.max_repetitions, timeout=arguments.timeout,
+                    security=security, passphrases=passphrases)
+
+
+def check_supported(peer: SyncPeer | AsyncPeer, security: SecurityProfile) -> None:
+    """Exit with UNSUPPORTED_EXIT when the peer's runner has no code for `security`."""
+    if security.key not in peer.securities:
+        print(f"not supported: the {peer.name} runner has no {security.label}",
+              file=sys.stderr)
+        sys.exit(UNSUPPORTED_EXIT)
 
 
 def package_version(package: str) -> str:
@@ -293,7 +331,7 @@ def package_version(package: str) -> str:
 
 
 async def _run_sync(peer: SyncPeer, arguments: argparse.Namespace, result: Result) -> None:
-    peer.open(_settings(arguments))
+    peer.open(settings_from(arguments))
     try:
         walk, get = _sync_batches(peer, GET_OIDS)
         await _run_measure(arguments, result, walk, get, None)
@@ -302,7 +340,7 @@ async def _run_sync(peer: SyncPeer, arguments: argparse.Namespace, result: Resul
 
 
 async def _run_async(peer: AsyncPeer, arguments: argparse.Namespace, result: Result) -> None:
-    await peer.open(_settings(arguments))
+    await peer.open(settings_from(arguments))
     try:
         walk, get = _async_batches(peer, GET_OIDS)
         await _run_measure(arguments, result, walk, get, peer)
@@ -327,8 +365,9 @@ def main(peer: SyncPeer | AsyncPeer, argv: Sequence[str] | None = None) -> None:
     import uvloop
 
     arguments = parse_arguments(argv)
+    check_supported(peer, PROFILES_BY_KEY[arguments.security])
     result = Result(peer=peer.name, version=package_version(peer.package),
-                    measure=arguments.measure)
+                    measure=arguments.measure, security=arguments.security)
     runner = _run_sync(peer, arguments, result) if isinstance(peer, SyncPeer) else _run_async(
         peer, arguments, result)
     try:

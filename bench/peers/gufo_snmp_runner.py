@@ -7,21 +7,24 @@ from collections.abc import Sequence
 
 from common import AsyncPeer, Settings, main
 from gufo.snmp.aio.client import SnmpSession
+from gufo_snmp_user import SECURITIES, session_options
 
 
 class GufoSnmpPeer(AsyncPeer):
     name = "gufo-snmp"
     package = "gufo-snmp"
+    securities = SECURITIES
 
     async def open(self, settings: Settings) -> None:
         self._settings = settings
         self._session = await self._open_session()
 
     async def _open_session(self) -> SnmpSession:
+        # For SNMPv3, entering the session discovers the engine and its time.
         session = SnmpSession(self._settings.host, port=self._settings.port,
-                              community=self._settings.community,
                               timeout=self._settings.timeout,
-                              max_repetitions=self._settings.max_repetitions)
+                              max_repetitions=self._settings.max_repetitions,
+                              **session_options(self._settings))  # type: ignore[arg-type]
         await session.__aenter__()
         return session
 

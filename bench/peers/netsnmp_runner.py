@@ -8,6 +8,11 @@ cost of starting a tool is subtracted:
   config and exits before it opens a session;
 - getnext: per request of `snmpwalk`, which sends one GETNEXT with one varbind per object in one
   session: the nearest net-snmp tools come to a long-lived manager's cost per request.
+
+For an SNMPv3 profile the user, protocols and passphrases go into a private snmp.conf
+(`defSecurityName` and the like) that the tools find through SNMPCONFPATH, so no passphrase is
+on a command line. Each tool process then discovers the agent's engine and localises its keys
+before its first request.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import NamedTuple
 
 from common import (
@@ -31,8 +38,10 @@ from common import (
     WALK_ROOT,
     BenchError,
     Result,
+    Settings,
     package_version,
     parse_arguments,
+    settings_from,
 )
 
 SMALL_WALK_ROOT = "1.3.6.1.2.1.1.1"
@@ -47,38 +56,50 @@ class ToolRun(NamedTuple):
     output: str
 
 
-def run_tool(command: Sequence[str]) -> ToolRun:
+def run_tool(command: Sequence[str], environment: dict[str, str]) -> ToolRun:
     """Run one net-snmp tool and return the CPU time it used, user plus system."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     completed = subprocess.run(command, capture_output=True, text=True, check=False,
-                               env={**os.environ, "MIBS": ""})
+                               env=environment)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return ToolRun(cpu, completed.stdout + completed.stderr)
 
 
 class NetSnmpTools:
-    """Command lines for one agent; the tool name comes first."""
+    """Command lines for one agent; the tool name comes first.
 
-    def __init__(self, port: int, max_repetitions: int, timeout: float) -> None:
-        self.agent = f"127.0.0.1:{port}"
-        community = os.environ.get(COMMUNITY_VARIABLE, "public")
+    `folder` contains the snmp.conf of an SNMPv3 profile and the tools' persistent state.
+    """
+
+    def __init__(self, settings: Settings, folder: Path) -> None:
+        self.agent = f"{settings.host}:{settings.port}"
+        self.environment = {**os.environ, "MIBS": ""}
         # -r 0: one attempt per request, so the packet check counts every request once.
-        self.common = ["-v2c", "-c", community, "-r", "0", "-t", str(timeout), "-On"]
-        self.max_repetitions = max_repetitions
+        self.common = ["-r", "0", "-t", str(settings.timeout), "-On"]
+        if settings.security.is_v3:
+            write_client_config(settings, folder)
+            self.environment.update(SNMPCONFPATH=str(folder), SNMP_PERSISTENT_DIR=str(folder))
+        else:
+            community = os.environ.get(COMMUNITY_VARIABLE, "public")
+            self.common = ["-v2c", "-c", community, *self.common]
+        self.max_repetitions = settings.max_repetitions
+
+    def run(self, command: Sequence[str]) -> ToolRun:
+        return run_tool(command, self.environment)
 
     def bulk_walk(self, oid: str) -> tuple[float, int]:
         """Return the CPU seconds of an snmpbulkwalk of `oid` and the varbinds it found."""
-        run = run_tool(["snmpbulkwalk", *self.common, f"-Cr{self.max_repetitions}", "-Cp",
+        run = self.run(["snmpbulkwalk", *self.common, f"-Cr{self.max_repetitions}", "-Cp",
                         self.agent, oid])
         return run.cpu_seconds, _variables_found(run.output)
 
     def get_next_walk(self, oid: str) -> tuple[float, int]:
-        run = run_tool(["snmpwalk", *self.common, "-Cp", self.agent, oid])
+        run = self.run(["snmpwalk", *self.common, "-Cp", self.agent, oid])
         return run.cpu_seconds, _variables_found(run.output)
 
     def get(self) -> float:
-        run = run_tool(["snmpget", *self.common, self.agent, *GET_OIDS])
+        run = self.run(["snmpget", *self.common, self.agent, *GET_OIDS])
         if run.output.count("\n") != len(GET_OIDS):
             raise BenchError(f"snmpget returned {run.output.count(chr(10))} lines, "
                              f"expected {len(GET_OIDS)}")
@@ -86,7 +107,19 @@ class NetSnmpTools:
 
     def start_only(self) -> float:
         """CPU of snmpget without OIDs: it parses its arguments and config, then exits."""
-        return run_tool(["snmpget", *self.common, self.agent]).cpu_seconds
+        return self.run(["snmpget", *self.common, self.agent]).cpu_seconds
+
+
+def write_client_config(settings: Settings, folder: Path) -> None:
+    """Write the snmp.conf that makes every tool an SNMPv3 client of the profile's user."""
+    profile, passphrases = settings.security, settings.passphrases
+    assert passphrases is not None
+    lines = ["defVersion 3", f"defSecurityName {profile.user}", "defSecurityLevel authPriv",
+             f"defAuthType {profile.auth_protocol}", f"defAuthPassphrase {passphrases.auth}",
+             f"defPrivType {profile.priv_protocol}", f"defPrivPassphrase {passphrases.priv}"]
+    config = folder / "snmp.conf"
+    config.write_text("".join(f"{line}\n" for line in lines))
+    config.chmod(0o600)
 
 
 def _variables_found(output: str) -> int:
@@ -174,15 +207,18 @@ def measure_get_next(result: Result, tools: NetSnmpTools, seconds: float) -> Non
 def main(argv: Sequence[str] | None = None) -> None:
     """Run one measure and print its Result as JSON; exit 1 with a message on failure."""
     arguments = parse_arguments(argv, MEASURES)
-    tools = NetSnmpTools(arguments.port, arguments.max_repetitions, arguments.timeout)
     name = {"get": "net-snmp snmpget", "getnext": "net-snmp snmpwalk"}.get(
         arguments.measure, "net-snmp snmpbulkwalk")
-    result = Result(peer=name, version=_netsnmp_version(), measure=arguments.measure)
-    try:
-        _run(arguments.measure, result, tools, arguments.seconds)
-    except (BenchError, OSError, ValueError) as exc:
-        print(f"{name} {arguments.measure} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        sys.exit(1)
+    result = Result(peer=name, version=_netsnmp_version(), measure=arguments.measure,
+                    security=arguments.security)
+    with tempfile.TemporaryDirectory(prefix="bench-netsnmp-") as folder:
+        tools = NetSnmpTools(settings_from(arguments), Path(folder))
+        try:
+            _run(arguments.measure, result, tools, arguments.seconds)
+        except (BenchError, OSError, ValueError) as exc:
+            print(f"{name} {arguments.measure} failed: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            sys.exit(1)
     print(json.dumps(asdict(result)))
 
 

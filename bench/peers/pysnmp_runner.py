@@ -3,30 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from common import AsyncPeer, BenchError, Settings, main
 
 # pysnmp ships no type information.
 from pysnmp.hlapi.v3arch.asyncio import (  # type: ignore[import-untyped]
+    USM_AUTH_HMAC192_SHA256,
+    USM_AUTH_HMAC384_SHA512,
+    USM_PRIV_CFB128_AES,
+    USM_PRIV_CFB256_AES_BLUMENTHAL,
     CommunityData,
     ContextData,
     ObjectIdentity,
     ObjectType,
     SnmpEngine,
     UdpTransportTarget,
+    UsmUserData,
     bulk_walk_cmd,
     get_cmd,
 )
+from security import PROFILES_BY_KEY
+
+# pysnmp's protocol objects by net-snmp's spelling. net-snmp's AES-256 extends the key as the
+# Blumenthal draft does; pysnmp's USM_PRIV_CFB256_AES is the Reeder (Cisco) extension.
+AUTH_PROTOCOLS = {"SHA-256": USM_AUTH_HMAC192_SHA256, "SHA-512": USM_AUTH_HMAC384_SHA512}
+PRIV_PROTOCOLS = {"AES": USM_PRIV_CFB128_AES, "AES-256": USM_PRIV_CFB256_AES_BLUMENTHAL}
 
 
 class PysnmpPeer(AsyncPeer):
     name = "pysnmp"
     package = "pysnmp"
+    securities = frozenset(PROFILES_BY_KEY)
 
     async def open(self, settings: Settings) -> None:
         self._engine = SnmpEngine()
-        # mpModel=1 is SNMPv2c.
-        self._auth = CommunityData(settings.community, mpModel=1)
+        self._auth = authentication(settings)
         self._transport = await UdpTransportTarget.create((settings.host, settings.port),
                                                           timeout=settings.timeout, retries=0)
         self._context = ContextData()
@@ -53,6 +65,17 @@ class PysnmpPeer(AsyncPeer):
 
     async def close(self) -> None:
         self._engine.close_dispatcher()
+
+
+def authentication(settings: Settings) -> Any:
+    """Return pysnmp's CommunityData for SNMPv2c, or UsmUserData for an SNMPv3 profile."""
+    profile, passphrases = settings.security, settings.passphrases
+    if not profile.is_v3 or passphrases is None:
+        # mpModel=1 is SNMPv2c.
+        return CommunityData(settings.community, mpModel=1)
+    return UsmUserData(profile.user, passphrases.auth, passphrases.priv,
+                       authProtocol=AUTH_PROTOCOLS[profile.auth_protocol],
+                       privProtocol=PRIV_PROTOCOLS[profile.priv_protocol])
 
 
 if __name__ == "__main__":

@@ -12,12 +12,15 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 import structlog
 from common import AsyncPeer, BenchError, Settings, main
+from security import PROFILES_BY_KEY
 
 import snmpd_ng.protocol
-from snmpd_ng import Manager, Secret, Target
+from snmpd_ng import Manager, Secret, SnmpVersion, Target
+from snmpd_ng.manager import AuthProtocol, PrivProtocol, UsmUser
 
 EXPECTED_BUILD_VARIABLE = "BENCH_EXPECTED_BUILD"
 """Codec build ("python" or "mypyc") that bench/run.py expects this runner to import."""
@@ -26,6 +29,7 @@ EXPECTED_BUILD_VARIABLE = "BENCH_EXPECTED_BUILD"
 class SnmpdNgPeer(AsyncPeer):
     name = "snmpd_ng"
     package = "snmpd-ng"
+    securities = frozenset(PROFILES_BY_KEY)
 
     async def open(self, settings: Settings) -> None:
         self._settings = settings
@@ -34,11 +38,14 @@ class SnmpdNgPeer(AsyncPeer):
         self._target = self._make_target(in_flight=1)
 
     def _make_target(self, in_flight: int) -> Target:
+        settings = self._settings
         # retries=0: the packet check counts every request once.
-        return Target(self._settings.host, port=self._settings.port,
-                      community=Secret(self._settings.community), timeout=self._settings.timeout,
-                      retries=0, max_repetitions=self._settings.max_repetitions,
-                      max_in_flight=in_flight)
+        target = Target(settings.host, port=settings.port, timeout=settings.timeout, retries=0,
+                        max_repetitions=settings.max_repetitions, max_in_flight=in_flight)
+        user = usm_user(settings)
+        if user is None:
+            return replace(target, community=Secret(settings.community))
+        return replace(target, version=SnmpVersion.V3, usm=user)
 
     async def walk(self, oid: str) -> int:
         result = await self._manager.walk_all(self._target, oid)
@@ -63,6 +70,16 @@ class SnmpdNgPeer(AsyncPeer):
 
     async def close(self) -> None:
         await self._manager.close()
+
+
+def usm_user(settings: Settings) -> UsmUser | None:
+    """Return the SNMPv3 user of the settings' security profile, or None for SNMPv2c."""
+    profile, passphrases = settings.security, settings.passphrases
+    if not profile.is_v3 or passphrases is None:
+        return None
+    # The profiles use net-snmp's spellings, which are also the values of these enums.
+    return UsmUser(profile.user, AuthProtocol(profile.auth_protocol), Secret(passphrases.auth),
+                   PrivProtocol(profile.priv_protocol), Secret(passphrases.priv))
 
 
 def check_build() -> str:
