@@ -184,6 +184,24 @@ class TestDiscovery:
 
         assert run(with_v3_agent(action, script=zero_discovery)) == SYS_NAME_TEXT
 
+    def test_time_report_to_probe_names_engine(self, run: Runner) -> None:
+        """Some agents answer the probe with an unauthenticated notInTimeWindow report; its
+        engine ID counts as discovered."""
+
+        def script(agent: FakeV3Agent, request: V3Request) -> list[Reply] | None:
+            if request.is_discovery:
+                return agent.report(request, NOT_IN_TIME_WINDOW)
+            return None
+
+        async def action(setup: Setup) -> Any:
+            target = setup.target(PRIV_USER)
+            return await get_name(setup, target), setup.agent
+
+        name, agent = run(with_v3_agent(action, script=script))
+        assert name == SYS_NAME_TEXT
+        assert agent.requests[-1].usm.engine_id == agent.engine_id
+        assert agent.requests[-1].level is SecurityLevel.AUTH_PRIV
+
     def test_new_engine_id_is_discovered_again(self, run: Runner) -> None:
         """A device replaced at the same address sends unknownEngineID reports for the old ID."""
 

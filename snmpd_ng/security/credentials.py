@@ -103,6 +103,9 @@ class UsmUser:
 
     def _problems(self, level: SecurityLevel) -> list[str]:
         problems = []
+        if self.priv_protocol is not None and self.auth_protocol is None:
+            # RFC 3414 3.1 step 3: privacy without authentication is not a USM security level.
+            problems.append("a privacy protocol needs an authentication protocol too")
         name_octets = len(self.name.encode("utf-8"))
         # RFC 3414 usmUserName is SnmpAdminString (SIZE(1..32)); discovery alone sends it empty.
         if not 1 <= name_octets <= 32:

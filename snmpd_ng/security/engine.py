@@ -69,8 +69,11 @@ class EngineState:
         """Take the engine ID of a discovery report, and its boots and time as a hint.
 
         The hint is used for the next request only; it never becomes the authenticated notion,
-        so a forged report cannot push the notion ahead of the real engine.
+        so a forged report cannot push the notion ahead of the real engine. A synced state keeps
+        its authenticated boots and time; call `forget_time()` first to drop them.
         """
+        if self.status is EngineStatus.SYNCED:
+            return
         self.engine_id = engine_id
         self.status = EngineStatus.DISCOVERED
         self.boots, self.time, self.learned_at = boots, engine_time, now

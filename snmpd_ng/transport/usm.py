@@ -300,6 +300,10 @@ class UsmProcessing:
             if engine.status is EngineStatus.SYNCED:
                 return self._drop("unauthenticated_report",
                                   "an unauthenticated notInTimeWindow report was ignored")
+            if not engine.engine_id:
+                # Some agents answer the discovery probe with this report instead of
+                # unknownEngineID; it names the engine all the same.
+                return self._on_unknown_engine(incoming, probe=True)
             engine.discovered(engine.engine_id, usm.engine_boots, usm.engine_time, now)
             return AttemptOutcome()
 
