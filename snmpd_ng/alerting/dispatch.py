@@ -140,9 +140,13 @@ class Dispatcher:
         self.escalator = Escalator(config.policies)
         self._recheck_all = True
 
-    def restore(self, saved: SavedState, now: float) -> None:
-        """Load the state saved before a restart."""
-        self.lifecycle.restore([Alert.from_dict(data) for data in saved.alerts], now)
+    def restore(self, saved: SavedState, now: float, *, confirm: bool = True) -> None:
+        """Load saved state: after a restart, active alerts wait for the rules to confirm them.
+
+        With `confirm` False (a reload in the same process) they are taken as they are.
+        """
+        self.lifecycle.restore([Alert.from_dict(data) for data in saved.alerts], now,
+                               confirm=confirm)
         self.silences.restore(Silence.from_dict(data) for data in saved.silences)
         for data in saved.groups:
             record = GroupRecord.from_dict(data)
@@ -319,9 +323,13 @@ class Dispatcher:
         changed = has_changed(group, content)
         outcome = self.escalator.on_flush(record.escalation, content, changed, run.now)
         self._plan(record, outcome, content.notifiable + content.resolved, run)
-        group.flushed(run.now)
         if record.escalation.has_started:
+            group.flushed(run.now)
             group.notified = content.shown()
+        else:
+            # Nothing was sent (every alert silenced, inhibited or acknowledged), so the
+            # first notification is still to come, without waiting for group_interval.
+            group.flush_at = None
         self._drop_resolved(record, alerts, run)
 
     def _advance(self, record: GroupRecord, run: _Run) -> None:

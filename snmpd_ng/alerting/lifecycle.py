@@ -287,10 +287,10 @@ class Lifecycle:
                   if alert.restored_until is not None]
         return min(times, default=None)
 
-    def restore(self, alerts: list[Alert], now: float) -> None:
-        """Load alerts from the store after a restart; active ones wait for confirmation."""
+    def restore(self, alerts: list[Alert], now: float, *, confirm: bool = True) -> None:
+        """Load alerts from the store; with `confirm`, active ones wait for confirmation."""
         for alert in alerts:
-            if alert.state is not AlertState.RESOLVED:
+            if confirm and alert.state is not AlertState.RESOLVED:
                 alert.restored_until = now + self.restore_grace
             self._alerts[alert.fingerprint] = alert
 

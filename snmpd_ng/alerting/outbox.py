@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -75,9 +75,18 @@ class OutboxEntry:
 
 
 def encode_notification(notification: Notification) -> str:
-    data = asdict(notification)
-    data["references"] = dict(notification.references)
+    data = {"id": notification.id, "event": notification.event,
+            "group_key": notification.group_key, "receiver": notification.receiver,
+            "tier": notification.tier, "references": dict(notification.references),
+            "alerts": [_alert_dict(alert) for alert in notification.alerts]}
     return json.dumps(data, sort_keys=True)
+
+
+def _alert_dict(alert: AlertView) -> dict[str, Any]:
+    data = {name: getattr(alert, name) for name in alert.__dataclass_fields__}
+    data["labels"] = dict(alert.labels)
+    data["annotations"] = dict(alert.annotations)
+    return data
 
 
 def decode_notification(text: str) -> Notification:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,10 +205,26 @@ class AlertService:
         """Run everything due now; return the number of notifications queued."""
         changes = StateChanges()
         entries = self._dispatcher.run_due(self._clock.wall(), changes)
-        if not changes.is_empty():
+        if changes.is_empty():
+            return 0
+        try:
             await self._store.call(changes.apply)
+        except (sqlite3.Error, OSError, TypeError, ValueError) as exc:
+            # Memory is ahead of the database now; the database is consistent, so take its
+            # state again. The steps of this run are done again by the next run.
+            log.error("alert state write failed; reloading the saved state",
+                      error=str(exc), error_type=type(exc).__name__)
+            await self._reload_saved_state()
+            return 0
         self._wake_channels({entry.channel for entry in entries})
         return len(entries)
+
+    async def _reload_saved_state(self) -> None:
+        saved = await self._store.call(load_state)
+        dispatcher = Dispatcher(self._dispatcher.config, _types(self._channels))
+        dispatcher.counters = self._dispatcher.counters
+        dispatcher.restore(saved, self._clock.wall(), confirm=False)
+        self._dispatcher = dispatcher
 
     async def deliver_due(self) -> int:
         """Send every due outbox entry of every channel once; return how many were sent."""
