@@ -28,14 +28,41 @@ def zeroed_mac(protocol: AuthProtocol) -> bytes:
     return bytes(MAC_LENGTHS[protocol])
 
 
+# HMAC objects already keyed, by localised key. hmac.new hashes the key's padded block into the
+# inner and outer states (RFC 2104), and a copy of those states skips that work for every
+# message after the first. The oldest entry goes first once there are KEYED_CAPACITY.
+# NOTE: with more keys in use than that (one per user and engine ID), polling in turn evicts
+# each entry before its next use, and every MAC costs what it did without the cache.
+KEYED_CAPACITY = 4096
+_keyed: dict[bytes, tuple[AuthProtocol, hmac.HMAC, int]] = {}
+
+
+def _keyed_hmac(protocol: AuthProtocol, key: bytes) -> tuple[AuthProtocol, hmac.HMAC, int]:
+    """Return the protocol, a keyed HMAC object and the MAC length for `key`."""
+    found = _keyed.get(key)
+    # The protocol is compared by identity and not part of the dict key, because hashing an
+    # Enum member runs Python code.
+    if found is not None and found[0] is protocol:
+        return found
+
+    found = (protocol, hmac.new(key, digestmod=HASH_NAMES[protocol]), MAC_LENGTHS[protocol])
+    if len(_keyed) >= KEYED_CAPACITY:
+        del _keyed[next(iter(_keyed))]
+    _keyed[key] = found
+    return found
+
+
 def sign(protocol: AuthProtocol, key: bytes, message: bytes) -> bytes:
     """Compute the MAC of `message`, serialised with a zeroed MAC, under the localised `key`."""
-    digest = hmac.new(key, message, HASH_NAMES[protocol]).digest()
-    return digest[: MAC_LENGTHS[protocol]]
+    _, keyed, length = _keyed_hmac(protocol, key)
+    mac = keyed.copy()
+    mac.update(message)
+    return mac.digest()[:length]
 
 
 def verify(protocol: AuthProtocol, key: bytes, message: bytes, mac: bytes) -> bool:
     """Check a received MAC in constant time. A MAC of the wrong length never verifies."""
-    if len(mac) != MAC_LENGTHS[protocol]:
+    expected = sign(protocol, key, message)
+    if len(mac) != len(expected):
         return False
-    return hmac.compare_digest(sign(protocol, key, message), mac)
+    return hmac.compare_digest(expected, mac)
