@@ -39,6 +39,9 @@ from snmpd_ng.clock import Clock
 
 log = structlog.get_logger(__name__)
 
+MAX_ROUNDS = 100
+"""Claim rounds of one `deliver_due` call per channel; the worker loop calls again."""
+
 PENDING = "pending"
 CLAIMED = "claimed"
 DELIVERED = "delivered"
@@ -164,17 +167,26 @@ class Outbox:
         return await self.store.call(_counts)
 
     async def _deliver_channel(self, name: str) -> int:
+        """Claim and send rounds of due entries until none is left.
+
+        One round claims at most one entry per group (the oldest), so the next entry of a
+        group becomes claimable only after the round that settled the one before it.
+        """
         target = self.channels.get(name)
         if target is None:
             return 0
-        now = self.clock.wall()
-        entries = await self.store.call(
-            lambda connection: _claim(connection, name, now, self.policy.batch))
-        for entry in entries:
-            delivery = await self._send(target, entry)
-            await self.store.call(partial(self._record, entry=entry, delivery=delivery,
-                                          now=self.clock.wall()))
-        return len(entries)
+        sent = 0
+        for _ in range(MAX_ROUNDS):
+            entries = await self.store.call(partial(
+                _claim, channel=name, now=self.clock.wall(), limit=self.policy.batch))
+            if not entries:
+                break
+            for entry in entries:
+                delivery = await self._send(target, entry)
+                await self.store.call(partial(self._record, entry=entry, delivery=delivery,
+                                              now=self.clock.wall()))
+            sent += len(entries)
+        return sent
 
     @staticmethod
     async def _send(channel: Channel, entry: OutboxEntry) -> Delivery:
