@@ -101,9 +101,17 @@ class _Plan:
 
 @dataclass
 class _Run:
+    """One run's time, its changes, and the groups and alerts it touched.
+
+    Touched groups and alerts are written once, at the end of the run, so that the stored
+    rows show their final state and not the state halfway through the run.
+    """
+
     now: float
     changes: StateChanges
     plans: list[_Plan] = field(default_factory=list)
+    groups: set[str] = field(default_factory=set)
+    alerts: set[str] = field(default_factory=set)
 
 
 def notification_id(group: Group, planned: Planned) -> str:
@@ -283,8 +291,8 @@ class Dispatcher:
                 if record is not None:
                     settings = self._settings(record)
                     record.group.schedule_flush(settings, run.now)
-                    run.changes.put("groups", key, record.to_dict())
-            run.changes.put("alerts", fingerprint, alert.to_dict())
+                    run.groups.add(key)
+            run.alerts.add(fingerprint)
         self._dirty.clear()
 
     def _route(self, alert: Alert, run: _Run) -> None:
@@ -360,7 +368,7 @@ class Dispatcher:
         if outcome.planned:
             views = tuple(alert.view() for alert in alerts)
             run.plans.append(_Plan(record, outcome.planned, views, skip))
-        run.changes.put("groups", group.key, record.to_dict())
+        run.groups.add(group.key)
 
     def _drop_resolved(self, record: GroupRecord, alerts: list[Alert], run: _Run) -> None:
         group = record.group
@@ -368,14 +376,21 @@ class Dispatcher:
             if alert.state is AlertState.RESOLVED:
                 group.fingerprints.remove(alert.fingerprint)
                 alert.group_keys = tuple(key for key in alert.group_keys if key != group.key)
-                run.changes.put("alerts", alert.fingerprint, alert.to_dict())
+                run.alerts.add(alert.fingerprint)
         group.fingerprints = [key for key in group.fingerprints
                               if self.lifecycle.get(key) is not None]
         if not group.fingerprints:
             del self.groups[group.key]
-            run.changes.put("groups", group.key, None)
+        run.groups.add(group.key)
 
     def _entries(self, run: _Run) -> list[OutboxEntry]:
+        """Finish a run: write touched rows and queue one outbox entry per channel."""
+        for key in run.groups:
+            record = self.groups.get(key)
+            run.changes.put("groups", key, record.to_dict() if record is not None else None)
+        for key in run.alerts:
+            alert = self.lifecycle.get(key)
+            run.changes.put("alerts", key, alert.to_dict() if alert is not None else None)
         entries = []
         for plan in run.plans:
             for planned in plan.planned:
