@@ -222,6 +222,8 @@ class _Builder:
         self.path = path
         self.channel_types = channel_types
         self.windows: dict[str, TimeWindow] = {}
+        self.invalid_windows: set[str] = set()
+        """Windows with an error of their own: references to them are not errors too."""
         self.receivers: dict[str, Receiver] = {}
 
     def report(self, where: KeyPath, message: str) -> None:
@@ -232,6 +234,7 @@ class _Builder:
         if entry is None:
             return None
         self.windows = self._time_windows(entry.time_windows)
+        self.invalid_windows = set(entry.time_windows) - set(self.windows)
         self.receivers = self._receivers(entry.receivers)
         policies = {name: self._policy(name, policy) for name, policy in entry.policies.items()}
         grouping = _group_settings(entry.grouping)
@@ -370,7 +373,7 @@ class _Builder:
                     entry.handoff)
 
     def _check_handoff(self, where: KeyPath, receivers: list[str]) -> None:
-        if self.channel_types is None:
+        if self.channel_types is None or any(name not in self.receivers for name in receivers):
             return
         types = {self.channel_types.get(channel) for name in receivers
                  if name in self.receivers for channel in self.receivers[name].channels}
@@ -381,6 +384,8 @@ class _Builder:
     def _window_refs(self, where: KeyPath, names: list[str]) -> tuple[TimeWindow, ...]:
         windows = []
         for index, name in enumerate(names):
+            if name in self.invalid_windows:
+                continue
             if self._check_known((*where, index), "time window", name, self.windows):
                 windows.append(self.windows[name])
         return tuple(windows)
