@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from snmpd_ng.alerting.config import (
     AlertingConfig,
@@ -222,3 +223,21 @@ class TestMessages:
         (message,) = messages(["routes"])
 
         assert "alerting: invalid value (a list); expected a mapping" in message
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "alerting.md"
+
+
+def test_docs_examples_load() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0] for block in text.split("```yaml\n")[1:]]
+    types = {"noc-slack": "slack", "noc-mail": "email", "lead-sms": "sms",
+             "oncall-pagerduty": "pagerduty"}
+    for block in blocks:
+        section = yaml.safe_load(block)["alerting"]
+        policies = {name: {"tiers": [{"receivers": ["noc"]}]}
+                    for route in section.get("routes", []) for name in [route["policy"]]}
+        section = {"receivers": {"noc": {"channels": ["noc-slack"]}},
+                   "policies": policies, **section}
+
+        assert check_alerting(section, types) == []
