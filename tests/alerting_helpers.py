@@ -33,7 +33,7 @@ def new_clock() -> FakeClock:
 
 
 class FakeChannel(Channel):
-    """A channel that records every notification and fails when told to.
+    """A channel that records every notification and fails on demand.
 
     `outcomes` is consumed one per send; when it is empty a send is delivered.
     """

@@ -1,9 +1,9 @@
 """The alert handling keys of the `alerting:` section: routes, policies, receivers and the rest.
 
 `load_alerting(raw, channel_types)` takes the `alerting:` mapping as YAML parsed it and the
-configured channels (name to type, from `alerting: channels:`), checks every key and every
-reference between entries, and returns an `AlertingConfig`, or raises ConfigError listing every
-problem with its key path, such as `alerting.policies.network.tiers[1].receivers[0]`.
+configured channels (name to type, from `alerting: channels:`). It checks every key and every
+reference between entries and returns an `AlertingConfig`. Otherwise it raises ConfigError
+listing every problem with its key path, such as `alerting.policies.network.tiers[1].receivers[0]`.
 The `rules` and `channels` keys belong to their own loaders and are skipped here.
 docs/alerting.md documents every key.
 """

@@ -5,7 +5,7 @@ Each call takes the time (Unix seconds) and a `StateChanges` to fill, and the ca
 alert service) writes those changes to the store in one operation. A run (`run_due`) does,
 in order:
 
-1. resolve flapping alerts whose hold ended and restored alerts nobody confirmed;
+1. resolve flapping alerts whose hold ended, and restored alerts the rules did not confirm;
 2. recompute which alerts are silenced or inhibited;
 3. put alerts that started firing into their route's group, and mark changed groups;
 4. flush the groups that are due (first notification, update, resolve);

@@ -3,8 +3,8 @@
 The escalation of a group starts at the group's first notification (its first flush). Each
 pass through the policy's tiers starts at a time `start`; tier *k* is due at `start + after`.
 When it is due and the group still has an unacknowledged alert, its receivers get a `firing`
-notification (a `repeat` when they heard of this run already), unless the tier is outside its
-time windows, in which case it is skipped. The last tier notified is the current tier: it is
+notification, or a `repeat` when this run notified them already. A tier outside its time
+windows is skipped. The last tier notified is the current tier: it is
 repeated every `repeat` seconds until the next tier is due. With `loops` above 1, a new pass
 starts `loop_after` seconds after the previous one.
 
@@ -40,7 +40,7 @@ RESTARTABLE = frozenset({STOPPED_ACKNOWLEDGED, STOPPED_MUTED})
 
 @dataclass
 class EscalationState:
-    """Where one group's escalation stands; stored with the group."""
+    """The progress of one group's escalation, stored with the group."""
 
     policy: str
     started_at: float | None = None

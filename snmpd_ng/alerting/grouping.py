@@ -3,8 +3,8 @@
 As in Alertmanager, a route's `group_by` labels pick the group: alerts of one route with the
 same values of those labels form one group (`...` groups by every label, so each alert is
 its own group). The group key is the route name and those values, such as
-`network:{rule="LinkDown",target="core1"}`; it stays the same for the group's life and is
-PagerDuty's dedup_key and the tickets' lookup key.
+`network:{rule="LinkDown",target="core1"}`. It stays the same for the group's life, so it
+serves as PagerDuty's dedup_key and as the tickets' lookup key.
 
 A new group waits `group_wait` seconds before its first notification, so that the alerts of one
 event (a switch going down) arrive together. After that, a change (an alert added, resolved,
@@ -94,7 +94,7 @@ class Group:
 
 @dataclass(frozen=True)
 class GroupContent:
-    """What a group's notification would show now."""
+    """The alerts a notification of the group would show now."""
 
     notifiable: tuple[Alert, ...]
     """Firing or acknowledged alerts that are neither silenced nor inhibited."""

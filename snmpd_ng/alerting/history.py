@@ -1,6 +1,6 @@
 """The append-only history: every state change, notification, acknowledgement, silence, reload.
 
-Each entry says when (Unix seconds), what (`kind`), who (`actor`: "rules" for the rules engine,
+Each entry records when (Unix seconds), what (`kind`), who (`actor`: "rules" for the rules engine,
 "escalation", "outbox", "restart", or the person who acknowledged or silenced), and about which
 alert or group, with a JSON `detail`. The table's triggers reject UPDATE and DELETE, so an
 entry, once written, stays as written.

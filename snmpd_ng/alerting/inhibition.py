@@ -37,7 +37,7 @@ class InhibitRule:
 class InhibitionConfig:
     rules: tuple[InhibitRule, ...] = ()
     unreachable: tuple[Matcher, ...] = ()
-    """Matchers of the alerts that mean a target does not answer."""
+    """Matchers of the alerts that mean a target does not respond."""
     dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Upstream targets by target: the target is reached only through them."""
 

@@ -9,7 +9,8 @@ the same condition always maps to the same alert. Its states and the events that
     RESOLVED --pending--> PENDING, RESOLVED --fire--> FIRING   (a new episode: the ack expires)
 
 A pending or fire event for an alert that is already firing or acknowledged changes nothing:
-the rules engine sends one after a restart, when it sees the condition again. Every other pair
+the rules engine sends one after a restart, when its next evaluation finds the condition
+again. Every other pair
 of state and event not listed raises `TransitionError`.
 
 Flap damping: an alert that started firing `threshold` times within `window` seconds is
@@ -147,7 +148,7 @@ class Alert:
     """Set after a restart: the alert resolves at this time unless the rules confirm it."""
     silenced_by: tuple[str, ...] = ()
     inhibited_by: str | None = None
-    """Why an inhibit rule mutes the alert, such as "target core1 is unreachable"."""
+    """The reason an inhibit rule mutes the alert, such as "target core1 is unreachable"."""
     group_keys: tuple[str, ...] = ()
 
     @property
@@ -267,7 +268,7 @@ class Lifecycle:
                       {"comment": comment, "source": source})
 
     def tick(self, now: float) -> list[Change]:
-        """Resolve held resolves whose hold ended and restored alerts nobody confirmed."""
+        """Resolve held resolves whose hold ended, and restored alerts the rules did not confirm."""
         changes = []
         for alert in list(self._alerts.values()):
             held = alert.held_resolve

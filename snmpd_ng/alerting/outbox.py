@@ -131,8 +131,8 @@ class Outbox:
     async def recover(self) -> int:
         """Put entries claimed before a restart back to pending; return how many.
 
-        Their outcome was never recorded, so each may have been sent: this is the duplicate
-        window, and the history says so.
+        Their outcome was never recorded, so each may have been sent. This is the duplicate
+        window, and each gets a `notification.requeued` history entry.
         """
         count = await self.store.call(lambda connection: _requeue(connection,
                                                                   self.clock.wall()))

@@ -2,9 +2,9 @@
 
 An alert goes to the first route whose matchers all hold for its labels (and `rule`), and to
 later matching routes too while the matched route has `continue`. A route names an escalation
-policy and how to group its alerts. A policy is a list of tiers: each names receivers, how long
-after the group's first notification the tier is notified when nobody acknowledged, how often
-to repeat it, and the time windows in which it is active. A receiver is a person or team and
+policy and how to group its alerts. A policy is a list of tiers. Each tier names receivers, how
+long after the group's first notification it is notified while no alert is acknowledged, how
+often to repeat it, and the time windows in which it is active. A receiver is a person or team and
 names the channels that reach it.
 """
 

@@ -45,7 +45,7 @@ IDLE_WAIT = 3600.0
 
 @dataclass(frozen=True)
 class AlertFilter:
-    """Which alerts `AlertService.alerts` returns; every condition given must hold."""
+    """The conditions on the alerts `AlertService.alerts` returns; all given must hold."""
 
     states: frozenset[AlertState] = frozenset({AlertState.PENDING, *ACTIVE_STATES})
     matchers: tuple[Matcher, ...] = ()
@@ -148,9 +148,9 @@ class AlertService:
                           source: str = "snmpd-ng") -> AckResult:
         """Acknowledge an alert by fingerprint, or a group's firing alerts by group key.
 
-        `source` is where the acknowledgement was made: "pagerduty" for PagerDuty's webhook,
-        whose dedup_key is accepted as the group key; no acknowledge is then sent back to
-        PagerDuty. Raises AlertNotFoundError or AcknowledgeError (from dispatch).
+        `source` is where the acknowledgement was made. With "pagerduty" (PagerDuty's webhook)
+        the key may be the dedup_key, and no acknowledge is sent back through PagerDuty
+        channels. Raises AlertNotFoundError or AcknowledgeError (from dispatch).
         """
         changes = StateChanges()
         result, entries = self._dispatcher.acknowledge(key, by, comment, source,

@@ -18,7 +18,7 @@ from snmpd_ng.alerting.matchers import Matcher, format_matchers, matches_all, pa
 
 
 class SilenceError(ValueError):
-    """A silence that cannot be created or expired; the message says what to change."""
+    """A silence that cannot be created or expired; the message names what to change."""
 
 
 class SilenceNotFoundError(SilenceError, LookupError):
@@ -45,7 +45,7 @@ class Silence:
     comment: str
     created_at: float
     expired_by: str | None = None
-    """Who ended the silence before its end, when someone did."""
+    """The person who ended the silence early, or None."""
 
     def is_active(self, now: float) -> bool:
         return self.starts_at <= now < self.ends_at

@@ -1,7 +1,7 @@
 """The SQLite store of alerting: alerts, groups, silences, the outbox and the history.
 
 One thread owns the one connection and runs every operation in the order it was queued, so a
-read sees every write queued before it. `submit` queues a write and returns at once, which is
+read returns every write queued before it. `submit` queues a write and returns at once, which is
 what lets `AlertService.submit` never block; `call` queues an operation and awaits its result.
 The thread takes up to `MAX_BATCH` queued operations at a time and runs them in one
 transaction, each inside a savepoint, so one failing operation does not undo the others and
