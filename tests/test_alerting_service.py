@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 
-from alerting_helpers import FakeChannel, signal, simple_config
+import pytest
+from alerting_helpers import FakeChannel, channels, new_clock, signal, simple_config, started
+from alerting_helpers import step as run_step
 
 from snmpd_ng.alerting.notification import Delivery, DeliveryKind, Notification
 from snmpd_ng.alerting.service import AlertService
+from snmpd_ng.alerting.store import StateChanges
 
 FAST_GROUPING = {"group_by": ["target"], "group_wait": "0s", "group_interval": "1s"}
 WAIT = 5.0
@@ -92,3 +96,33 @@ async def test_stop_then_start_keeps_alerts(tmp_path: Path) -> None:
 
     assert [alert.rule for alert in alerts] == ["LinkDown"]
     assert alerts[0].restored_until is not None
+
+
+async def test_failed_write_is_redone_by_next_run(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = new_clock()
+    fakes = channels("chat")
+    grouping = {"group_by": ["target"], "group_wait": "0s"}
+    service = await started(tmp_path, clock, simple_config(fakes, grouping=grouping), fakes)
+    service.submit(signal(at=clock.wall()))
+    await service.sync()
+    original = StateChanges.apply
+
+    def failing(self: StateChanges, connection: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(StateChanges, "apply", failing)
+    assert await service.run_due() == 0
+    monkeypatch.setattr(StateChanges, "apply", original)
+    await run_step(service, clock, 1)
+    await service.stop()
+
+    assert [call.event for call in fakes["chat"].calls] == ["firing"]
+
+
+async def test_signal_before_start_is_counted(tmp_path: Path) -> None:
+    fakes = channels("chat")
+    service = AlertService(simple_config(fakes), fakes, store_path=tmp_path / "alerts.db")
+    service.submit(signal(at=time.time()))
+
+    assert service.counters.signals_rejected == 1

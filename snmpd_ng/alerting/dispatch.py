@@ -404,6 +404,8 @@ class Dispatcher:
         group = plan.record.group
         receiver = self.config.receivers.get(planned.receiver)
         if receiver is None:
+            self._warn(f"receiver:{planned.receiver}", "alert receiver not configured",
+                       run.now, receiver=planned.receiver, group_key=group.key)
             run.changes.record(HistoryEntry(
                 at=run.now, kind="notification.failed", actor="escalation",
                 group_key=group.key, detail={"receiver": planned.receiver,

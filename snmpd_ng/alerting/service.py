@@ -34,7 +34,7 @@ from snmpd_ng.alerting.matchers import Matcher, matches_all, parse_matchers
 from snmpd_ng.alerting.outbox import Outbox
 from snmpd_ng.alerting.rules.model import RuleSignal
 from snmpd_ng.alerting.silences import Silence
-from snmpd_ng.alerting.store import StateChanges, Store, load_state
+from snmpd_ng.alerting.store import StateChanges, Store, StoreError, load_state
 from snmpd_ng.clock import Clock, LoopClock
 
 log = structlog.get_logger(__name__)
@@ -139,6 +139,11 @@ class AlertService:
 
     def submit(self, signal: RuleSignal) -> None:
         """Take one signal of the rules engine; never blocks, never raises."""
+        if self._wake is None:
+            self._dispatcher.counters.signals_rejected += 1
+            log.warning("alert signal before the alert service started", rule=signal.rule,
+                        state=signal.state)
+            return
         changes = StateChanges()
         if self._dispatcher.apply_signal(signal, changes) or not changes.is_empty():
             self._store.submit(changes.apply)
@@ -155,7 +160,8 @@ class AlertService:
         changes = StateChanges()
         result, entries = self._dispatcher.acknowledge(key, by, comment, source,
                                                        self._clock.wall(), changes)
-        await self._store.call(changes.apply)
+        if not await self._commit(changes):
+            raise StoreError(f"the acknowledgement of {key!r} could not be saved; try again")
         self._wake_channels({entry.channel for entry in entries})
         self._poke()
         log.info("alerts acknowledged", key=key, by=by, source=source,
@@ -205,19 +211,23 @@ class AlertService:
         """Run everything due now; return the number of notifications queued."""
         changes = StateChanges()
         entries = self._dispatcher.run_due(self._clock.wall(), changes)
-        if changes.is_empty():
-            return 0
-        try:
-            await self._store.call(changes.apply)
-        except (sqlite3.Error, OSError, TypeError, ValueError) as exc:
-            # Memory is ahead of the database now; the database is consistent, so take its
-            # state again. The steps of this run are done again by the next run.
-            log.error("alert state write failed; reloading the saved state",
-                      error=str(exc), error_type=type(exc).__name__)
-            await self._reload_saved_state()
+        if changes.is_empty() or not await self._commit(changes):
             return 0
         self._wake_channels({entry.channel for entry in entries})
         return len(entries)
+
+    async def _commit(self, changes: StateChanges) -> bool:
+        """Write `changes`; on failure take the saved state again and return False."""
+        try:
+            await self._store.call(changes.apply)
+        except (sqlite3.Error, OSError, TypeError, ValueError) as exc:
+            # Memory is ahead of the database now, and the database is consistent, so its
+            # state is taken again. The next run redoes the steps of this one.
+            log.error("alert state write failed; reloading the saved state",
+                      error=str(exc), error_type=type(exc).__name__)
+            await self._reload_saved_state()
+            return False
+        return True
 
     async def _reload_saved_state(self) -> None:
         saved = await self._store.call(load_state)
