@@ -308,7 +308,7 @@ class TestFailingTargets:
         samples = v3_daemon.metrics()
 
         timeouts = value_of(samples, "snmp_poll_errors_total", target="unknown-context",
-                            kind="timeout")
+                            kind="unknown_context")
         # The same user gets responses in the default context.
         answered = value_of(samples, "sysUpTime", target=CONTEXT_USER.name)
 

@@ -27,6 +27,7 @@ from snmpd_ng.config.model import (
     TableSpec,
     TargetConfig,
 )
+from snmpd_ng.manager.errors import SecurityError
 from snmpd_ng.manager.manager import OidLike
 from snmpd_ng.polling.interfaces import ManagerLike, TargetStatsLike
 from snmpd_ng.polling.labels import IndexDecodeError, LabelPairs, decode_index, value_text
@@ -55,12 +56,25 @@ _ERROR_KINDS = {
     "DecodeError": "decode",
 }
 
-UNREACHABLE_KINDS = frozenset({"timeout", "budget_exceeded", "resolution", "transport"})
+# SNMPv3 failures (a wrong passphrase, an unknown user) fail every request of the run alike.
+SECURITY_KINDS = frozenset({
+    "unknown_user_name", "wrong_digest", "decryption_error", "unsupported_security_level",
+    "unknown_engine_id", "not_in_time_window", "unknown_context", "privacy_mismatch",
+    "other_report",
+})
+
+UNREACHABLE_KINDS = frozenset({"timeout", "budget_exceeded", "resolution", "transport",
+                               *SECURITY_KINDS})
 """Error kinds after which the rest of a run is skipped."""
 
 
 def error_kind(exc: BaseException) -> str:
-    """Name the kind of a caught error for logs and the errors-by-kind metric."""
+    """Name the kind of a caught error for logs and the errors-by-kind metric.
+
+    An SNMPv3 SecurityError has the same kind here as in the target's security counters.
+    """
+    if isinstance(exc, SecurityError):
+        return exc.kind
     for cls in type(exc).__mro__:
         kind = _ERROR_KINDS.get(cls.__name__)
         if kind is not None:

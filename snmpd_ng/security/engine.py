@@ -58,6 +58,8 @@ class EngineState:
     """Local clock (seconds) when `time` was learned."""
     latest_received_time: int = 0
     stale_reports: int = 0
+    reboots: int = 0
+    """Times engineBoots went up while this state was synced: restarts of the agent."""
     """notInTimeWindow reports in a row whose boots and time were older than the notion."""
 
     def estimated_time(self, now: float) -> int:
@@ -88,6 +90,7 @@ class EngineState:
             return TimeUpdate.FIRST
         if boots > self.boots:
             self._take(boots, engine_time, now)
+            self.reboots += 1
             return TimeUpdate.REBOOTED
         if boots == self.boots and engine_time > self.latest_received_time:
             self._take(boots, engine_time, now)

@@ -21,17 +21,20 @@ class RequestTimeout(TargetError):
     """No acceptable response came within the timeout and retries.
 
     `diagnostic` explains responses that did arrive but were dropped (from an unexpected address,
-    with a wrong community), or is empty when nothing came back at all.
+    with a wrong community), or is empty when nothing came back at all. `hint` replaces the
+    advice given when nothing came back; the default one names the community.
     """
 
     def __init__(self, *, target: str, attempts: int, timeout: float,
-                 diagnostic: str = "") -> None:
+                 diagnostic: str = "", hint: str | None = None) -> None:
         self.attempts = attempts
         self.timeout = timeout
         self.diagnostic = diagnostic
         message = f"no response after {attempts} attempt(s) of {timeout:g} s"
         if diagnostic:
             message += f"; {diagnostic}"
+        elif hint is not None:
+            message += f"; {hint}"
         else:
             message += ("; check the address, port and community (agents drop requests with a "
                         "wrong community silently)")

@@ -202,7 +202,7 @@ class Transport:
                     resends = self._after_report(exchange, response, resends)
                     continue
                 attempt += 1
-                self._after_silence(loop, exchange, attempt < attempts, deadline)
+                self._after_silence(loop, exchange, attempt, attempts, deadline)
             timeout = self._timed_out(exchange, attempts)
         finally:
             if exchange is not None:
@@ -323,23 +323,24 @@ class Transport:
                 _log.debug("malformed values received", target=exchange.channel.label,
                            request_id=response.request_id, count=malformed)
 
-    def _after_silence(self, loop: asyncio.AbstractEventLoop, exchange: Exchange,
-                       will_retry: bool, deadline: float | None) -> None:
-        """Stop at the deadline after an attempt got no response, or count the retry."""
+    def _after_silence(self, loop: asyncio.AbstractEventLoop, exchange: Exchange, made: int,
+                       attempts: int, deadline: float | None) -> None:
+        """Stop at the deadline after attempt number `made` got no response, or count the
+        retry. Sends that reports caused are not attempts, so `made` is not len(keys)."""
         channel = exchange.channel
         # An attempt whose timer was due at the deadline has reached it, even though uvloop
         # may run that timer a fraction of a microsecond early by loop.time().
         if deadline is not None and (exchange.expiry >= deadline or loop.time() >= deadline):
             channel.stats.timeouts += 1
             self._log_limited(channel, "request stopped at deadline", "deadline",
-                              request_id=exchange.keys[-1], attempts=len(exchange.keys))
+                              request_id=exchange.keys[-1], attempts=made)
             raise BudgetExceeded(target=channel.label, overrun=loop.time() - deadline,
-                                 attempts=len(exchange.keys))
-        if will_retry:
+                                 attempts=made)
+        if made < attempts:
             channel.stats.retries += 1
             if self._debug:
                 _log.debug("request retried", target=channel.label,
-                           request_id=exchange.keys[-1], attempt=len(exchange.keys) + 1)
+                           request_id=exchange.keys[-1], attempt=made + 1)
 
     def _timed_out(self, exchange: Exchange, attempts: int) -> RequestTimeout:
         channel = exchange.channel
@@ -349,7 +350,8 @@ class Transport:
         self._log_limited(channel, "request timed out", "timeout",
                           request_id=exchange.keys[-1], attempts=attempts, diagnostic=diagnostic)
         return RequestTimeout(target=channel.label, attempts=attempts,
-                              timeout=channel.settings.timeout, diagnostic=diagnostic)
+                              timeout=channel.settings.timeout, diagnostic=diagnostic,
+                              hint=getattr(channel.processing, "timeout_hint", None))
 
     # -----------------------------------------------------------------------------------------
     # Responses

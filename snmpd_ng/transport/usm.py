@@ -23,7 +23,6 @@ from dataclasses import replace
 from typing import Any
 
 from snmpd_ng.protocol.message import SnmpVersion
-from snmpd_ng.protocol.oid import format_oid
 from snmpd_ng.protocol.pdu import AnyPdu, Pdu, PduType
 from snmpd_ng.protocol.v3 import V3Message
 from snmpd_ng.protocol.values import NULL, VarBind
@@ -92,6 +91,9 @@ class UsmContext:
 class UsmProcessing:
     """SNMPv3 with USM for one target (RFC 3412 section 7, RFC 3414 section 3)."""
 
+    timeout_hint = ("check the address and port; agents also drop SNMPv3 requests without a "
+                    "report for an unknown context or a wrong privacy key")
+
     def __init__(self, *, user: UsmUser, host: str, port: int, label: str,
                  context: UsmContext, context_name: str = "",
                  context_engine_id: bytes | None = None,
@@ -111,12 +113,13 @@ class UsmProcessing:
         self._sent: OrderedDict[int, bool] = OrderedDict()
         self._diagnosis: tuple[float, SecurityError | None] | None = None
         """When the last privacy probe ran, and the mismatch it found (None: none found)."""
-        self._probe_channel: Any = None
+        self._probe_channels: dict[tuple[SecurityLevel, str], Any] = {}
         self._conflicts_seen: set[tuple[str, int]] = set()
         """Other addresses already reported as sharing this target's engine ID."""
         self._debug = is_debug_enabled(_log)
 
         self.engine = self._initial_engine(security_engine_id)
+        self._reboots_seen = self.engine.reboots
 
     def _initial_engine(self, configured: bytes | None) -> EngineState:
         engines = self._context.engines
@@ -212,6 +215,11 @@ class UsmProcessing:
                              "the response's security level differs from the request's")
         if incoming.authenticated:
             self._check_time(incoming)
+        engine = self.engine
+        if engine.reboots != self._reboots_seen:
+            # Every target of the engine counts the restart, whichever one learned it first.
+            self.stats.engine_reboots += engine.reboots - self._reboots_seen
+            self._reboots_seen = engine.reboots
         return pdu
 
     def _check_time(self, incoming: Incoming) -> None:
@@ -228,7 +236,6 @@ class UsmProcessing:
             stats.engine_time_syncs += 1
         elif update is TimeUpdate.REBOOTED:
             stats.engine_time_syncs += 1
-            stats.engine_reboots += 1
             _log.info("agent restarted", target=self.label, engine_boots=self.engine.boots)
         if update is not TimeUpdate.UNCHANGED:
             self._check_clones()
@@ -286,6 +293,7 @@ class UsmProcessing:
             engine.discovered(usm.engine_id, usm.engine_boots, usm.engine_time,
                               self._context.clock())
         self.engine = engine
+        self._reboots_seen = engine.reboots
         self.stats.engine_discoveries += 1
         if self._debug:
             _log.debug("engine discovered", target=self.label, engine_id=usm.engine_id.hex(),
@@ -323,6 +331,8 @@ class UsmProcessing:
                           "its clock is taken as it is now")
         engine.forget_time()
         self._note_update(engine.update(usm.engine_boots, usm.engine_time, now))
+        # The agent's clock went back: it restarted, without keeping engineBoots.
+        engine.reboots += 1
         return AttemptOutcome()
 
     def _fail(self, kind: ReportKind, name: str) -> AttemptOutcome:
@@ -372,8 +382,11 @@ class UsmProcessing:
 
     def diagnose_timeout(self, transport: Any, channel: Any, timeout: Exception,
                          deadline: float | None) -> Awaitable[Exception] | None:
-        """Look for a privacy mismatch behind an authPriv timeout (see the module docstring)."""
-        if self.level is not SecurityLevel.AUTH_PRIV or not isinstance(timeout, RequestTimeout):
+        """Look for what agents drop silently behind a timeout: a privacy mismatch at
+        authPriv, or an unknown context (see the module docstring)."""
+        if not isinstance(timeout, RequestTimeout):
+            return None
+        if self.level is not SecurityLevel.AUTH_PRIV and not self._context_name:
             return None
         if self.engine.status not in (EngineStatus.DISCOVERED, EngineStatus.SYNCED):
             return None
@@ -383,49 +396,90 @@ class UsmProcessing:
                         deadline: float | None) -> Exception:
         now = self._context.clock()
         if self._diagnosis is not None and now - self._diagnosis[0] < DIAGNOSIS_TTL:
-            # One probe a minute at most: a dead agent must not cost two timeouts per poll.
+            # One diagnosis a minute at most: a dead agent must not cost two timeouts per poll.
             found = self._diagnosis[1]
             return self._count_error(found) if found is not None else silence
         self._diagnosis = (now, None)
-        probe = self._probe_channel or self._make_probe_channel(channel)
         try:
-            await transport.request(probe, Pdu(PduType.GET, 0, [VarBind(_ENGINE_TIME_OID, NULL)]),
-                                    deadline)
+            error = await self._find_silent_cause(transport, channel, deadline)
         except SecurityError as exc:
-            # The auth key itself is wrong, or the agent refuses authNoPriv for another reason.
+            # The auth key itself is wrong, or the agent refuses the probe for another reason.
             return exc
         except Exception:  # the agent is gone: keep the timeout
             return silence
-        priv = self.user.priv_protocol.value if self.user.priv_protocol else "none"
-        error = PrivacyMismatchError(
-            f"authPriv requests of user {self.user.name!r} time out, but an authNoPriv request "
-            f"with the same authentication key is answered: the privacy passphrase or key, or "
-            f"the privacy protocol ({priv}) probably differs from the agent's (for AES-192 and "
-            "AES-256, try the -C variants, which Cisco devices use, or the reverse)",
-            target=self.label, user=self.user.name)
+        if error is None:
+            return silence
         self._diagnosis = (now, error)
-        _log.warning("privacy mismatch", target=self.label, user=self.user.name,
-                     priv_protocol=priv, probe_oid=format_oid(_ENGINE_TIME_OID))
+        # The event is "privacy mismatch" or "unknown context".
+        _log.warning(error.kind.replace("_", " "), target=self.label, user=self.user.name,
+                     error=str(error))
         return self._count_error(error)
+
+    async def _find_silent_cause(self, transport: Any, channel: Any,
+                                 deadline: float | None) -> SecurityError | None:
+        """Probe at a lower level or in the default context; return what the answers show.
+
+        Raises RequestTimeout or BudgetExceeded when even the first probe gets no answer.
+        """
+        probe_level = (SecurityLevel.AUTH_NO_PRIV if self.user.authenticates
+                       else SecurityLevel.NO_AUTH_NO_PRIV)
+        context = self._context_name.decode("utf-8", "replace")
+        if context:
+            # Agents drop a request for a context they do not serve (net-snmp 5.9.3 does).
+            await self._probe(transport, channel, probe_level, "", deadline)
+            if self.level is not SecurityLevel.AUTH_PRIV:
+                return self._unknown_context(context)
+            try:
+                await self._probe(transport, channel, probe_level, context, deadline)
+            except SecurityError:
+                raise
+            except Exception:
+                return self._unknown_context(context)
+            return self._privacy_mismatch()
+        await self._probe(transport, channel, probe_level, "", deadline)
+        return self._privacy_mismatch()
+
+    def _unknown_context(self, context: str) -> SecurityError:
+        return UnknownContextError(
+            f"requests in context {context!r} time out, but the agent answers user "
+            f"{self.user.name!r} in the default context: it probably serves no context of that "
+            "name; check the context name", target=self.label, user=self.user.name)
+
+    def _privacy_mismatch(self) -> SecurityError:
+        priv = self.user.priv_protocol.value if self.user.priv_protocol else "none"
+        return PrivacyMismatchError(
+            f"authPriv requests of user {self.user.name!r} time out, but an authNoPriv request "
+            "with the same authentication key is answered: the privacy passphrase or key, or "
+            f"the privacy protocol ({priv}), probably differs from the agent's; for AES-192 "
+            "and AES-256 also try the -C variants, which Cisco devices use, or the reverse",
+            target=self.label, user=self.user.name)
+
+    async def _probe(self, transport: Any, channel: Any, level: SecurityLevel, context: str,
+                     deadline: float | None) -> None:
+        """Send one GET of snmpEngineTime.0 at `level` in `context`; return when answered."""
+        key = (level, context)
+        probe = self._probe_channels.get(key)
+        if probe is None:
+            probe = self._probe_channels[key] = self._make_probe_channel(channel, level, context)
+        await transport.request(probe, Pdu(PduType.GET, 0, [VarBind(_ENGINE_TIME_OID, NULL)]),
+                                deadline)
 
     def _count_error(self, error: SecurityError) -> SecurityError:
         errors = self.stats.security_errors
         errors[error.kind] = errors.get(error.kind, 0) + 1
         return error
 
-    def _make_probe_channel(self, channel: Any) -> Any:
+    def _make_probe_channel(self, channel: Any, level: SecurityLevel, context: str) -> Any:
         probe = UsmProcessing(user=self.user, host=self._address[0], port=self._address[1],
-                              label=self.label, context=self._context,
-                              context_name=self._context_name.decode("utf-8"),
-                              context_engine_id=self._context_engine_id,
-                              level=SecurityLevel.AUTH_NO_PRIV)
+                              label=self.label, context=self._context, context_name=context,
+                              context_engine_id=self._context_engine_id, level=level)
         probe.engine = self.engine
         settings = replace(channel.settings, retries=min(channel.settings.retries, 1),
                            max_in_flight=1)
-        self._probe_channel = type(channel)(settings, probe)
+        probe_channel = type(channel)(settings, probe)
         # The probe's requests and timeouts count as the target's own.
-        self._probe_channel.stats = probe.stats = self.stats
-        return self._probe_channel
+        probe_channel.stats = probe.stats = self.stats
+        return probe_channel
 
     # -----------------------------------------------------------------------------------------
     # Logging
