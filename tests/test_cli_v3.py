@@ -217,7 +217,11 @@ def test_missing_level_matches(snmpd_v3_agent: V3Agent) -> None:
     args = ["-v3", "-u", user.name, "-A", user.auth_passphrase, SYS_DESCR_OID]
     expected = snmpd_v3_agent.snmpd.run_netsnmp("snmpget", *args)
     assert expected[0] == 2
-    assert run_ours(snmpd_v3_agent, "get", args) == expected
+    code, out, err = run_ours(snmpd_v3_agent, "get", args)
+    assert (code, out) == expected[:2]
+    # The same error lines, then a note that names the missing -l.
+    assert err.startswith(expected[2])
+    assert "no -l was given" in err[len(expected[2]):]
 
 
 # ---------------------------------------------------------------------------------------------

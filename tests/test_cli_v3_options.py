@@ -457,8 +457,8 @@ def security_target(level: str = "authPriv") -> Target:
                                     "does not accept user 'ops' at authPriv; check -l"),
     (UnknownEngineIdError, "Unknown engine ID: "),
     (NotInTimeWindowError, "Not in time window: "),
-    (UnknownContextError, "Unknown context: the agent at 127.0.0.1:1161 serves no context "
-                          "'bridge1'; check -n"),
+    (UnknownContextError, "Unknown context: the agent at 127.0.0.1:1161 serves user 'ops' in "
+                          "the default context but not in context 'bridge1'; check -n"),
     (PrivacyMismatchError, "Privacy failure: "),
     (ReportError, "SNMPv3 request failed: 127.0.0.1:1161: snmpInvalidMsgs report"),
 ])

@@ -8,6 +8,7 @@ from snmpd_ng.cli.options import Tool, ToolOptions
 from snmpd_ng.cli.output import format_varbind
 from snmpd_ng.cli.runner import Streams
 from snmpd_ng.cli.setvalues import parse_set_operands
+from snmpd_ng.cli.usm import missing_level_note
 from snmpd_ng.manager import NO_SUCH_NAME, ErrorStatusError, Manager, Target
 from snmpd_ng.protocol.pdu import ErrorStatus
 from snmpd_ng.protocol.values import VarBind
@@ -28,7 +29,8 @@ async def run_get(manager: Manager, target: Target, options: ToolOptions, stream
         else:
             varbinds = await manager.get(target, oids)
     except ErrorStatusError as exc:
-        streams.err.write(error_in_packet(options.tool, exc.status, exc.oid, options.output))
+        streams.err.write(error_in_packet(options.tool, exc.status, exc.oid, options.output)
+                          + missing_level_note(options.v3, exc.status))
         return EXIT_ERROR_STATUS
 
     failed = [varbind for varbind in varbinds if varbind.value is NO_SUCH_NAME]
@@ -48,7 +50,8 @@ async def run_set(manager: Manager, target: Target, options: ToolOptions, stream
     try:
         varbinds = await manager.set(target, request)
     except ErrorStatusError as exc:
-        streams.err.write(error_in_packet(options.tool, exc.status, exc.oid, options.output))
+        streams.err.write(error_in_packet(options.tool, exc.status, exc.oid, options.output)
+                          + missing_level_note(options.v3, exc.status))
         return EXIT_ERROR_STATUS
     print_varbinds(varbinds, options, streams)
     return EXIT_OK

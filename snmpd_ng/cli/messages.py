@@ -67,12 +67,13 @@ _SECURITY_ERROR_TEXTS: dict[type[SecurityError], str] = {
     NotInTimeWindowError: "Not in time window: the agent at {agent} still reported the "
                           "request outside its time window after resynchronisation; check that "
                           "no other device shares its engine ID",
-    UnknownContextError: "Unknown context: the agent at {agent} serves no context {context!r}; "
-                         "check -n",
+    UnknownContextError: "Unknown context: the agent at {agent} serves user {user!r} in the "
+                         "default context but not in context {context!r}; check -n",
     PrivacyMismatchError: "Privacy failure: the agent at {agent} responds to user {user!r} "
                           "at authNoPriv but not at authPriv, so the privacy settings differ "
-                          "from the agent's; "
-                          "check -x (AES-192 or AES-192-C, AES-256 or AES-256-C) and -X",
+                          "from the agent's; check -X (or -3M, -3K) and -x: the protocol "
+                          "(DES, AES, AES-192, AES-256), and for AES-192 and AES-256 the -C "
+                          "variant, which Cisco devices use",
 }
 
 # net-snmp's exit codes: 1 for usage errors, timeouts, walk errors and SNMPv3 security

@@ -284,7 +284,7 @@ def _check_operands(options: ToolOptions, positional: list[str]) -> None:
     elif tool == Tool.SET and len(operands) % 3 == 2:
         raise UsageError(f"{operands[-2]}: Needs value")
     if tool == Tool.BULKWALK and options.version == SnmpVersion.V1:
-        raise UsageError("Cannot send V2 PDU on V1 session: bulkwalk needs -v 2c")
+        raise UsageError("Cannot send V2 PDU on V1 session: bulkwalk needs -v 2c or -v 3")
     options.operands = operands
 
 

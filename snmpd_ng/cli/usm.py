@@ -306,3 +306,15 @@ def _chosen_key(keys: dict[KeyKind, Secret]) -> tuple[KeyKind, Secret] | None:
         if kind in keys:
             return kind, keys[kind]
     return None
+
+
+def missing_level_note(v3: SnmpV3Options, status: int) -> str:
+    """Return a note for an authorizationError that the missing -l probably caused, else "".
+
+    Without -l, net-snmp and snmpd-ng send noAuthNoPriv even when -A or -X is given, and agents
+    answer a user they serve only with authentication with authorizationError (16).
+    """
+    if status != 16 or v3.level is not None or not (v3.auth_keys or v3.priv_keys):
+        return ""
+    return ("Note: no -l was given, so the request went at noAuthNoPriv although keys were "
+            "given; add -l authNoPriv or -l authPriv\n")

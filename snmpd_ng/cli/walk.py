@@ -26,6 +26,7 @@ from snmpd_ng.cli.oids import parse_oid_argument, walk_request_oid
 from snmpd_ng.cli.options import Tool, ToolOptions
 from snmpd_ng.cli.output import format_varbind
 from snmpd_ng.cli.runner import Streams
+from snmpd_ng.cli.usm import missing_level_note
 from snmpd_ng.manager import NO_SUCH_NAME, ErrorStatusError, Manager, RequestTimeout, Target
 from snmpd_ng.protocol.oid import Oid, is_prefix
 from snmpd_ng.protocol.values import VarBind, is_exception
@@ -55,7 +56,8 @@ async def run_walk(manager: Manager, target: Target, options: ToolOptions,
             varbinds = await _request(manager, target, options, walk.last)
             _absorb(walk, varbinds, options, streams)
     except ErrorStatusError as exc:
-        streams.err.write(error_in_packet(options.tool, exc.status, exc.oid, options.output))
+        streams.err.write(error_in_packet(options.tool, exc.status, exc.oid, options.output)
+                          + missing_level_note(options.v3, exc.status))
         walk.exit_code = EXIT_ERROR_STATUS
     except RequestTimeout:
         # net-snmp prints the rows gathered so far, then the timeout; no GET of the root.
