@@ -332,6 +332,19 @@ class TestArguments:
             run(with_agent(lambda request: [], action, timeout=5.0))
 
 
+class TestWalkLogging:
+    def test_walk_stopped_logged_once_a_minute(self, run: Runner) -> None:
+        """A silent target stops every walk; the log says so once, the result every time."""
+
+        async def action(manager: Manager, target: Target, agent: FakeAgent) -> Any:
+            return [await manager.walk_all(target, "1.3.6.1.2.1.2") for _ in range(3)]
+
+        with structlog.testing.capture_logs() as logs:
+            results = run(with_agent(lambda request: [], action, timeout=0.05, retries=0))
+        assert [result.complete for result in results] == [False, False, False]
+        assert len([entry for entry in logs if entry["event"] == "walk stopped"]) == 1
+
+
 class TestSecrets:
     def test_community_never_logged_or_raised(self, run: Runner) -> None:
         def script(request: Request) -> list[Reply]:

@@ -177,8 +177,22 @@ class Manager:
             if isinstance(exc, WalkError):
                 # Includes the rows of the response that broke the rules, before the bad OID.
                 result.varbinds = rows = exc.varbinds
-            _log.info("walk stopped", target=target.label, error=str(exc), rows=len(rows))
+            self._log_walk_stopped(target, exc, len(rows))
         return result
+
+    def _log_walk_stopped(self, target: Target, exc: SnmpError, rows: int) -> None:
+        # A dead or misconfigured target stops every walk of every poll: one line per target
+        # and error type a minute, with the count held back.
+        session = self._find_session(target)
+        if session is not None:
+            now = asyncio.get_running_loop().time()
+            suppressed = session.channel.warnings.admit(f"walk:{type(exc).__name__}", now)
+            if suppressed is None:
+                return
+            _log.info("walk stopped", target=target.label, error=str(exc), rows=rows,
+                      suppressed=suppressed)
+            return
+        _log.info("walk stopped", target=target.label, error=str(exc), rows=rows)
 
     # -----------------------------------------------------------------------------------------
     # Statistics
