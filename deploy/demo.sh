@@ -71,6 +71,9 @@ EOF
 cat >"$work_dir/snmpd.conf" <<EOF
 agentAddress udp:127.0.0.1:$agent_port
 rocommunity public default
+# An SNMPv3 user with SHA-256 and AES-128; its passphrases are printed in README.md.
+createUser demo SHA-256 demo-auth-pass AES demo-priv-pass
+rouser demo priv
 syslocation snmpd-ng demo agent
 syscontact nobody@example.net
 sysservices 72

@@ -145,6 +145,8 @@ def test_demo_serves_metrics_and_stops_on_sigint(demo: Demo, tmp_path: Path) -> 
     assert re.search(r'^ifHCInOctets\{.*ifName="lo"', body, re.MULTILINE)
     assert re.search(r"^laLoadInt\{", body, re.MULTILINE)
     assert re.search(r"^sysServices\{.*\} 72$", body, re.MULTILINE)
+    # The same agent polled over SNMPv3 authPriv.
+    assert re.search(r'^sysServices\{.*target="demo-agent-v3".*\} 72$', body, re.MULTILINE)
 
     demo.process.send_signal(signal.SIGINT)
     status = demo.process.wait(STOP_SECONDS)
