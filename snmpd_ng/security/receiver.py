@@ -203,14 +203,14 @@ class Discarded(Exception):
 
 @dataclass(slots=True)
 class Received:
-    """A message that passed every USM check, with what answering it takes."""
+    """A message that passed every USM check, with what a response to it needs."""
 
     scoped: ScopedPdu
     usm: UsmParameters
     user: UsmUser
     level: SecurityLevel
     is_authoritative: bool
-    """True when we are the authoritative engine: an inform, answered with a Response."""
+    """True when we are the authoritative engine: an inform, which gets a Response."""
     msg_id: int
     keys: LocalizedKeys | None
 

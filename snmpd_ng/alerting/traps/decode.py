@@ -1,4 +1,4 @@
-"""From one datagram to a `TrapEvent`: decoding, authentication, and the answer to an inform.
+"""From one datagram to a `TrapEvent`: decoding, authentication, and the response to an inform.
 
 Sans-IO: `TrapDecoder.decode` takes the datagram, its source and the clock readings, and
 returns the event with the bytes to send back, or raises `TrapDropped`. The receiver counts,
@@ -6,7 +6,7 @@ logs and sends.
 
 - SNMPv1 Trap-PDU: translated to the SNMPv2 form as RFC 3584 section 3.1 describes.
 - SNMPv2c SNMPv2-Trap and InformRequest: checked against the configured communities; an
-  inform is answered with a Response of the same request-id and varbinds (RFC 3416 4.2.7).
+  inform gets a Response with the same request-id and varbinds (RFC 3416 4.2.7).
 - SNMPv3: the USM of the receiving side (`snmpd_ng.security.receiver`) checks and opens the
   message, and builds the reports and the Response.
 """
@@ -49,13 +49,13 @@ _NOTIFICATION_TYPES = (PduType.TRAP_V2, PduType.INFORM)
 
 
 class DropKind(enum.Enum):
-    """What kind of failure dropped a datagram; each kind has its own counter."""
+    """The kind of failure that dropped a datagram. Each kind has its own counter."""
 
     MALFORMED = "malformed"
     UNAUTHENTICATED = "unauthenticated"
     UNEXPECTED_PDU = "unexpected_pdu"
     DISCOVERY = "discovery"
-    """An SNMPv3 discovery probe: not a failure, it is answered with our engine ID."""
+    """An SNMPv3 discovery probe. It is no failure: the report sent back names our engine ID."""
 
 
 class TrapDropped(Exception):
@@ -108,7 +108,7 @@ class TrapDecoder:
                  salts: SaltCounter | None = None) -> None:
         self._communities = tuple(communities)
         self.usm = usm
-        """The SNMPv3 receiving engine; None when no SNMPv3 user is configured."""
+        """The SNMPv3 receiving engine, or None when no SNMPv3 user is configured."""
         self._salts = salts if salts is not None else SaltCounter()
 
     def decode(self, data: bytes, source: str, port: int, now: float, wall: float) -> Decoded:

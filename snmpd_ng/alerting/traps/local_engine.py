@@ -2,9 +2,9 @@
 
 A device that sends informs to us localises its keys to our engine ID, and many devices need
 that ID configured by hand (`snmp-server engineID remote ...` on Cisco), so it must not change
-across restarts. engineBoots counts the starts since the ID was set (RFC 3414 2.2.2): each
-start adds one and writes the file before any message is answered, so a sender never sees a
-(boots, time) pair twice.
+across restarts. engineBoots counts the starts since the ID was set (RFC 3414 2.2.2). Each
+start adds one and writes the file before any response or report is sent, so a sender never
+gets a (boots, time) pair twice.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _read(path: Path) -> tuple[bytes, int] | None:
             "must then be given") from None
     if not (isinstance(boots, int) and 0 <= boots <= MAX_ENGINE_BOOTS
             and MIN_ENGINE_ID_OCTETS <= len(engine_id) <= MAX_ENGINE_ID_OCTETS):
-        raise LocalEngineError(f"the SNMP engine file {str(path)!r} holds an engine ID of "
+        raise LocalEngineError(f"the SNMP engine file {str(path)!r} contains an engine ID of "
                                f"{len(engine_id)} octets or boots {boots!r}, outside their "
                                "ranges; restore it or delete it")
     return engine_id, boots

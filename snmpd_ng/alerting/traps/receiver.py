@@ -1,7 +1,7 @@
-"""The trap port: UDP sockets whose datagrams go through `TrapDecoder`, with answers sent back.
+"""The trap port: UDP sockets whose datagrams go through `TrapDecoder`, with responses sent back.
 
 Each socket is an `asyncio.DatagramProtocol`, and every socket hands its datagrams to one
-`TrapHandler`: per-source rate limit, decode, count, answer an inform or a discovery probe,
+`TrapHandler`: per-source rate limit, decode, count, respond to an inform or a discovery probe,
 and queue the event for the rules. Nothing here waits, so a storm of traps costs CPU time and
 never blocks the loop; what the rules cannot take in time is dropped and counted.
 
@@ -47,7 +47,7 @@ _PRIVILEGED_PORTS = 1024
 
 
 class TrapReceiverError(SnmpError):
-    """A trap socket that cannot be opened; the message says what to change."""
+    """A trap socket that cannot be opened. The message names what to change."""
 
 
 def source_host(address: SocketAddress) -> str:
@@ -63,7 +63,7 @@ def source_host(address: SocketAddress) -> str:
 
 
 class TrapHandler:
-    """What becomes of one datagram, for every socket of the receiver."""
+    """The handling of each datagram, shared by every socket of the receiver."""
 
     def __init__(self, decoder: TrapDecoder, limits: SourceRateLimit, events: asyncio.Queue[Any],
                  clock: Clock, *, stats: TrapStats | None = None,
@@ -76,7 +76,7 @@ class TrapHandler:
         self._log_gate = log_gate if log_gate is not None else LogGate()
 
     def handle(self, data: bytes, address: SocketAddress, send: Sender) -> None:
-        """Rate-limit, decode and answer one datagram, and queue its event for the rules."""
+        """Rate-limit, decode and respond to one datagram, and queue its event for the rules."""
         now, wall = self._clock.now(), self._clock.wall()
         stats = self.stats
         stats.received += 1
@@ -125,7 +125,7 @@ class TrapHandler:
 
         if exc.kind is DropKind.DISCOVERY:
             stats.discoveries += 1
-            log.debug("SNMPv3 engine discovery answered", source=source)
+            log.debug("SNMPv3 discovery report sent", source=source)
             return
         if exc.kind is DropKind.MALFORMED:
             stats.malformed += 1
@@ -145,7 +145,7 @@ class TrapHandler:
 
 
 class TrapProtocol(asyncio.DatagramProtocol):
-    """One trap socket: its datagrams go to the shared handler, its answers back out."""
+    """One trap socket: its datagrams go to the shared handler, its responses back out."""
 
     def __init__(self, handler: TrapHandler, label: str) -> None:
         self.label = label
@@ -171,11 +171,11 @@ class TrapProtocol(asyncio.DatagramProtocol):
             transport.sendto(data, address)
         except (OSError, ValueError) as exc:  # uvloop raises ValueError for a family mismatch
             self._handler.stats.send_errors += 1
-            log.warning("trap answer not sent", socket=self.label,
+            log.warning("trap response not sent", socket=self.label,
                         destination=source_host(address), error=str(exc))
 
     def error_received(self, exc: Exception) -> None:
-        # An unconnected socket reports the ICMP error of an earlier answer here.
+        # An unconnected socket reports the ICMP error of an earlier response here.
         self._handler.stats.send_errors += 1
         log.debug("trap socket reported an error", socket=self.label, error=str(exc))
 

@@ -2,7 +2,7 @@
 
 A rule matches a trap by its trap OID, its source address and the values of its varbinds. The
 alert's labels are the source, the target, the rule's trap name, the values of the rule's key
-varbinds (ifIndex for linkDown), the rule's own labels and its severity; the same labels mean
+varbinds (ifIndex for linkDown), the rule's own labels and its severity. The same labels mean
 the same alert. A repeat within `dedup_window` of the last signal emits nothing. After the
 window, a repeat while the alert is still active emits `firing` again, so the lifecycle sees
 that the condition persists. A trap of the `resolved_by` OID with the same source and key
@@ -310,7 +310,7 @@ class TrapRules:
 
     def _render(self, rule: TrapRule, labels: Mapping[str, str], event: TrapEvent,
                 now: float) -> dict[str, str]:
-        """Render the annotations; a template sees `labels`, `varbinds`, `trap` and `source`."""
+        """Render the annotations with `labels`, `varbinds`, `trap`, `source` and `target`."""
         names = varbind_texts(event.varbinds)
         rendered = {}
         for name, template in rule.templates.items():

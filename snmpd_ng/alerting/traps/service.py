@@ -1,9 +1,9 @@
 """The trap service: receiver, rules, and the hand-off of their signals to the alert lifecycle.
 
-Start order: our SNMPv3 engine (its boots counted and written first, so no answer repeats an
-earlier (boots, time) pair), then the sockets, then the task that feeds the rules and the task
-that resolves timed-out alerts. Stop runs the other way round, and the traps still queued
-when the sockets close go through the rules before the tasks end.
+Start order: our SNMPv3 engine, then the sockets, then the task that feeds the rules and the
+task that resolves timed-out alerts. The engine's boots are counted and written first, so no
+response or report repeats an earlier (boots, time) pair. Stop runs the other way round,
+and the traps still queued when the sockets close go through the rules before the tasks end.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 @dataclass(slots=True)
 class TrapStats:
-    """What the receiver did with each datagram. `snapshot()` returns a copy."""
+    """Counters of the receiver's datagrams by outcome. `snapshot()` returns a copy."""
 
     received: int = 0
     """Datagrams that arrived, whatever became of them."""
@@ -26,11 +26,11 @@ class TrapStats:
     traps: int = 0
     """Traps and informs accepted and handed to the rules."""
     informs_acknowledged: int = 0
-    """Informs answered with a Response."""
+    """Informs acknowledged with a Response."""
     reports_sent: int = 0
     """SNMPv3 reports sent back: discovery of our engine ID, and rejected informs."""
     discoveries: int = 0
-    """SNMPv3 discovery probes answered with our engine ID (RFC 3414 section 4)."""
+    """SNMPv3 discovery probes, each sent a report with our engine ID (RFC 3414 section 4)."""
     queue_full: int = 0
     """Accepted traps dropped because the rules had not taken the earlier ones yet."""
     send_errors: int = 0
