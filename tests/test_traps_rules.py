@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
-from snmpd_ng.alerting.rules.model import RuleSignal
+from snmpd_ng.alerting.rules.model import RuleSignal, SignalState
 from snmpd_ng.alerting.traps.event import TrapEvent
 from snmpd_ng.alerting.traps.names import (
     NOTIFICATIONS,
@@ -299,6 +299,56 @@ def test_active_alerts_report_last_signal_time() -> None:
     rules.observe(link_event("linkDown", 3, at=START + 400), START + 400)
     signal = only(rules.active_alerts())
     assert signal.at == START + 400 + WALL_OFFSET
+
+
+# ---------------------------------------------------------------------------------------------
+# Restart
+
+
+def stored_link_down(state: SignalState = "firing", rule: str = "LinkDown") -> RuleSignal:
+    """Return an alert as the alert store keeps it over a restart."""
+    labels = {"source": SOURCE, "target": SOURCE, "trap": "linkDown", "ifIndex": "3",
+              "team": "network", "severity": "critical"}
+    return RuleSignal(rule, labels, state, None, START - 500 + WALL_OFFSET,
+                      START - 500 + WALL_OFFSET, "critical", {"summary": "Gi0/1 down"})
+
+
+def test_restored_alert_resolved_by_link_up() -> None:
+    rules = engine_with(link_down_rule())
+    rules.restore([stored_link_down()], START)
+    signal = only(rules.observe(link_event("linkUp", 3), START + 5))
+    assert signal.state == "resolved"
+    assert signal.active_since == START - 500 + WALL_OFFSET
+
+
+def test_restore_confirms_each_alert() -> None:
+    signal = only(engine_with(link_down_rule()).restore([stored_link_down()], START))
+    assert signal.state == "firing"
+    assert signal.labels["ifIndex"] == "3"
+    assert signal.at == START + WALL_OFFSET
+
+
+def test_restored_alert_deduplicates_repeat() -> None:
+    rules = engine_with(link_down_rule())
+    rules.restore([stored_link_down()], START)
+    assert rules.observe(link_event("linkDown", 3), START + 1) == []
+
+
+@pytest.mark.parametrize(("state", "rule"), [("resolved", "LinkDown"), ("firing", "Removed")])
+def test_restore_skips_resolved_and_unknown(state: SignalState, rule: str) -> None:
+    rules = engine_with(link_down_rule())
+    assert rules.restore([stored_link_down(state, rule)], START) == []
+    assert rules.active_alerts() == []
+
+
+def test_restored_alert_times_out_from_restart() -> None:
+    rule = TrapRule.build("DeviceRestarted", "coldStart", resolve_after=3600)
+    rules = engine_with(rule)
+    stored = RuleSignal("DeviceRestarted", {"source": SOURCE}, "firing", None, WALL_OFFSET,
+                        WALL_OFFSET, "warning", {})
+    rules.restore([stored], START)
+    assert rules.tick(START + 3599) == []
+    assert len(rules.tick(START + 3600)) == 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -208,6 +208,7 @@ class TrapRules:
         self._clock = clock
         self._target_names = dict(target_names or {})
         self._max_active = max_active
+        self._by_name = {rule.name: rule for rule in rules}
         self._by_trap: dict[Oid, list[TrapRule]] = {}
         self._by_resolver: dict[Oid, list[TrapRule]] = {}
         for rule in rules:
@@ -257,6 +258,28 @@ class TrapRules:
         """Return a firing signal for each active alert, as of its last signal."""
         return [self._signal(alert, "firing", alert.signalled_wall)
                 for alert in self._alerts.values()]
+
+    def restore(self, signals: Iterable[RuleSignal],
+                now: float | None = None) -> list[RuleSignal]:
+        """Take back the active alerts of trap rules that the alert store kept over a restart.
+
+        Without this, a linkUp after a restart would find no alert to resolve. Returns a firing
+        signal for each alert taken back, which confirms it to the lifecycle. Signals of other
+        rules, and resolved ones, are skipped. `resolve_after` counts from `now`.
+        """
+        now = self._clock.now() if now is None else now
+        wall = self._wall_at(now)
+        confirmed = []
+        for signal in signals:
+            rule = self._by_name.get(signal.rule)
+            if rule is None or signal.state == "resolved":
+                continue
+            labels = dict(signal.labels)
+            alert = _Alert(rule, labels, signal.active_since, now, wall, now,
+                           dict(signal.annotations))
+            self._remember((rule.name, tuple(sorted(labels.items()))), alert)
+            confirmed.append(self._signal(alert, "firing", wall))
+        return confirmed
 
     # Steps
 

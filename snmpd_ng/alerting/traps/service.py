@@ -123,6 +123,15 @@ class TrapService:
                      rate_limited=stats.rate_limited)
             self._receiver = None
 
+    def restore(self, signals: list[RuleSignal]) -> None:
+        """Take back the active trap alerts that the alert store kept over a restart.
+
+        Call it once the lifecycle has restored its alerts, with a firing signal for each
+        active one. The rules then resolve them on linkUp as before, and each one taken back
+        is confirmed to `submit` with a firing signal.
+        """
+        self._hand_over(self.rules.restore(signals))
+
     # Steps
 
     def _start_usm(self) -> UsmReceiver | None:
