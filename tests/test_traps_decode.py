@@ -1,8 +1,8 @@
 """Decoding traps and informs: SNMPv1 translation, SNMPv2c, SNMPv3, and what is dropped.
 
-The captured datagrams were sent by net-snmp 5.9.3's snmptrap on loopback (community
-"trapcomm", a test value), so the decoder is checked on real packets and on every prefix of
-them, which must be dropped as malformed and never raise anything else.
+net-snmp 5.9.3's snmptrap sent the captured datagrams on loopback, with the test community
+"trapcomm". The decoder is checked on these real packets and on every prefix of them, which
+must be dropped as malformed and never raise anything else.
 """
 
 from __future__ import annotations

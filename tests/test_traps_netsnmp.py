@@ -2,7 +2,7 @@
 
 Each test starts a `TrapService` on a free port, sends with net-snmp 5.9.3's tools as a device
 would, and checks the counters and the signals the trap rules emit. snmpinform exits 0 only
-when our Response came back, so its exit status proves the acknowledgement; for SNMPv3 it
+when our Response came back, so its exit status proves the acknowledgement. For SNMPv3 it
 first discovers our engine ID from our report.
 """
 

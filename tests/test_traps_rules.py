@@ -30,7 +30,7 @@ IF_OPER_STATUS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
 
 
 class StepClock:
-    """A clock that moves only when the test says so."""
+    """A clock that moves only when a test sets `monotonic`."""
 
     def __init__(self) -> None:
         self.monotonic = START

@@ -1,4 +1,4 @@
-"""The trap service and its datagram handler: counting, answers, queue, timers, start and stop."""
+"""The trap service and its datagram handler: counters, responses, queue, timers, start, stop."""
 
 from __future__ import annotations
 
