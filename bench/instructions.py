@@ -9,7 +9,7 @@ operations, divided by that difference:
     (I(LARGE) - I(SMALL)) / (LARGE - SMALL)
 
 Both runs use PYTHONHASHSEED=0. What still differs between runs (random request-ids and salts,
-whose BER length varies, and garbage collections) moves a figure by well under 1 %.
+whose BER length varies, and garbage collections) moves a figure by about 1 %.
 
 Run alone, it starts its own agent with the bench's SNMPv3 users:
 

@@ -277,15 +277,21 @@ def _verdict(value: float | None, limit: float | None, *, lower_is_better: bool)
     return "yes" if met else "no"
 
 
-def render(outcomes: Sequence[Outcome], machine: dict[str, str], command: str,
-           concurrency: int, elapsed: float) -> str:
-    """Return the whole report: command, machine, one table per measure and the goals."""
-    lines = [
-        f"## Benchmark run of {machine['date']}", "",
+def render_heading(title: str, machine: dict[str, str], command: str,
+                   elapsed: float) -> list[str]:
+    """Return the heading of a run's report: its title and date, the command and the machine."""
+    return [
+        f"## {title} of {machine['date']}", "",
         f"Command: `{command}` (whole run: {elapsed:.0f} s)", "",
         "Machine: " + "; ".join(f"{key} {value}" for key, value in machine.items()
                                 if key != "date"), "",
     ]
+
+
+def render(outcomes: Sequence[Outcome], machine: dict[str, str], command: str,
+           concurrency: int, elapsed: float) -> str:
+    """Return the whole report: command, machine, one table per measure and the goals."""
+    lines = render_heading("Benchmark run", machine, command, elapsed)
     lines += render_walk(outcomes)
     lines += render_get(outcomes)
     lines += render_in_flight(outcomes, concurrency)

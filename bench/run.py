@@ -88,11 +88,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def select_peers(selection: str) -> list[PeerSpec]:
-    """Return the PeerSpecs named in a comma-separated list, or all of them for "all"."""
+def select_peers(selection: str, available: Sequence[PeerSpec] = PEERS) -> list[PeerSpec]:
+    """Return the PeerSpecs of `available` named in a comma-separated list, or all of them for
+    "all"."""
     if selection == "all":
-        return list(PEERS)
-    by_key = {spec.key: spec for spec in PEERS}
+        return list(available)
+    by_key = {spec.key: spec for spec in available}
     keys = [key.strip() for key in selection.split(",") if key.strip()]
     unknown = [key for key in keys if key not in by_key]
     if unknown:

@@ -27,7 +27,7 @@ from pathlib import Path
 from agent import BenchAgent
 from instructions import InstructionCount, count_instructions, missing_valgrind
 from report import Outcome, PeerSpec, load_average, machine_facts
-from run import COMMUNITY, PEERS_DIR, Options
+from run import COMMUNITY, PEERS_DIR, Options, select_peers
 from run import run_measure as run_runner
 from v3_report import render_v3
 
@@ -66,22 +66,10 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=2.0,
                         help="seconds a peer waits for one response (default: 2)")
     parser.add_argument("--skip-instructions", action="store_true",
-                        help="leave out the cachegrind instruction counts (about 2 minutes)")
+                        help="leave out the cachegrind instruction counts (about 2.5 minutes)")
     parser.add_argument("--output", type=Path, help="also write the Markdown report to this file")
     parser.add_argument("--json", type=Path, help="also write the raw results to this JSON file")
     return parser.parse_args(argv)
-
-
-def select_peers(selection: str) -> list[PeerSpec]:
-    """Return the PeerSpecs named in a comma-separated list, or all of them for "all"."""
-    if selection == "all":
-        return list(PEERS)
-    by_key = {spec.key: spec for spec in PEERS}
-    keys = [key.strip() for key in selection.split(",") if key.strip()]
-    unknown = [key for key in keys if key not in by_key]
-    if unknown:
-        raise SystemExit(f"unknown peer {', '.join(unknown)}; choose from {', '.join(by_key)}")
-    return [by_key[key] for key in keys]
 
 
 def new_passphrases() -> Passphrases:
@@ -125,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     arguments = parse_arguments(argv)
     options = Options(seconds=0.2 if arguments.quick else arguments.seconds, concurrency=1,
                       max_repetitions=arguments.max_repetitions, timeout=arguments.timeout)
-    specs = select_peers(arguments.peers)
+    specs = select_peers(arguments.peers, PEERS)
     measures = [measure.strip() for measure in arguments.measures.split(",")]
     command = " ".join(["bench/v3_run.py", *(sys.argv[1:] if argv is None else argv)])
     missing = None if arguments.skip_instructions else missing_valgrind()
