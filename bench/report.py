@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -275,6 +276,15 @@ def _verdict(value: float | None, limit: float | None, *, lower_is_better: bool)
         return "not measured"
     met = value <= limit if lower_is_better else value >= limit
     return "yes" if met else "no"
+
+
+def save_report(markdown: str, raw: dict[str, Any], output: Path | None,
+                json_file: Path | None) -> None:
+    """Write the Markdown report to `output` and the raw results to `json_file`, where given."""
+    if output:
+        output.write_text(markdown)
+    if json_file:
+        json_file.write_text(json.dumps(raw, indent=2) + "\n")
 
 
 def render_heading(title: str, machine: dict[str, str], command: str,

@@ -31,7 +31,15 @@ from typing import Any
 
 from agent import BenchAgent
 from daemon_load import LoadOptions, measure_daemon, render_daemon
-from report import OURS_COMPILED, Outcome, PeerSpec, load_average, machine_facts, render
+from report import (
+    OURS_COMPILED,
+    Outcome,
+    PeerSpec,
+    load_average,
+    machine_facts,
+    render,
+    save_report,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 PEERS_DIR = BENCH_DIR / "peers"
@@ -221,13 +229,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         markdown += "\n" + render_daemon(load)
     print(markdown)
 
-    if arguments.output:
-        arguments.output.write_text(markdown)
-    if arguments.json:
-        raw = {"command": command, "machine": machine, "options": asdict(options),
-               "outcomes": [asdict(outcome) for outcome in outcomes],
-               "daemon": asdict(load) if load is not None else None}
-        arguments.json.write_text(json.dumps(raw, indent=2) + "\n")
+    raw = {"command": command, "machine": machine, "options": asdict(options),
+           "outcomes": [asdict(outcome) for outcome in outcomes],
+           "daemon": asdict(load) if load is not None else None}
+    save_report(markdown, raw, arguments.output, arguments.json)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ tables; `--output` and `--json` save them.
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from agent import BenchAgent
 from instructions import InstructionCount, count_instructions, missing_valgrind
-from report import Outcome, PeerSpec, load_average, machine_facts
+from report import Outcome, PeerSpec, load_average, machine_facts, save_report
 from run import COMMUNITY, PEERS_DIR, Options, select_peers
 from run import run_measure as run_runner
 from v3_report import render_v3
@@ -132,13 +131,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     markdown = render_v3(outcomes, counts, machine, command, time.monotonic() - started)
     print(markdown)
 
-    if arguments.output:
-        arguments.output.write_text(markdown)
-    if arguments.json:
-        raw = {"command": command, "machine": machine, "options": asdict(options),
-               "outcomes": [asdict(outcome) for outcome in outcomes],
-               "instructions": [asdict(count) for count in counts]}
-        arguments.json.write_text(json.dumps(raw, indent=2) + "\n")
+    raw = {"command": command, "machine": machine, "options": asdict(options),
+           "outcomes": [asdict(outcome) for outcome in outcomes],
+           "instructions": [asdict(count) for count in counts]}
+    save_report(markdown, raw, arguments.output, arguments.json)
 
 
 if __name__ == "__main__":
