@@ -16,43 +16,29 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
-from alerting_helpers import FakeChannel, channels, config, new_clock, signal, started
-from alerting_helpers import step as run_step
-from fakes import FakeClock
+from aiohttp.test_utils import TestClient, make_mocked_request
+from alert_api_helpers import CORE1, CORE2_CPU, GROUP, TOKEN, WEBHOOK_SECRET, ApiServer, serving
+from alerting_helpers import signal
+from daemon_helpers import default_logging
 from structlog.testing import capture_logs
 
 from snmpd_ng.alerting.channels.summary import group_fingerprint
-from snmpd_ng.alerting.lifecycle import AlertState, fingerprint
-from snmpd_ng.alerting.service import AlertService
-from snmpd_ng.http.alerts import AlertApi, add_alert_routes, is_exempt_from_basic_auth
+from snmpd_ng.alerting.lifecycle import AlertState
+from snmpd_ng.http.alerts import is_exempt_from_basic_auth
 from snmpd_ng.http.pagerduty_webhook import is_signed, parse_event
 
-TOKEN = "api-token-5f0c9e2b"
-WEBHOOK_SECRET = "pd-signing-secret-77aa"
-GROUP = 'network:{target="core1"}'
-CORE1 = fingerprint("LinkDown", {"target": "core1", "ifName": "Gi0/1", "severity": "critical"})
-CORE2 = fingerprint("LinkDown", {"target": "core2", "ifName": "Gi0/1", "severity": "critical"})
-TWO_TIERS = {
-    "grouping": {"group_by": ["target"], "group_wait": "0s", "group_interval": "5m"},
-    "receivers": {"noc": {"channels": ["chat"]}, "oncall": {"channels": ["pager"]}},
-    "policies": {"network": {"tiers": [{"receivers": ["noc"]},
-                                       {"receivers": ["oncall"], "after": "15m"}]}},
-    "routes": [{"policy": "network"}],
-}
+pytestmark = pytest.mark.usefixtures(default_logging.__name__)
 
 
 @dataclass
 class Served:
-    client: TestClient[web.Request, web.Application]
-    service: AlertService
-    clock: FakeClock
-    fakes: dict[str, FakeChannel]
-    api: AlertApi
-    token_file: Path
+    """The API server and a client of it."""
 
-    async def step(self, seconds: float = 0.0) -> None:
-        await run_step(self.service, self.clock, seconds)
+    served: ApiServer
+    client: TestClient[web.Request, web.Application]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.served, name)
 
     async def get(self, path: str, **params: Any) -> tuple[int, Any]:
         response = await self.client.get(path, params=params)
@@ -68,36 +54,19 @@ class Served:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    clock = new_clock()
-    fakes = channels("chat", pager="pagerduty")
-    service = await started(tmp_path, clock, config(TWO_TIERS, fakes), fakes)
-    token_file = tmp_path / "api-token"
-    token_file.write_text(TOKEN + "\n", encoding="utf-8")
-    secret_file = tmp_path / "pagerduty-secret"
-    secret_file.write_text(WEBHOOK_SECRET, encoding="utf-8")
-    for path in (token_file, secret_file):
-        path.chmod(0o600)
-    app = web.Application()
-    api = add_alert_routes(app, service, token_file, pagerduty_secret_file=secret_file,
-                           clock=clock)
-    client = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
-    yield Served(client, service, clock, fakes, api, token_file)
-    await client.close()
-    await service.stop()
+    async with serving(tmp_path) as server:
+        client = TestClient(server.server)
+        await client.start_server()
+        yield Served(server, client)
+        await client.close()
 
 
 async def fire(served: Served) -> None:
-    """Fire LinkDown on core1 and flush its group, which notifies tier 1."""
-    served.service.submit(signal(at=served.clock.wall()))
-    await served.step()
+    await served.served.fire()
 
 
 async def fire_two(served: Served) -> None:
-    served.service.submit(signal(at=served.clock.wall(), target="core1", ifName="Gi0/1"))
-    served.service.submit(signal(rule="HighCpu", severity="warning", at=served.clock.wall(),
-                                 target="core2", ifName="Gi0/1"))
-    await served.step()
+    await served.served.fire_two()
 
 
 def signed(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
@@ -125,8 +94,7 @@ class TestListAlerts:
 
         assert status == 200
         assert body["count"] == 2
-        assert {alert["fingerprint"] for alert in body["alerts"]} == {CORE1, fingerprint(
-            "HighCpu", {"target": "core2", "ifName": "Gi0/1", "severity": "warning"})}
+        assert {alert["fingerprint"] for alert in body["alerts"]} == {CORE1, CORE2_CPU}
 
     async def test_filter_by_matcher(self, served: Served) -> None:
         await fire_two(served)

@@ -4,6 +4,7 @@
     snmpd-ng run --config FILE                                 run the polling daemon
     snmpd-ng check-config FILE                                 validate a config file
     snmpd-ng test-rules FILE...                                run alerting rule unit tests
+    snmpd-ng alerts list|show|ack|silence|silences|expire|history   alerts through the API
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ The daemon:
   run --config FILE     run the polling daemon
   check-config FILE     check a config file and print a summary
   test-rules FILE...    run alerting rule unit tests (like promtool test rules)
+  alerts VERB ...       list, acknowledge and silence alerts through the daemon's API
 
   -h, --help     show this help
   --version      show the version
@@ -103,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         from snmpd_ng.cli.test_rules import cli_test_rules
 
         return cli_test_rules(rest)
+    if command == "alerts":
+        from snmpd_ng.cli.alerts import cli_alerts
+
+        return cli_alerts(rest)
     try:
         tool = Tool(command)
     except ValueError:
