@@ -85,22 +85,14 @@ class RulesEngine:
 
     def __init__(self, rules: Sequence[Rule], clock: TimeSource, *,
                  retention: float = DEFAULT_RETENTION) -> None:
-        names = [rule.name for rule in rules]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"rule names must be unique; repeated: {', '.join(duplicates)}")
-
         self._clock = clock
         self._retention = retention
-        self._rules = [_CompiledRule(rule, index) for index, rule in enumerate(rules)]
+        self._rules: list[_CompiledRule] = []
         self._by_metric: dict[str, list[_CompiledRule]] = {}
-        for compiled in self._rules:
-            if not compiled.is_global:
-                for metric in compiled.metrics:
-                    self._by_metric.setdefault(metric, []).append(compiled)
         self._rule_sets: dict[frozenset[str], list[_CompiledRule]] = {}
-        self._alerts: dict[str, dict[str | None, Alerts]] = {rule.name: {} for rule in rules}
+        self._alerts: dict[str, dict[str | None, Alerts]] = {}
         """Alerts by rule name and scope: a target's name, or None for rules across targets."""
+        self._compile(rules)
         self.store = SeriesStore()
         self.evaluation_errors: dict[str, int] = {}
         """Evaluations that failed, by rule name."""
@@ -165,6 +157,26 @@ class RulesEngine:
                 changes.extend((compiled, change) for change in resolve_all(alerts))
         return self._signals(changes, now)
 
+    def replace_rules(self, rules: Sequence[Rule], now: float | None = None) -> list[RuleSignal]:
+        """Evaluate `rules` from now on (a config reload); return the resolves this causes.
+
+        The stored series stay, so rates and `absent_for` go on without a gap. A rule whose
+        name, labels and severity are unchanged keeps its alerts, which the next evaluation
+        checks against the new expression. The alerts of any other rule resolve, because
+        their labels, and so their identity in the alert lifecycle, are gone.
+        """
+        now = self._clock.now() if now is None else now
+        kept = {rule.name: rule for rule in rules}
+        changes: list[tuple[_CompiledRule, Change]] = []
+        for compiled in self._rules:
+            new = kept.get(compiled.rule.name)
+            if new is None or not _keeps_alerts(compiled.rule, new):
+                for alerts in self._alerts.pop(compiled.rule.name).values():
+                    changes.extend((compiled, change) for change in resolve_all(alerts))
+        signals = self._signals(changes, now)
+        self._compile(rules)
+        return signals
+
     def active_alerts(self) -> list[RuleSignal]:
         """Return every pending and firing alert, as the signal of its last change."""
         alerts = []
@@ -175,6 +187,24 @@ class RulesEngine:
         return alerts
 
     # Evaluation
+
+    def _compile(self, rules: Sequence[Rule]) -> None:
+        """Compile `rules` and index them by metric; alerts of rules no longer given are dropped."""
+        names = [rule.name for rule in rules]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"rule names must be unique; repeated: {', '.join(duplicates)}")
+
+        compiled_rules = [_CompiledRule(rule, index) for index, rule in enumerate(rules)]
+        by_metric: dict[str, list[_CompiledRule]] = {}
+        for compiled in compiled_rules:
+            if not compiled.is_global:
+                for metric in compiled.metrics:
+                    by_metric.setdefault(metric, []).append(compiled)
+        self._rules = compiled_rules
+        self._by_metric = by_metric
+        self._rule_sets = {}
+        self._alerts = {name: self._alerts.get(name, {}) for name in names}
 
     def _rules_reading(self, names: set[str]) -> list[_CompiledRule]:
         if REBOOTS in names:
@@ -295,6 +325,12 @@ class RulesEngine:
 
     def _wall_at(self, now: float) -> float:
         return self._clock.wall() + (now - self._clock.now())
+
+
+def _keeps_alerts(old: Rule, new: Rule) -> bool:
+    """Tell whether the alerts of `old` stay valid under `new`: same name, labels, severity."""
+    return (old.name == new.name and dict(old.labels) == dict(new.labels)
+            and old.severity == new.severity)
 
 
 class _CurrentData:
