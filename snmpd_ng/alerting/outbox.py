@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -46,6 +47,10 @@ PENDING = "pending"
 CLAIMED = "claimed"
 DELIVERED = "delivered"
 DEAD = "dead"
+
+RESULTS = {"notification.delivered": "delivered", "notification.retry": "retried",
+           "notification.failed": "failed"}
+"""The result of one send, as `Outbox.results` counts it, by the history kind it records."""
 
 
 @dataclass(frozen=True)
@@ -127,17 +132,23 @@ class Outbox:
         self.channels = dict(channels)
         self.clock = clock
         self.policy = policy or OutboxPolicy()
+        self.results: Counter[tuple[str, str]] = Counter()
+        """Sends by (channel, result) since the start: delivered, retried (a retryable
+        failure that will be tried again) or failed (dead-lettered)."""
 
-    async def recover(self) -> int:
+    async def recover(self, after: str = "a restart") -> int:
         """Put entries claimed before a restart back to pending; return how many.
 
         Their outcome was never recorded, so each may have been sent. This is the duplicate
-        window, and each gets a `notification.requeued` history entry.
+        window, and each gets a `notification.requeued` history entry. `after` names what
+        interrupted the sends, for the log and the history: a restart, or a reload that
+        stopped the workers.
         """
         count = await self.store.call(lambda connection: _requeue(connection,
-                                                                  self.clock.wall()))
+                                                                  self.clock.wall(), after))
         if count:
-            log.warning("alert notifications sent again after a restart", count=count)
+            log.warning("alert notifications requeued; they may be sent twice", after=after,
+                        count=count)
         return count
 
     async def deliver_due(self, channel: str | None = None) -> int:
@@ -166,6 +177,10 @@ class Outbox:
         """Return the number of entries in each state."""
         return await self.store.call(_counts)
 
+    async def channel_counts(self) -> dict[tuple[str, str], int]:
+        """Return the number of entries by (channel, state)."""
+        return await self.store.call(_channel_counts)
+
     async def _deliver_channel(self, name: str) -> int:
         """Claim and send rounds of due entries until none is left.
 
@@ -183,8 +198,9 @@ class Outbox:
                 break
             for entry in entries:
                 delivery = await self._send(target, entry)
-                await self.store.call(partial(self._record, entry=entry, delivery=delivery,
-                                              now=self.clock.wall()))
+                kind = await self.store.call(partial(self._record, entry=entry,
+                                                     delivery=delivery, now=self.clock.wall()))
+                self.results[(name, RESULTS[kind])] += 1
             sent += len(entries)
         return sent
 
@@ -201,7 +217,8 @@ class Outbox:
             return Delivery(DeliveryKind.RETRYABLE, f"channel raised {type(exc).__name__}")
 
     def _record(self, connection: sqlite3.Connection, *, entry: OutboxEntry,
-                delivery: Delivery, now: float) -> None:
+                delivery: Delivery, now: float) -> str:
+        """Record the outcome of one send; return the history kind written."""
         detail: dict[str, Any] = {"detail": delivery.detail, "status": delivery.status,
                   "attempts": delivery.attempts, "reference": delivery.reference}
         if delivery.is_delivered:
@@ -221,6 +238,7 @@ class Outbox:
                       notification_id=entry.notification.id, attempts=entry.attempts,
                       detail=delivery.detail)
         append(connection, [_entry_history(now, kind, entry, detail)])
+        return kind
 
     def _gives_up(self, entry: OutboxEntry, now: float) -> bool:
         return (entry.attempts >= self.policy.max_attempts
@@ -293,12 +311,12 @@ def _finish(connection: sqlite3.Connection, entry: OutboxEntry, state: str, deta
         (state, now, detail, entry.id))
 
 
-def _requeue(connection: sqlite3.Connection, now: float) -> int:
+def _requeue(connection: sqlite3.Connection, now: float, after: str) -> int:
     rows = connection.execute(_SELECT + "WHERE state = ?", (CLAIMED,)).fetchall()
     connection.execute("UPDATE outbox SET state = ?, next_attempt_at = ? WHERE state = ?",
                        (PENDING, now, CLAIMED))
     append(connection, [_entry_history(now, "notification.requeued", _row_entry(row), {
-        "reason": "claimed before a restart without a recorded outcome; it may have been "
+        "reason": f"claimed before {after} without a recorded outcome; it may have been "
                   "sent, so it is sent again"}) for row in rows])
     return len(rows)
 
@@ -333,3 +351,9 @@ def _next_due(connection: sqlite3.Connection, channel: str | None) -> float | No
 def _counts(connection: sqlite3.Connection) -> dict[str, int]:
     rows = connection.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
     return {str(state): int(count) for state, count in rows}
+
+
+def _channel_counts(connection: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    rows = connection.execute(
+        "SELECT channel, state, COUNT(*) FROM outbox GROUP BY channel, state").fetchall()
+    return {(str(channel), str(state)): int(count) for channel, state, count in rows}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,7 @@ class AlertService:
                                             "channels": sorted(self._channels)}))
         await self._store.call(changes.apply)
         if self._run_tasks:
-            self._restart_workers()
+            await self._restart_workers()
         self._poke()
         log.info("alert service reloaded", routes=len(config.routes),
                  policies=len(config.policies), channels=len(self._channels))
@@ -189,6 +190,23 @@ class AlertService:
         await self._save_silence(expired, "silence.expired", by, now)
         log.info("silence expired", silence_id=silence_id, by=by)
         return expired
+
+    def alert_counts(self) -> dict[tuple[str, str], int]:
+        """Return the number of alerts by (state, severity), resolved alerts still kept included.
+
+        Cheaper than `alerts()`, which copies every alert: /metrics calls this on each scrape.
+        """
+        return dict(Counter((alert.state.value, alert.severity)
+                            for alert in self._dispatcher.alerts()))
+
+    @property
+    def notification_results(self) -> Mapping[tuple[str, str], int]:
+        """Sends by (channel, result) since the start: delivered, retried or failed."""
+        return self._outbox.results
+
+    async def outbox_counts(self) -> dict[tuple[str, str], int]:
+        """Return the outbox entries by (channel, state): pending, claimed, delivered, dead."""
+        return await self._outbox.channel_counts()
 
     def silences(self) -> list[Silence]:
         return list(self._dispatcher.silences)
@@ -288,9 +306,16 @@ class AlertService:
                 self._worker_loop(name), name=f"alert-outbox-{name}")
         self._tasks["dead-letters"] = asyncio.create_task(self._dead_letters_once())
 
-    def _restart_workers(self) -> None:
-        for key in [key for key in self._tasks if key.startswith("outbox:")]:
-            self._tasks.pop(key).cancel()
+    async def _restart_workers(self) -> None:
+        workers = [self._tasks.pop(key) for key in list(self._tasks) if key.startswith("outbox:")]
+        for task in workers:
+            task.cancel()
+        for task in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # A send cancelled here left its entry claimed, and a claimed entry holds back the
+        # later entries of its group on that channel, so it goes back to pending now.
+        await self._outbox.recover(after="a config reload")
         self._channel_wakes.clear()
         self._start_workers()
 
