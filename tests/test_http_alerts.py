@@ -74,14 +74,15 @@ def signed(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
     return {"X-PagerDuty-Signature": f"v1={digest}", "Content-Type": "application/json"}
 
 
-def incident_event(event_type: str = "incident.acknowledged", key: str | None = GROUP) -> bytes:
+def incident_event(event_type: str = "incident.acknowledged", key: str | None = GROUP,
+                   occurred_at: str = "2024-05-06T12:05:00Z") -> bytes:
     data: dict[str, Any] = {"id": "Q1ABC", "type": "incident", "number": 42,
                             "status": event_type.removeprefix("incident."),
                             "html_url": "https://example.pagerduty.com/incidents/Q1ABC"}
     if key is not None:
         data["incident_key"] = key
     event = {"event": {"id": "01EVT", "event_type": event_type, "resource_type": "incident",
-                       "occurred_at": "2024-05-06T12:05:00Z",
+                       "occurred_at": occurred_at,
                        "agent": {"summary": "Dana Oncall", "type": "user_reference"},
                        "data": data}}
     return json.dumps(event).encode()
@@ -528,6 +529,27 @@ class TestPagerDutyWebhook:
         status, _ = await self.post(served, body, {"X-PagerDuty-Signature": f"{old},{new}"})
 
         assert status == 200
+
+    async def test_event_before_firing_ignored(self, served: Served) -> None:
+        await fire(served)
+        body = incident_event(occurred_at="2024-05-06T11:00:00Z")
+        status, reply = await self.post(served, body, signed(body))
+
+        assert status == 200
+        assert reply["reason"] == "the event is older than the alerts that fire now"
+        assert served.service.alerts()[0].state is AlertState.FIRING
+
+    async def test_alert_fired_after_event_stays(self, served: Served) -> None:
+        await fire(served)
+        await served.step(10 * 60)
+        served.service.submit(signal(at=served.clock.wall(), target="core1", ifName="Gi0/2"))
+        await served.step()
+        body = incident_event(occurred_at="2024-05-06T12:05:00Z")
+        _, reply = await self.post(served, body, signed(body))
+        states = {alert.labels["ifName"]: alert.state for alert in served.service.alerts()}
+
+        assert reply["fingerprints"] == [CORE1]
+        assert states == {"Gi0/1": AlertState.ACKNOWLEDGED, "Gi0/2": AlertState.FIRING}
 
     async def test_other_event_ignored(self, served: Served) -> None:
         body = incident_event("incident.triggered")

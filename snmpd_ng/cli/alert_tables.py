@@ -122,9 +122,15 @@ def history_table(entries: Sequence[Mapping[str, Any]]) -> str:
     if not entries:
         return "No history entries match.\n"
     rows = [(str(entry["id"]), format_time(entry["at"]), entry["kind"], entry["actor"],
-             short_id(entry["fingerprint"]), _detail(entry["detail"]))
+             _subject(entry), _detail(entry["detail"]))
             for entry in entries]
-    return format_table(("ID", "TIME", "KIND", "ACTOR", "ALERT", "DETAIL"), rows)
+    return format_table(("ID", "TIME", "KIND", "ACTOR", "ALERT OR GROUP", "DETAIL"), rows)
+
+
+def _subject(entry: Mapping[str, Any]) -> str:
+    if entry["fingerprint"]:
+        return short_id(entry["fingerprint"])
+    return str(entry["group_key"] or "-")
 
 
 def _detail(detail: Mapping[str, Any]) -> str:

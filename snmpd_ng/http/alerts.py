@@ -23,9 +23,10 @@ from typing import Any
 import structlog
 from aiohttp import hdrs, web
 
+from snmpd_ng.alerting.channels.summary import group_fingerprint
 from snmpd_ng.alerting.dispatch import AcknowledgeError, AlertNotFoundError
 from snmpd_ng.alerting.history_page import MAX_PAGE_SIZE, query_page
-from snmpd_ng.alerting.lifecycle import Alert
+from snmpd_ng.alerting.lifecycle import Alert, AlertState
 from snmpd_ng.alerting.matchers import MatcherError
 from snmpd_ng.alerting.service import AlertService
 from snmpd_ng.alerting.silences import Silence, SilenceError, SilenceNotFoundError
@@ -45,6 +46,9 @@ ACK_SOURCE = "api"
 BEARER_CHALLENGE = 'Bearer realm="snmpd-ng"'
 DEFAULT_HISTORY_PAGE = 100
 PAGERDUTY_WEBHOOK_PATH = f"{API_PREFIX}/webhooks/pagerduty"
+CLOCK_SKEW_ALLOWANCE = 60.0
+"""Seconds an alert may start after a PagerDuty event and still count as acknowledged by it,
+because PagerDuty's clock and this host's may differ."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -434,33 +438,67 @@ def _reject_webhook(request: web.Request, api: AlertApi, reason: str) -> None:
 
 async def _apply_incident_event(api: AlertApi,
                                 event: pagerduty.IncidentEvent) -> dict[str, Any]:
-    """Acknowledge the alerts of the incident's group; return the response body.
+    """Acknowledge the firing alerts of the incident's group; return the response body.
 
-    Every event that is not ours to act on gets 200 with status "ignored", because PagerDuty
-    delivers again after an error status, and another delivery would change nothing.
+    Only alerts that fired before the event are acknowledged, because the person who acted in
+    PagerDuty had not seen an alert that fired (again) after it. Every event that is not ours
+    to act on gets 200 with status "ignored", because PagerDuty delivers again after an error
+    status, and another delivery would change nothing.
     """
     if event.event_type not in pagerduty.HANDLED_EVENT_TYPES:
         return _ignored(event, f"event type {event.event_type} is not acted on")
     if event.incident_key is None:
         return _ignored(event, "the incident has no incident_key: snmpd-ng did not open it")
+    in_group = _alerts_of_group(api, event.incident_key)
+    if not in_group:
+        return _ignored(event, "no alert group has this incident_key")
+    firing = [alert for alert in in_group if alert.state is AlertState.FIRING]
+    covered = [alert for alert in firing if _fired_before(alert, event)]
+    if not firing:
+        return _ignored(event, "the group has no firing alert to acknowledge")
+    if not covered:
+        return _ignored(event, "the event is older than the alerts that fire now")
+    fingerprints, group_keys = await _acknowledge_all(api, covered, event)
+    if fingerprints:
+        api.stats.webhook_acknowledgements += 1
+    log.info("pagerduty webhook applied", event_type=event.event_type,
+             incident=event.incident, event_id=event.event_id, acknowledged=len(fingerprints))
+    return {"status": "acknowledged", "fingerprints": fingerprints,
+            "group_keys": sorted(group_keys)}
+
+
+def _alerts_of_group(api: AlertApi, dedup_key: str) -> list[Alert]:
+    """Return the alerts of the group whose key, or its hash, is PagerDuty's dedup_key."""
+    every_state = requests.AlertQuery.every_state()
+    return [alert for alert in api.service.alerts(every_state)
+            if any(dedup_key in (key, group_fingerprint(key)) for key in alert.group_keys)]
+
+
+def _fired_before(alert: Alert, event: pagerduty.IncidentEvent) -> bool:
+    if event.occurred_at is None:
+        return True
+    started = alert.starts_at if alert.starts_at is not None else alert.active_since
+    return started <= event.occurred_at + CLOCK_SKEW_ALLOWANCE
+
+
+async def _acknowledge_all(api: AlertApi, alerts: list[Alert],
+                           event: pagerduty.IncidentEvent) -> tuple[list[str], set[str]]:
     verb = event.event_type.removeprefix("incident.")
     comment = f"{verb} in PagerDuty incident {event.incident}"
     if event.url:
         comment += f" ({event.url})"
-    try:
-        result = await api.service.acknowledge(event.incident_key, event.agent, comment,
-                                               source="pagerduty")
-    except AlertNotFoundError:
-        return _ignored(event, "no alert group has this incident_key")
-    except AcknowledgeError:
-        return _ignored(event, "the group has no firing alert to acknowledge")
-    if result.fingerprints:
-        api.stats.webhook_acknowledgements += 1
-    log.info("pagerduty webhook applied", event_type=event.event_type,
-             incident=event.incident, event_id=event.event_id,
-             acknowledged=len(result.fingerprints))
-    return {"status": "acknowledged", "fingerprints": list(result.fingerprints),
-            "group_keys": list(result.group_keys)}
+    fingerprints: list[str] = []
+    group_keys: set[str] = set()
+    for alert in alerts:
+        try:
+            result = await api.service.acknowledge(alert.fingerprint, event.agent, comment,
+                                                   source="pagerduty")
+        except (AlertNotFoundError, AcknowledgeError):
+            # It resolved or was forgotten since the list was made: nothing to acknowledge.
+            continue
+        fingerprints.extend(result.fingerprints)
+        group_keys.update(result.group_keys)
+    return fingerprints, group_keys
 
 
 def _ignored(event: pagerduty.IncidentEvent, reason: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
@@ -42,6 +43,8 @@ class IncidentEvent:
     """The user or integration that acted, as PagerDuty names it."""
     incident: str
     """The incident's number (#1234) or id, for the acknowledgement's comment."""
+    occurred_at: float | None = None
+    """Unix time of the event, by PagerDuty's clock; None when missing or unreadable."""
     url: str | None = None
 
 
@@ -92,6 +95,7 @@ def parse_event(body: bytes) -> IncidentEvent:
         incident_key=_optional_text(data, "incident_key"),
         agent=_agent_name(agent),
         incident=_incident_name(data),
+        occurred_at=_timestamp(event.get("occurred_at")),
         url=_optional_text(data, "html_url"),
     )
 
@@ -121,6 +125,16 @@ def _agent_name(agent: Any) -> str:
         if name is not None:
             return name
     return "PagerDuty"
+
+
+def _timestamp(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed.tzinfo is not None else None
 
 
 def _incident_name(data: Mapping[str, Any]) -> str:
