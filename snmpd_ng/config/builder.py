@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from snmpd_ng import mibs
+from snmpd_ng.config.alerting import build_alerting, known_metrics
 from snmpd_ng.config.build_state import BuildState, did_you_mean
 from snmpd_ng.config.credentials import Credentials, build_credentials, target_security
-from snmpd_ng.config.errors import ConfigError, KeyPath
+from snmpd_ng.config.errors import ConfigError, ConfigIssue, KeyPath
 from snmpd_ng.config.model import (
     BasicAuthConfig,
     CacheConfig,
@@ -89,6 +90,8 @@ def build_config(
     targets = _build_targets(builder, config_file, jobs, profiles)
     http = _build_http(builder, config_file.http)
     _check_reserved_labels(builder, ("defaults", "labels"), config_file.defaults.labels)
+    alerting, alerting_warnings = build_alerting(config_file.alerting, builder,
+                                                 known_metrics(jobs))
 
     if builder.issues:
         raise ConfigError(source, builder.issues)
@@ -100,9 +103,15 @@ def build_config(
         manager=ManagerConfig(**config_file.manager.model_dump()),
         logging=LoggingConfig(**config_file.logging.model_dump()),
         state_dir=config_file.state_dir,
+        alerting=alerting,
         source_file=source,
-        warnings=find_warnings(config_file, targets, lines),
+        warnings=_by_line([*find_warnings(config_file, targets, lines), *alerting_warnings]),
     )
+
+
+def _by_line(issues: list[ConfigIssue]) -> tuple[ConfigIssue, ...]:
+    """Sort warnings by line, so they read in file order (the alerting section may come first)."""
+    return tuple(sorted(issues, key=lambda issue: issue.line or 0))
 
 
 def _build_job(

@@ -8,13 +8,18 @@ Services never see raw YAML.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from snmpd_ng.config.errors import ConfigIssue
 from snmpd_ng.manager.target import Target
 from snmpd_ng.protocol.oid import Oid
 from snmpd_ng.secret import Secret
 from snmpd_ng.transport.endpoint import DEFAULT_RECEIVE_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE
+
+if TYPE_CHECKING:
+    # Only for the annotation: snmpd_ng.config.alerting imports the alerting package, which
+    # imports this module.
+    from snmpd_ng.config.alerting import AlertingSettings
 
 MetricType = Literal["auto", "counter", "gauge", "info", "skip"]
 """The metric type of a polled object. "auto" takes it from the SNMP type of the value:
@@ -171,6 +176,8 @@ class DaemonConfig:
     manager: ManagerConfig = ManagerConfig()
     logging: LoggingConfig = LoggingConfig()
     state_dir: str | None = None
+    alerting: AlertingSettings | None = None
+    """The `alerting:` section; None when the file has none, which turns alerting off."""
     source_file: str | None = None
     """Path of the YAML file this came from, for messages."""
     warnings: tuple[ConfigIssue, ...] = ()

@@ -548,3 +548,5 @@ class ConfigFile(StrictModel):
     manager: ManagerEntry = ManagerEntry()
     logging: LoggingEntry = LoggingEntry()
     state_dir: str | None = Field(default=None, min_length=1)
+    alerting: dict[str, Any] | None = None
+    """Checked by `snmpd_ng.config.alerting`, with the loaders of the alerting package."""

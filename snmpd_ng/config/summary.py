@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
+from snmpd_ng.config.alerting import AlertingSettings
 from snmpd_ng.config.model import DaemonConfig, JobConfig, TargetConfig
 from snmpd_ng.security.credentials import KeyKind, UsmUser
 
@@ -37,6 +41,8 @@ def summarize(config: DaemonConfig) -> str:
     )
     lines.append(f"polls: {count(pairs, 'target-job pair')}")
     lines.append(f"http: {', '.join(config.http.listen)}{_describe_http_options(config)}")
+    if config.alerting is not None:
+        lines += _describe_alerting(config.alerting)
     return "\n".join(lines) + "\n"
 
 
@@ -88,3 +94,38 @@ def _describe_http_options(config: DaemonConfig) -> str:
     if config.http.basic_auth is not None:
         options.append("basic auth")
     return f" with {' and '.join(options)}" if options else ""
+
+
+def _describe_alerting(alerting: AlertingSettings) -> list[str]:
+    """List the rules, channels, policies and routes by name; no channel setting is shown."""
+    handling = alerting.handling
+    channels = [f"{name}: {spec.type}" for name, spec in alerting.channels.items()]
+    policies = [f"{name}: {count(len(policy.tiers), 'tier')}"
+                for name, policy in handling.policies.items()]
+    lines = [
+        "alerting:",
+        f"  rules: {_listed([rule.name for rule in alerting.rules])}",
+        f"  channels: {_listed(channels)}",
+        f"  policies: {_listed(policies)}",
+        f"  routes: {_listed([route.name for route in handling.routes])}",
+        f"  store: {_describe_store(handling.store_path)}",
+    ]
+    if alerting.traps is not None:
+        lines.append("  traps: configured")
+    return lines
+
+
+def _listed(names: Sequence[str]) -> str:
+    """Write "3 (a, b, c)", naming at most _MAX_LISTED_TARGETS of them."""
+    shown = ", ".join(names[:_MAX_LISTED_TARGETS])
+    if len(names) > _MAX_LISTED_TARGETS:
+        shown += f", and {len(names) - _MAX_LISTED_TARGETS} more"
+    return f"{len(names)} ({shown})" if names else "0"
+
+
+def _describe_store(path: str | None) -> str:
+    if path is None:
+        return "alerts.db in the state directory"
+    if Path(path).expanduser().is_absolute():
+        return path
+    return f"{path} in the state directory"
