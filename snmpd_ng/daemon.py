@@ -1,11 +1,12 @@
 """The polling daemon: `snmpd-ng run` and `snmpd-ng check-config`.
 
 `Daemon` owns the one event loop's services and their order. Start: config, state directory,
-watchdog task, manager, polling, HTTP, then READY=1. Stop (SIGTERM or SIGINT): STOPPING=1, HTTP
-stops accepting, polling stops, the manager closes, the watchdog task ends. Each stop step is
-bounded in time and runs even when an earlier one failed, and a start that failed half-way
-stops only what it started. SIGHUP reloads the config; a rejected config leaves the running one
-in place.
+watchdog task, manager, the alert service and the alerting rules (when the config has an
+`alerting:` section), polling, HTTP, then READY=1. Stop (SIGTERM or SIGINT): STOPPING=1, HTTP
+stops accepting, polling stops, the rules stop, the alert service writes what is queued and
+closes its channels, the manager closes, the watchdog task ends. Each stop step is bounded in
+time and runs even when an earlier one failed, and a start that failed half-way stops only
+what it started. SIGHUP reloads the config; a rejected config leaves the running one in place.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ import structlog
 import uvloop
 from prometheus_client.registry import Collector
 
+from snmpd_ng.alerting.runtime import Alerting, AlertingStartError
+from snmpd_ng.alerting.store import StoreError
+from snmpd_ng.clock import LoopClock
 from snmpd_ng.config.errors import ConfigError
 from snmpd_ng.config.loader import check_config_file, format_warnings, load_config
 from snmpd_ng.config.model import DaemonConfig, ManagerConfig
@@ -41,6 +45,9 @@ from snmpd_ng.http.server import (
     load_certificate,
 )
 from snmpd_ng.logging import LogFormat, LogLevel, configure_logging
+from snmpd_ng.metrics.naming import CounterNaming
+from snmpd_ng.polling.queues import ResultBus
+from snmpd_ng.polling.result import PollResult
 from snmpd_ng.state_dir import StateDirError, choose_state_dir, prepare_state_dir
 from snmpd_ng.systemd import SystemdNotifier
 
@@ -49,7 +56,10 @@ log = structlog.get_logger("snmpd_ng.daemon")
 HEARTBEAT_INTERVAL = 1.0
 """Seconds between heartbeats when systemd's watchdog is off; with it on, half its timeout."""
 STOP_STEP_TIMEOUT = 3.0
-"""Seconds each stop step (HTTP, polling, manager) may take before the next one runs."""
+"""Seconds each stop step (HTTP, polling, rules, alerting, manager) may take before the next
+one runs."""
+COUNTER_NAMING: CounterNaming = "object"
+"""The names of SNMP counters, on /metrics and in the alerting rules alike."""
 
 
 class PollingLike(Protocol):
@@ -64,6 +74,11 @@ class PollingLike(Protocol):
     def is_ready(self) -> bool: ...
 
     def collector(self) -> Collector: ...
+
+    @property
+    def bus(self) -> ResultBus[PollResult]:
+        """The result bus, to which the alerting rules subscribe."""
+        ...
 
 
 ManagerFactory = Callable[[], AbstractAsyncContextManager[Any]]
@@ -80,7 +95,7 @@ def _default_manager(settings: ManagerConfig) -> AbstractAsyncContextManager[Any
 def _default_polling(config: DaemonConfig, manager: Any) -> PollingLike:
     from snmpd_ng.polling.service import PollingService
 
-    return PollingService(config, manager)
+    return PollingService(config, manager, counter_naming=COUNTER_NAMING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +139,7 @@ class Daemon:
         self._started = asyncio.Event()
         self._config: DaemonConfig | None = None
         self._polling: PollingLike | None = None
+        self._alerting: Alerting | None = None
         self._http_state: HttpState | None = None
         self._server: HttpServer | None = None
         self._reload_task: asyncio.Task[None] | None = None
@@ -175,10 +191,12 @@ class Daemon:
             self._start_watchdog(loop)
             manager = await self._open_manager(config)
             self._polling = self._polling_factory(config, manager)
+            await self._start_alerting(config, self._polling)
             self._stack.push_async_callback(self._stop_step, "polling", self._polling.stop)
             await self._polling.start()
             await self._start_http(config, manager)
-        except (ConfigError, StateDirError, HttpStartError) as exc:
+        except (ConfigError, StateDirError, HttpStartError, AlertingStartError,
+                StoreError) as exc:
             await self._stack.aclose()
             raise StartError(str(exc)) from exc
         except BaseException:
@@ -250,6 +268,25 @@ class Daemon:
         self._stack.push_async_callback(self._stop_step, "manager", close)
         return manager
 
+    async def _start_alerting(self, config: DaemonConfig, polling: PollingLike) -> None:
+        """Start the alert service, then the rules, subscribed to the polling results.
+
+        Raises AlertingStartError or StoreError when the alert store cannot be opened.
+        """
+        if config.alerting is None:
+            return
+        state_dir = choose_state_dir(config.state_dir, self._environ)
+        alerting = Alerting(config.alerting, config.targets, state_dir=state_dir,
+                            clock=LoopClock(), counter_naming=COUNTER_NAMING)
+        self._stack.push_async_callback(self._stop_step, "alerting", alerting.stop_service)
+        await alerting.start_service()
+        self._stack.push_async_callback(self._stop_step, "rules", alerting.stop_rules)
+        await alerting.start_rules(polling.bus)
+        self._alerting = alerting
+        # TODO: start the trap receiver (snmpd_ng.alerting.traps.TrapService, submitting to
+        # alerting.service) once that package has landed; `alerting.traps` is checked only
+        # as a mapping until then.
+
     def _load_config(self) -> DaemonConfig:
         config = load_config(self._options.config_path, self._environ)
         self._stats.config_loaded_timestamp = time.time()
@@ -304,6 +341,8 @@ class Daemon:
         assert self._polling is not None and self._heartbeat is not None
         global_stats = getattr(manager, "global_stats", None)
         collectors = [self._polling.collector(), DaemonCollector(self._stats, global_stats)]
+        if self._alerting is not None:
+            collectors.append(self._alerting.collector())
         self._http_state = HttpState(
             registry=build_registry(collectors),
             heartbeat=self._heartbeat,
@@ -312,7 +351,10 @@ class Daemon:
             basic_auth=config.http.basic_auth,
         )
         ssl_context = create_ssl_context(config.http.tls) if config.http.tls else None
-        self._server = HttpServer(build_app(self._http_state), config.http.listen, ssl_context)
+        app = build_app(self._http_state)
+        # TODO: add the alerts API here with add_alert_routes(app, self._alerting.service,
+        # token_file) from snmpd_ng.http.alerts, once that module has landed.
+        self._server = HttpServer(app, config.http.listen, ssl_context)
         self._stack.push_async_callback(self._stop_step, "http", self._server.stop)
         await self._server.start()
 
@@ -369,6 +411,7 @@ class Daemon:
         self._apply_logging(config)
         try:
             await self._polling.reload(config)
+            await self._reload_alerting(config)
             self._apply_http_changes(old, config)
             _warn_if_manager_changed(old, config)
         except HttpStartError as exc:
@@ -388,6 +431,16 @@ class Daemon:
         self._stats.config_loaded_timestamp = time.time()
         self._log_config(config, "config reloaded")
         return True
+
+    async def _reload_alerting(self, config: DaemonConfig) -> None:
+        """Apply the new `alerting:` section; turning alerting on or off needs a restart."""
+        is_running = self._alerting is not None
+        if is_running != (config.alerting is not None):
+            # NOTE: the result bus cannot remove a consumer, and the alert store opens at start.
+            log.warning("alerting turned on or off; restart snmpd-ng to apply",
+                        alerting="on" if config.alerting is not None else "off")
+        if self._alerting is not None and config.alerting is not None:
+            await self._alerting.reload(config.alerting, config.targets)
 
     def _log_rejected(self, exc: Exception) -> None:
         log.error(

@@ -1,0 +1,153 @@
+"""The alerting of one daemon: channels, the alert service, the rules and their feed, in order.
+
+Start: the alert service (its store opened, the state saved before a restart loaded, its timer
+and outbox workers started), then the rules pipeline, subscribed to the polling service's
+result bus before polling starts. The daemon stops them in the reverse order, as separate
+steps: the rules first (their timer ends and runs once more), then the alert service, which
+writes what is queued, and last the channels, which close their connections.
+
+A reload applies new rules, target labels, channels and alert handling settings. Alerts,
+groups, escalations, silences and the outbox stay. A channel whose settings changed is closed,
+and the one built from the new settings takes its place. An unchanged channel keeps its
+connections and its rate limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import structlog
+
+from snmpd_ng.alerting.channels.base import Channel
+from snmpd_ng.alerting.pipeline import RulesPipeline
+from snmpd_ng.alerting.service import AlertService
+from snmpd_ng.clock import Clock
+from snmpd_ng.config.alerting import AlertingSettings, ChannelSpec
+from snmpd_ng.config.model import TargetConfig
+from snmpd_ng.metrics.alerting import AlertingCollector, AlertingSnapshot
+from snmpd_ng.metrics.naming import CounterNaming
+from snmpd_ng.polling.queues import Delivery, ResultBus
+from snmpd_ng.polling.result import PollResult
+from snmpd_ng.protocol.errors import SnmpError
+
+log = structlog.get_logger(__name__)
+
+CONSUMER = "alerting"
+"""The consumer's name on the result bus, and its `consumer` label on /metrics."""
+
+
+class AlertingStartError(SnmpError):
+    """Alerting cannot start with this configuration; the message names the key to change."""
+
+
+def store_path(settings: AlertingSettings, state_dir: Path | None) -> Path:
+    """Return the alert store's file; raise AlertingStartError when it needs a state dir."""
+    configured = settings.handling.store_path
+    if state_dir is None:
+        if configured is not None and Path(configured).expanduser().is_absolute():
+            return Path(configured).expanduser()
+        raise AlertingStartError(
+            "alerting.store.path: the alert store needs a state directory; set `state_dir` "
+            "(systemd sets $STATE_DIRECTORY), or give `alerting.store.path` as an absolute path")
+    return settings.handling.resolve_store_path(state_dir)
+
+
+def target_labels(targets: Sequence[TargetConfig]) -> dict[str, Mapping[str, str]]:
+    return {target.name: target.labels for target in targets}
+
+
+class Alerting:
+    """The running alerting of the daemon, built from the `alerting:` section."""
+
+    def __init__(self, settings: AlertingSettings, targets: Sequence[TargetConfig], *,
+                 state_dir: Path | None, clock: Clock,
+                 counter_naming: CounterNaming = "object") -> None:
+        self._state_dir = state_dir
+        self.store_path = store_path(settings, state_dir)
+        self._channels = dict(settings.channels)
+        self.service = AlertService(settings.handling, settings.built_channels(),
+                                    store_path=self.store_path, clock=clock)
+        self.pipeline = RulesPipeline(settings.rules, self.service, clock,
+                                      target_labels=target_labels(targets),
+                                      counter_naming=counter_naming)
+
+    async def start_service(self) -> None:
+        """Open the store and start the alert service; raises StoreError."""
+        await self.service.start()
+
+    async def start_rules(self, bus: ResultBus[PollResult]) -> None:
+        """Subscribe the rules to `bus` (lossless, see the pipeline) and start their timer."""
+        bus.subscribe(CONSUMER, self.pipeline.handle_result, Delivery.LOSSLESS)
+        self.pipeline.start()
+        await self.pipeline.refresh_outbox()
+
+    async def stop_rules(self) -> None:
+        await self.pipeline.stop()
+
+    async def stop_service(self) -> None:
+        """Stop the alert service (it writes what is queued), then close every channel."""
+        await self.service.stop()
+        await _close_all(self._channels.values())
+
+    async def reload(self, settings: AlertingSettings, targets: Sequence[TargetConfig]) -> None:
+        """Apply a new `alerting:` section; alert state, groups and the outbox stay."""
+        self._warn_if_store_moved(settings)
+        self.pipeline.reload(settings.rules, target_labels(targets))
+
+        running, retired = self._swap_channels(settings.channels)
+        channels = {name: spec.channel for name, spec in running.items()}
+        await self.service.reload(settings.handling, channels)
+        await _close_all(retired.values())
+        self._channels = running
+        log.info("alert channels reloaded", channels=sorted(running),
+                 replaced=sorted(name for name in retired if name in running),
+                 removed=sorted(name for name in retired if name not in running))
+
+    def channels(self) -> dict[str, Channel]:
+        """Return the running channels by name."""
+        return {name: spec.channel for name, spec in self._channels.items()}
+
+    def snapshot(self) -> AlertingSnapshot:
+        return self.pipeline.snapshot(self._channels)
+
+    def collector(self) -> AlertingCollector:
+        return AlertingCollector(self.snapshot)
+
+    def _warn_if_store_moved(self, settings: AlertingSettings) -> None:
+        # The store stays open on its file until a restart, like the state directory.
+        try:
+            wanted = store_path(settings, self._state_dir)
+        except AlertingStartError:
+            return  # Impossible: the same state directory gave a path at start.
+        if wanted != self.store_path:
+            log.warning("alert store path changed; restart snmpd-ng to apply",
+                        path=str(self.store_path), configured=str(wanted))
+
+    def _swap_channels(self, new: Mapping[str, ChannelSpec]
+                       ) -> tuple[dict[str, ChannelSpec], dict[str, ChannelSpec]]:
+        """Return the channels to run (running ones where unchanged) and the ones to close."""
+        running: dict[str, ChannelSpec] = {}
+        for name, spec in new.items():
+            old = self._channels.get(name)
+            if old is not None and old.digest == spec.digest:
+                spec = dataclasses.replace(spec, channel=old.channel)
+            running[name] = spec
+        retired = {name: spec for name, spec in self._channels.items()
+                   if running.get(name) is None or running[name].channel is not spec.channel}
+        return running, retired
+
+
+async def _close_all(specs: Iterable[ChannelSpec]) -> None:
+    for spec in list(specs):
+        await _close(spec.channel)
+
+
+async def _close(channel: Channel) -> None:
+    try:
+        await channel.close()
+    except Exception as exc:
+        # A channel that fails to close must not keep the others open.
+        log.error("alert channel close failed", channel=channel.name, error=str(exc),
+                  error_type=type(exc).__name__)
