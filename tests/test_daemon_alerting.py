@@ -1,0 +1,215 @@
+"""End-to-end test of alerting: `snmpd-ng run` polls net-snmp and notifies a webhook receiver.
+
+The daemon runs as a real subprocess. It polls the session's snmpd, whose pass_persist value
+this test changes, evaluates one threshold rule over it, and posts signed notifications to a
+webhook receiver (tests/receivers.py) on loopback, which verifies each signature as a user's
+receiver would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from agents import DYNAMIC_VALUE_OID, NetSnmpAgent
+from daemon_helpers import default_logging, free_tcp_port
+from receivers import WebhookReceiver
+from test_daemon_e2e import DaemonProcess, find_value, get
+
+pytestmark = pytest.mark.usefixtures(default_logging.__name__)
+
+WEBHOOK_SECRET = "e2e-webhook-secret-41d7"
+WAIT_SECONDS = 15.0
+POLL_STEP = 0.1
+
+CONFIG = """\
+credentials:
+  fixture: {{community: {{env: SNMPD_NG_TEST_COMMUNITY}}}}
+jobs:
+  env:
+    interval: 1s
+    scalars:
+      - {{oid: {oid}, name: fixture_value, type: gauge}}
+targets:
+  - {{name: agent, address: {host}, port: {port}, credentials: fixture, jobs: [env],
+     timeout: 500ms, retries: 0,
+     labels: {{site: test}}}}
+scheduler: {{jitter: 0}}
+http:
+  listen: ["127.0.0.1:{http_port}"]
+state_dir: {state_dir}
+alerting:
+  rules:
+    - name: ValueHigh
+      expr: fixture_value > 50
+      for: 0s
+      severity: critical
+      annotations:
+        summary: "{{{{ target }}}} at {{{{ value }}}}"
+  channels:
+    hook:
+      type: webhook
+      url: {webhook_url}
+      secret: {{env: SNMPD_NG_TEST_WEBHOOK_SECRET}}
+      timeout: 2s
+  receivers:
+    ops: {{channels: [hook]}}
+  policies:
+    ops: {{tiers: [{{receivers: [ops]}}]}}
+  grouping: {{group_wait: 0s, group_interval: 1s}}
+  routes:
+    - policy: ops
+"""
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Check `predicate` every POLL_STEP seconds; fail naming `what` after WAIT_SECONDS."""
+    for _ in range(int(WAIT_SECONDS / POLL_STEP)):
+        if await predicate():
+            return
+        await asyncio.sleep(POLL_STEP)
+    raise AssertionError(f"{what} did not happen within {WAIT_SECONDS} s")
+
+
+@pytest.fixture
+def controlled_value(snmpd_agent: NetSnmpAgent) -> Iterator[NetSnmpAgent]:
+    """The session's agent serving 10 as its dynamic value, restored afterwards."""
+    path = snmpd_agent.dynamic_value_path
+    previous = path.read_text(encoding="utf-8") if path.exists() else None
+    snmpd_agent.set_dynamic_value("10")
+    try:
+        yield snmpd_agent
+    finally:
+        if previous is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(previous, encoding="utf-8")
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[WebhookReceiver]:
+    receiver = WebhookReceiver(WEBHOOK_SECRET.encode())
+    await receiver.start()
+    try:
+        yield receiver
+    finally:
+        await receiver.stop()
+
+
+@dataclass
+class AlertingDaemon:
+    """A config with one rule and the webhook channel, and the `snmpd-ng run` processes of it."""
+
+    config: Path
+    environ: dict[str, str]
+    url: str
+    processes: list[DaemonProcess] = field(default_factory=list)
+
+    def start(self) -> DaemonProcess:
+        log_path = self.config.with_name(f"daemon-{len(self.processes)}.log")
+        process = DaemonProcess(self.config, self.environ, log_path)
+        self.processes.append(process)
+        return process
+
+
+@pytest.fixture
+def alerting_daemon(controlled_value: NetSnmpAgent, webhook: WebhookReceiver,
+                    tmp_path: Path) -> Iterator[AlertingDaemon]:
+    http_port = free_tcp_port()
+    oid = ".".join(str(arc) for arc in DYNAMIC_VALUE_OID)
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.format(
+        oid=oid, host=controlled_value.host, port=controlled_value.port, http_port=http_port,
+        state_dir=tmp_path / "state", webhook_url=webhook.url + "/hooks/alerts"))
+    environ = {"SNMPD_NG_TEST_COMMUNITY": controlled_value.public_community,
+               "SNMPD_NG_TEST_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    daemon = AlertingDaemon(config, environ, f"http://127.0.0.1:{http_port}")
+    try:
+        yield daemon
+    finally:
+        for process in daemon.processes:
+            process.kill()
+
+
+def events(receiver: WebhookReceiver) -> list[str]:
+    return [body["event"] for body in receiver.verified]
+
+
+async def metrics(url: str) -> str:
+    try:
+        return (await get(url + "/metrics")).body
+    except OSError:
+        return ""
+
+
+class TestThresholdNotifications:
+    async def test_threshold_fires_then_resolves(
+        self, alerting_daemon: AlertingDaemon, controlled_value: NetSnmpAgent,
+        webhook: WebhookReceiver,
+    ) -> None:
+        process, url = alerting_daemon.start(), alerting_daemon.url
+
+        async def value_polled() -> bool:
+            assert process.process.poll() is None, process.logs()
+            return find_value(await metrics(url), "fixture_value", target="agent") == 10.0
+
+        await wait_until(value_polled, "the first poll of the value")
+        controlled_value.set_dynamic_value("90")
+
+        async def fired() -> bool:
+            return "firing" in events(webhook)
+
+        await wait_until(fired, "the firing notification")
+        controlled_value.set_dynamic_value("10")
+
+        async def resolved() -> bool:
+            return "resolved" in events(webhook)
+
+        await wait_until(resolved, "the resolve notification")
+        firing = webhook.verified[events(webhook).index("firing")]
+        resolve = webhook.verified[events(webhook).index("resolved")]
+        body = await metrics(url)
+        process.send(signal.SIGTERM)
+        status = await asyncio.to_thread(process.wait, 5.0)
+
+        assert events(webhook) == ["firing", "resolved"]
+        assert firing["alerts"][0]["labels"]["target"] == "agent"
+        assert firing["alerts"][0]["labels"]["site"] == "test"
+        assert firing["alerts"][0]["annotations"]["summary"] == "agent at 90"
+        assert resolve["alerts"][0]["state"] == "resolved"
+        assert find_value(body, "snmpd_ng_alert_notifications", channel="hook",
+                          result="delivered") == 2.0
+        assert find_value(body, "snmp_results_queue_overflows", consumer="alerting") == 0.0
+        assert status == 0
+        assert WEBHOOK_SECRET not in process.logs()
+
+    async def test_firing_alert_survives_restart(
+        self, alerting_daemon: AlertingDaemon, controlled_value: NetSnmpAgent,
+        webhook: WebhookReceiver,
+    ) -> None:
+        first, url = alerting_daemon.start(), alerting_daemon.url
+        controlled_value.set_dynamic_value("90")
+
+        async def fired() -> bool:
+            assert first.process.poll() is None, first.logs()
+            return "firing" in events(webhook)
+
+        await wait_until(fired, "the firing notification")
+        first.send(signal.SIGTERM)
+        await asyncio.to_thread(first.wait, 5.0)
+        second = alerting_daemon.start()
+
+        async def confirmed() -> bool:
+            assert second.process.poll() is None, second.logs()
+            body = await metrics(url)
+            return (find_value(body, "snmpd_ng_alert_signals") or 0) >= 1
+
+        await wait_until(confirmed, "the rules' signal after the restart")
+        body = await metrics(url)
+
+        assert find_value(body, "snmpd_ng_alerts", state="firing", severity="critical") == 1.0
+        assert events(webhook) == ["firing"]
