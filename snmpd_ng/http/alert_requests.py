@@ -193,7 +193,7 @@ def text(source: Mapping[str, Any], name: str, *, required: bool = False) -> str
 
 
 _PURPOSE = {
-    "by": "name who does this, such as \"by\": \"alice\"",
+    "by": "name who does this, such as alice",
     "created_by": "name who creates the silence",
     "comment": "say why the alerts are silenced",
     "matchers": "give at least one, such as \"matchers\": \"target=\\\"core1\\\"\"",
