@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient, make_mocked_request
 from alert_api_helpers import CORE1, CORE2_CPU, GROUP, TOKEN, WEBHOOK_SECRET, ApiServer, serving
 from alerting_helpers import signal
@@ -24,8 +25,13 @@ from structlog.testing import capture_logs
 
 from snmpd_ng.alerting.channels.summary import group_fingerprint
 from snmpd_ng.alerting.lifecycle import AlertState
+from snmpd_ng.config.model import BasicAuthConfig
 from snmpd_ng.http.alerts import is_exempt_from_basic_auth
+from snmpd_ng.http.app import HttpState, build_app
+from snmpd_ng.http.health import Heartbeat
+from snmpd_ng.http.metrics import DaemonStats, build_registry
 from snmpd_ng.http.pagerduty_webhook import is_signed, parse_event
+from snmpd_ng.secret import Secret
 
 pytestmark = pytest.mark.usefixtures(default_logging.__name__)
 
@@ -600,3 +606,33 @@ class TestWebhookParsing:
         assert event.agent == "PagerDuty"
         assert event.incident == "Q1"
         assert event.incident_key == "k"
+
+
+class TestBehindBasicAuth:
+    """The daemon's app with basic auth: the bearer token and the signed webhook get through."""
+
+    @staticmethod
+    def app_with_basic_auth() -> web.Application:
+        state = HttpState(registry=build_registry([]),
+                          heartbeat=Heartbeat(max_age=3.0, now=time.monotonic),
+                          is_ready=lambda: True, stats=DaemonStats(),
+                          basic_auth=BasicAuthConfig(username="prometheus",
+                                                     password=Secret("scrape-password")))
+        return build_app(state)
+
+    async def post(self, tmp_path: Path, headers: dict[str, str]) -> tuple[int, str]:
+        silence = {"matchers": 'target="core1"', "created_by": "bob", "comment": "maintenance",
+                   "duration": "1h"}
+        async with serving(tmp_path, self.app_with_basic_auth) as server, ClientSession() as \
+                session, session.post(f"{server.url}/api/v1/silences", headers=headers,
+                                      json=silence) as response:
+            return response.status, response.headers.get("WWW-Authenticate", "")
+
+    async def test_bearer_write_passes_basic_auth(self, tmp_path: Path) -> None:
+        status, _ = await self.post(tmp_path, {"Authorization": f"Bearer {TOKEN}"})
+        assert status == 201
+
+    async def test_no_credentials_get_basic_challenge(self, tmp_path: Path) -> None:
+        status, challenge = await self.post(tmp_path, {})
+        assert status == 401
+        assert challenge.startswith("Basic")
