@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import structlog
 import uvloop
+from aiohttp import web
 from prometheus_client.registry import Collector
 
 from snmpd_ng.alerting.runtime import Alerting, AlertingStartError
@@ -34,9 +35,11 @@ from snmpd_ng.clock import LoopClock
 from snmpd_ng.config.errors import ConfigError
 from snmpd_ng.config.loader import check_config_file, format_warnings, load_config
 from snmpd_ng.config.model import DaemonConfig, ManagerConfig
+from snmpd_ng.http.alerts import AlertApi, add_alert_routes
 from snmpd_ng.http.app import HttpState, build_app
 from snmpd_ng.http.health import Heartbeat
 from snmpd_ng.http.metrics import DaemonCollector, DaemonStats, build_registry
+from snmpd_ng.http.secret_file import SecretFile
 from snmpd_ng.http.server import (
     HttpServer,
     HttpStartError,
@@ -140,6 +143,7 @@ class Daemon:
         self._config: DaemonConfig | None = None
         self._polling: PollingLike | None = None
         self._alerting: Alerting | None = None
+        self._alert_api: AlertApi | None = None
         self._http_state: HttpState | None = None
         self._server: HttpServer | None = None
         self._reload_task: asyncio.Task[None] | None = None
@@ -352,11 +356,33 @@ class Daemon:
         )
         ssl_context = create_ssl_context(config.http.tls) if config.http.tls else None
         app = build_app(self._http_state)
-        # TODO: add the alerts API here with add_alert_routes(app, self._alerting.service,
-        # token_file) from snmpd_ng.http.alerts, once that module has landed.
+        self._add_alert_api(app, config)
         self._server = HttpServer(app, config.http.listen, ssl_context)
         self._stack.push_async_callback(self._stop_step, "http", self._server.stop)
         await self._server.start()
+
+    def _add_alert_api(self, app: web.Application, config: DaemonConfig) -> None:
+        """Serve the alerts API under /api/v1 when alerting runs."""
+        if self._alerting is None or config.alerting is None:
+            return
+        settings = config.alerting
+        self._alert_api = add_alert_routes(
+            app, self._alerting.service, settings.api_token_file,
+            pagerduty_secret_file=settings.pagerduty_secret_file, clock=self._alerting.clock)
+        self._alerting.api_counters = self._alert_api.stats
+
+    def _reload_alert_api(self, config: DaemonConfig) -> None:
+        """Read the API's secret files again, from their new paths if the config moved them."""
+        api = self._alert_api
+        if api is None or config.alerting is None:
+            return
+        if api.token_file.path != config.alerting.api_token_file:
+            api.token_file = SecretFile(config.alerting.api_token_file, api.token_file.purpose)
+        pagerduty = api.pagerduty_secret_file
+        if pagerduty.path != config.alerting.pagerduty_secret_file:
+            api.pagerduty_secret_file = SecretFile(config.alerting.pagerduty_secret_file,
+                                                   pagerduty.purpose)
+        api.reload()
 
     def _is_ready(self) -> bool:
         return self._config is not None and self._polling is not None and self._polling.is_ready()
@@ -441,6 +467,7 @@ class Daemon:
                         alerting="on" if config.alerting is not None else "off")
         if self._alerting is not None and config.alerting is not None:
             await self._alerting.reload(config.alerting, config.targets)
+            self._reload_alert_api(config)
 
     def _log_rejected(self, exc: Exception) -> None:
         log.error(

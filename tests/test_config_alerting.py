@@ -122,6 +122,44 @@ class TestLoad:
         assert config.alerting.traps == {"listen": ["127.0.0.1:10162"]}
 
 
+class TestApiFiles:
+    def test_paths_relative_to_config_folder(self, tmp_path: Path) -> None:
+        (tmp_path / "api-token").write_text("token\n", encoding="utf-8")
+        (tmp_path / "pd-secret").write_text("secret\n", encoding="utf-8")
+        text = BASE + ALERTING + ("  api: {token_file: api-token, "
+                                  "pagerduty_secret_file: pd-secret}\n")
+
+        config = load(tmp_path, text)
+
+        assert config.alerting is not None
+        assert config.alerting.api_token_file == tmp_path / "api-token"
+        assert config.alerting.pagerduty_secret_file == tmp_path / "pd-secret"
+        assert config.warnings == ()
+
+    def test_no_api_key_disables_writes(self, tmp_path: Path) -> None:
+        config = load(tmp_path, BASE + ALERTING)
+
+        assert config.alerting is not None
+        assert config.alerting.api_token_file is None
+        assert config.alerting.pagerduty_secret_file is None
+
+    def test_missing_token_file_is_warning(self, tmp_path: Path) -> None:
+        text = BASE + ALERTING + "  api: {token_file: absent-token}\n"
+
+        config = load(tmp_path, text)
+
+        warning = config.warnings[0]
+        assert warning.path == ("alerting", "api", "token_file")
+        assert "does not exist" in warning.message
+        assert warning.line == line_of(text, "api: {token_file")
+
+    def test_unknown_api_key_is_error(self, tmp_path: Path) -> None:
+        message = load_errors(tmp_path, BASE + ALERTING + "  api: {token: x}\n")
+
+        assert ("alerting.api.token: unknown key 'token'; allowed keys: token_file, "
+                "pagerduty_secret_file") in message
+
+
 class TestErrors:
     def test_bad_expression_names_file_line_and_key(self, tmp_path: Path) -> None:
         text = BASE + ALERTING.replace("expr: up == 0", "expr: up ==")
@@ -337,3 +375,4 @@ class TestExample:
         assert sorted(config.alerting.channels) == ["noc-mail", "noc-slack",
                                                     "oncall-pagerduty"]
         assert len(config.alerting.handling.policies["network"].tiers) == 2
+        assert config.alerting.api_token_file == Path("/etc/snmpd-ng/api-token")

@@ -3,7 +3,7 @@
 The daemon runs as a real subprocess. It polls the session's snmpd, whose pass_persist value
 this test changes, evaluates one threshold rule over it, and posts signed notifications to a
 webhook receiver (tests/receivers.py) on loopback, which verifies each signature as a user's
-receiver would.
+receiver would. The alert is acknowledged through the daemon's alerts API.
 """
 
 from __future__ import annotations
@@ -13,16 +13,21 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 from agents import DYNAMIC_VALUE_OID, NetSnmpAgent
-from daemon_helpers import default_logging, free_tcp_port
+from daemon_helpers import FakeManager, default_logging, free_tcp_port
 from receivers import WebhookReceiver
 from test_daemon_e2e import DaemonProcess, find_value, get
+
+from snmpd_ng.daemon import Daemon, DaemonOptions, running
 
 pytestmark = pytest.mark.usefixtures(default_logging.__name__)
 
 WEBHOOK_SECRET = "e2e-webhook-secret-41d7"
+API_TOKEN = "e2e-api-token-93b0"
 WAIT_SECONDS = 15.0
 POLL_STEP = 0.1
 
@@ -43,6 +48,7 @@ http:
   listen: ["127.0.0.1:{http_port}"]
 state_dir: {state_dir}
 alerting:
+  api: {{token_file: api-token}}
   rules:
     - name: ValueHigh
       expr: fixture_value > 50
@@ -122,6 +128,7 @@ def alerting_daemon(controlled_value: NetSnmpAgent, webhook: WebhookReceiver,
     http_port = free_tcp_port()
     oid = ".".join(str(arc) for arc in DYNAMIC_VALUE_OID)
     config = tmp_path / "config.yaml"
+    (tmp_path / "api-token").write_text(API_TOKEN + "\n", encoding="utf-8")
     config.write_text(CONFIG.format(
         oid=oid, host=controlled_value.host, port=controlled_value.port, http_port=http_port,
         state_dir=tmp_path / "state", webhook_url=webhook.url + "/hooks/alerts"))
@@ -139,6 +146,14 @@ def events(receiver: WebhookReceiver) -> list[str]:
     return [body["event"] for body in receiver.verified]
 
 
+async def acknowledge(url: str, fingerprint: str, token: str) -> tuple[int, dict[str, Any]]:
+    """POST an acknowledgement to the alerts API; return the status and the JSON body."""
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{url}/api/v1/alerts/{fingerprint}/ack", json={"by": "alice", "comment": "on it"},
+            headers={"Authorization": f"Bearer {token}"}) as response:
+        return response.status, await response.json()
+
+
 async def metrics(url: str) -> str:
     try:
         return (await get(url + "/metrics")).body
@@ -147,7 +162,7 @@ async def metrics(url: str) -> str:
 
 
 class TestThresholdNotifications:
-    async def test_threshold_fires_then_resolves(
+    async def test_threshold_fire_ack_resolve(
         self, alerting_daemon: AlertingDaemon, controlled_value: NetSnmpAgent,
         webhook: WebhookReceiver,
     ) -> None:
@@ -164,25 +179,37 @@ class TestThresholdNotifications:
             return "firing" in events(webhook)
 
         await wait_until(fired, "the firing notification")
+        firing = webhook.verified[events(webhook).index("firing")]
+        fingerprint = firing["alerts"][0]["fingerprint"]
+        wrong_token = await acknowledge(url, fingerprint, "not-the-token")
+        ack_status, ack_body = await acknowledge(url, fingerprint, API_TOKEN)
+
+        async def acknowledged() -> bool:
+            return "acknowledged" in events(webhook)
+
+        await wait_until(acknowledged, "the acknowledged notification")
         controlled_value.set_dynamic_value("10")
 
         async def resolved() -> bool:
             return "resolved" in events(webhook)
 
         await wait_until(resolved, "the resolve notification")
-        firing = webhook.verified[events(webhook).index("firing")]
         resolve = webhook.verified[events(webhook).index("resolved")]
         body = await metrics(url)
         process.send(signal.SIGTERM)
         status = await asyncio.to_thread(process.wait, 5.0)
 
-        assert events(webhook) == ["firing", "resolved"]
+        assert events(webhook) == ["firing", "acknowledged", "resolved"]
         assert firing["alerts"][0]["labels"]["target"] == "agent"
         assert firing["alerts"][0]["labels"]["site"] == "test"
         assert firing["alerts"][0]["annotations"]["summary"] == "agent at 90"
+        assert wrong_token[0] == 401
+        assert ack_status == 200
+        assert ack_body["acknowledged"] == [fingerprint]
         assert resolve["alerts"][0]["state"] == "resolved"
         assert find_value(body, "snmpd_ng_alert_notifications", channel="hook",
-                          result="delivered") == 2.0
+                          result="delivered") == 3.0
+        assert find_value(body, "snmpd_ng_alert_api_token_rejections") == 1.0
         assert find_value(body, "snmp_results_queue_overflows", consumer="alerting") == 0.0
         assert status == 0
         assert WEBHOOK_SECRET not in process.logs()
@@ -215,3 +242,38 @@ class TestThresholdNotifications:
 
         assert find_value(body, "snmpd_ng_alerts", state="firing", severity="critical") == 1.0
         assert events(webhook) == ["firing"]
+
+
+NO_TARGETS = """\
+jobs: {{system: {{interval: 10s, scalars: [sysUpTime]}}}}
+targets: []
+http: {{listen: ["127.0.0.1:0"]}}
+state_dir: {state_dir}
+alerting:
+  api: {{token_file: {token_file}}}
+"""
+
+
+class TestReload:
+    async def test_reload_reads_moved_token_file(self, tmp_path: Path) -> None:
+        (tmp_path / "first").write_text("first-token\n", encoding="utf-8")
+        (tmp_path / "second").write_text("second-token\n", encoding="utf-8")
+        config = tmp_path / "config.yaml"
+        config.write_text(NO_TARGETS.format(state_dir=tmp_path / "state", token_file="first"))
+        daemon = Daemon(DaemonOptions(str(config), log_level="info", log_format="json"),
+                        environ={}, manager_factory=lambda: FakeManager([]))
+        async with running(daemon):
+            host, port = daemon.http_addresses[0]
+            url = f"http://{host}:{port}"
+            # An unknown alert is 404 once the token is accepted, 401 before.
+            before = await acknowledge(url, "0" * 64, "first-token")
+            config.write_text(NO_TARGETS.format(state_dir=tmp_path / "state",
+                                                token_file="second"))
+            applied = await daemon.reload()
+            old_token = await acknowledge(url, "0" * 64, "first-token")
+            new_token = await acknowledge(url, "0" * 64, "second-token")
+
+        assert before[0] == 404
+        assert applied
+        assert old_token[0] == 401
+        assert new_token[0] == 404

@@ -36,7 +36,7 @@ from snmpd_ng.config.schema import Duration, StrictModel, parse_duration
 from snmpd_ng.config.schema_errors import format_value
 
 SECTION: KeyPath = ("alerting",)
-OTHER_KEYS = frozenset({"rules", "channels", "traps"})
+OTHER_KEYS = frozenset({"rules", "channels", "traps", "api"})
 """Keys of `alerting:` that other loaders check."""
 DEFAULT_UNREACHABLE = ('rule="TargetDown"',)
 PAGERDUTY_TYPE = "pagerduty"

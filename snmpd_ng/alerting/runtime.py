@@ -26,7 +26,7 @@ from snmpd_ng.alerting.service import AlertService
 from snmpd_ng.clock import Clock
 from snmpd_ng.config.alerting import AlertingSettings, ChannelSpec
 from snmpd_ng.config.model import TargetConfig
-from snmpd_ng.metrics.alerting import AlertingCollector, AlertingSnapshot
+from snmpd_ng.metrics.alerting import AlertingCollector, AlertingSnapshot, ApiCounters
 from snmpd_ng.metrics.naming import CounterNaming
 from snmpd_ng.polling.queues import Delivery, ResultBus
 from snmpd_ng.polling.result import PollResult
@@ -65,7 +65,10 @@ class Alerting:
                  state_dir: Path | None, clock: Clock,
                  counter_naming: CounterNaming = "object") -> None:
         self._state_dir = state_dir
+        self.clock = clock
         self.store_path = store_path(settings, state_dir)
+        self.api_counters: ApiCounters | None = None
+        """The alerts API's counters, for /metrics, once the daemon serves the API."""
         self._channels = dict(settings.channels)
         self.service = AlertService(settings.handling, settings.built_channels(),
                                     store_path=self.store_path, clock=clock)
@@ -110,7 +113,10 @@ class Alerting:
         return {name: spec.channel for name, spec in self._channels.items()}
 
     def snapshot(self) -> AlertingSnapshot:
-        return self.pipeline.snapshot(self._channels)
+        snapshot = self.pipeline.snapshot(self._channels)
+        if self.api_counters is None:
+            return snapshot
+        return dataclasses.replace(snapshot, api=self.api_counters)
 
     def collector(self) -> AlertingCollector:
         return AlertingCollector(self.snapshot)

@@ -1,10 +1,11 @@
 """The `alerting:` section of the config file, checked with the rest of the file.
 
-The section has four parts, each with its own loader in `snmpd_ng.alerting`: `rules`
+The section has five parts. Four have their own loader in `snmpd_ng.alerting`: `rules`
 (`load_rules`), `channels` (`build_channels`), `traps` (the trap receiver), and the alert
 handling keys (`load_alerting`: routes, policies, receivers, store, ...). This module runs them
 with the file's name, lines, folder and environment, so that their errors read like every other
 error of the file (`FILE:LINE: alerting.rules[0].expr: ...`) and are reported in the same pass.
+The fifth, `api`, names the secret files of the alerts HTTP API and is checked here.
 docs/alerting.md, docs/alerting-rules.md and docs/alerting-channels.md document the keys.
 """
 
@@ -15,9 +16,12 @@ import hashlib
 import json
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from pydantic import Field, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from snmpd_ng.alerting.channels.base import Channel
 from snmpd_ng.alerting.channels.config import CHANNEL_TYPES, build_channels
@@ -26,7 +30,7 @@ from snmpd_ng.alerting.rules import Rule, load_rules
 from snmpd_ng.config.build_state import BuildState
 from snmpd_ng.config.errors import ConfigError, ConfigIssue, KeyPath
 from snmpd_ng.config.model import JobConfig
-from snmpd_ng.config.schema import SecretSource
+from snmpd_ng.config.schema import SecretSource, StrictModel
 from snmpd_ng.config.schema_errors import line_of
 from snmpd_ng.config.secret_sources import resolve_secret
 from snmpd_ng.metrics.naming import metric_name
@@ -47,6 +51,16 @@ class ChannelSpec:
     channel whose digest did not change, and replaces one whose digest did."""
 
 
+class ApiEntry(StrictModel):
+    """The `alerting: api:` mapping: paths, relative to the config file's folder."""
+
+    token_file: str | None = Field(default=None, min_length=1)
+    pagerduty_secret_file: str | None = Field(default=None, min_length=1)
+
+
+API_KEYS = ("token_file", "pagerduty_secret_file")
+
+
 @dataclass(frozen=True)
 class AlertingSettings:
     """The checked `alerting:` section: what the daemon's alert service and rules run on."""
@@ -57,6 +71,10 @@ class AlertingSettings:
     channels: Mapping[str, ChannelSpec] = field(default_factory=dict)
     traps: Mapping[str, Any] | None = field(default=None, repr=False)
     """The `traps:` mapping as YAML parsed it, or None when the section has none."""
+    api_token_file: Path | None = None
+    """The file with the bearer token of the alerts API's write routes; None disables them."""
+    pagerduty_secret_file: Path | None = None
+    """The file with the signing secret of PagerDuty's webhook; None disables the webhook."""
 
     def built_channels(self) -> dict[str, Channel]:
         """Return the channel objects by name."""
@@ -93,11 +111,14 @@ def build_alerting(raw: object, state: BuildState,
     rules, warnings = _rules(raw.get("rules"), state, metrics)
     channels = _channels(raw.get("channels"), state)
     handling = _handling(raw, state)
+    api_files = _api_files(raw.get("api"), state, warnings)
     if len(state.issues) > errors_before or handling is None:
         return None, warnings
     traps = raw.get("traps")
     settings = AlertingSettings(tuple(rules), handling, channels,
-                                traps if isinstance(traps, Mapping) else None)
+                                traps if isinstance(traps, Mapping) else None,
+                                api_token_file=api_files[0],
+                                pagerduty_secret_file=api_files[1])
     return settings, warnings
 
 
@@ -136,6 +157,41 @@ def _handling(raw: Mapping[str, Any], state: BuildState) -> AlertingConfig | Non
     except ConfigError as exc:
         _report_all(state, exc)
         return None
+
+
+def _api_files(raw: object, state: BuildState,
+               warnings: list[ConfigIssue]) -> tuple[Path | None, Path | None]:
+    """Check `alerting: api:`; return the token file and PagerDuty's secret file."""
+    path: KeyPath = (*SECTION, "api")
+    try:
+        entry = ApiEntry.model_validate(raw if raw is not None else {})
+    except ValidationError as exc:
+        for error in exc.errors():
+            state.report((*path, *error["loc"]), _api_message(error))
+        return None, None
+
+    files = []
+    for key in API_KEYS:
+        text = getattr(entry, key)
+        file = state.resolve_path(text) if text is not None else None
+        if file is not None and not file.is_file():
+            # A missing file is valid: the API disables what needs it until the file exists.
+            message = (f"file {str(file)!r} does not exist or is not a file; until it does, "
+                       "the API rejects the requests that need it with 503")
+            warnings.append(ConfigIssue((*path, key), message, line_of((*path, key),
+                                                                       state.lines)))
+        files.append(file)
+    return files[0], files[1]
+
+
+def _api_message(error: ErrorDetails) -> str:
+    location = error["loc"]
+    key = str(location[-1]) if location else ""
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {key!r}; allowed keys: {', '.join(API_KEYS)}"
+    if error["type"] == "model_type":
+        return f"invalid value; expected a mapping with the keys {', '.join(API_KEYS)}"
+    return f"invalid value for {key!r}; expected the path of a file"
 
 
 def _report_all(state: BuildState, error: ConfigError) -> None:

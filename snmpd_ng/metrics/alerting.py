@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -24,6 +25,14 @@ outbox tries again later; failed, given up and dead-lettered."""
 QUEUED_STATES = ("pending", "claimed")
 """Outbox states of an entry that is still to be sent."""
 DEAD_STATE = "dead"
+
+
+class ApiCounters(Protocol):
+    """The counters of the alerts HTTP API (snmpd_ng.http.alerts.AlertApiStats)."""
+
+    token_rejections: int
+    webhook_rejections: int
+    webhook_acknowledgements: int
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,8 @@ class AlertingSnapshot:
     timer_errors: int = 0
     extra_rules: Sequence[str] = field(default_factory=tuple)
     """Rule names that show their error counters from 0."""
+    api: ApiCounters | None = None
+    """The alerts API's counters, when the daemon serves the API."""
 
 
 class AlertingCollector(Collector):
@@ -69,6 +80,8 @@ class AlertingCollector(Collector):
         yield from _notifications(snapshot)
         yield from _rules(snapshot)
         yield from _service(snapshot)
+        if snapshot.api is not None:
+            yield from _api(snapshot.api)
 
 
 def _alerts(snapshot: AlertingSnapshot) -> Metric:
@@ -147,3 +160,15 @@ def _service(snapshot: AlertingSnapshot) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         f"{PREFIX}_store_queue_depth", "Writes waiting for the alert store's thread.",
         value=snapshot.store_queue)
+
+
+def _api(counters: ApiCounters) -> Iterator[Metric]:
+    yield CounterMetricFamily(
+        f"{PREFIX}_api_token_rejections", "Write requests to the alerts API rejected for a "
+        "missing or wrong bearer token.", value=counters.token_rejections)
+    yield CounterMetricFamily(
+        f"{PREFIX}_api_webhook_rejections", "PagerDuty webhook deliveries rejected for a "
+        "missing or wrong signature or a malformed body.", value=counters.webhook_rejections)
+    yield CounterMetricFamily(
+        f"{PREFIX}_api_webhook_acknowledgements", "PagerDuty webhook deliveries that "
+        "acknowledged at least one alert.", value=counters.webhook_acknowledgements)
