@@ -114,6 +114,8 @@ class UsmProcessing:
         self._diagnosis: tuple[float, SecurityError | None] | None = None
         """When the last privacy probe ran, and the mismatch it found (None: none found)."""
         self._probe_channels: dict[tuple[SecurityLevel, str], Any] = {}
+        self._engine_keys: tuple[bytes, LocalizedKeys | None] | None = None
+        """The engine ID the keys were last localised to, and those keys."""
         self._conflicts_seen: set[tuple[str, int]] = set()
         """Other addresses already reported as sharing this target's engine ID."""
         self._debug = is_debug_enabled(_log)
@@ -161,11 +163,19 @@ class UsmProcessing:
                                 salt=salt)
 
     def _keys(self) -> LocalizedKeys | None:
-        if self.level is SecurityLevel.NO_AUTH_NO_PRIV or not self.engine.engine_id:
+        engine_id = self.engine.engine_id
+        if self.level is SecurityLevel.NO_AUTH_NO_PRIV or not engine_id:
             return None
+        # The keys of the current engine are kept here: a KeyCache lookup hashes the user's
+        # identity, which costs more than the rest of this method, twice per request.
+        cached = self._engine_keys
+        if cached is not None and cached[0] == engine_id:
+            return cached[1]
         user = self.user if self.level is self.user.security_level else replace(
             self.user, level=self.level)
-        return self._context.keys.keys(user, self.engine.engine_id)
+        keys = self._context.keys.keys(user, engine_id)
+        self._engine_keys = (engine_id, keys)
+        return keys
 
     def _remember(self, key: int, probe: bool) -> None:
         sent = self._sent
