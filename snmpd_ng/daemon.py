@@ -1,10 +1,11 @@
 """The polling daemon: `snmpd-ng run` and `snmpd-ng check-config`.
 
 `Daemon` owns the one event loop's services and their order. Start: config, state directory,
-watchdog task, manager, the alert service and the alerting rules (when the config has an
-`alerting:` section), polling, HTTP, then READY=1. Stop (SIGTERM or SIGINT): STOPPING=1, HTTP
-stops accepting, polling stops, the rules stop, the alert service writes what is queued and
-closes its channels, the manager closes, the watchdog task ends. Each stop step is bounded in
+watchdog task, manager, the alert service, the alerting rules and the trap receiver (when the
+config has an `alerting:` section), polling, HTTP, then READY=1. Stop (SIGTERM or SIGINT):
+STOPPING=1, HTTP stops accepting, polling stops, the trap receiver and the rules stop, the
+alert service writes what is queued and closes its channels, the manager closes, the watchdog
+task ends. Each stop step is bounded in
 time and runs even when an earlier one failed, and a start that failed half-way stops only
 what it started. SIGHUP reloads the config; a rejected config leaves the running one in place.
 """
@@ -26,20 +27,24 @@ from typing import Any, Protocol
 
 import structlog
 import uvloop
-from aiohttp import web
 from prometheus_client.registry import Collector
 
-from snmpd_ng.alerting.runtime import Alerting, AlertingStartError
-from snmpd_ng.alerting.store import StoreError
+from snmpd_ng.alerting.runtime import Alerting
 from snmpd_ng.clock import LoopClock
 from snmpd_ng.config.errors import ConfigError
 from snmpd_ng.config.loader import check_config_file, format_warnings, load_config
 from snmpd_ng.config.model import DaemonConfig, ManagerConfig
-from snmpd_ng.http.alerts import AlertApi, add_alert_routes
+from snmpd_ng.daemon_alerting import (
+    ALERTING_START_ERRORS,
+    add_alert_api,
+    reload_alert_api,
+    target_names,
+    warn_if_traps_changed,
+)
+from snmpd_ng.http.alerts import AlertApi
 from snmpd_ng.http.app import HttpState, build_app
 from snmpd_ng.http.health import Heartbeat
 from snmpd_ng.http.metrics import DaemonCollector, DaemonStats, build_registry
-from snmpd_ng.http.secret_file import SecretFile
 from snmpd_ng.http.server import (
     HttpServer,
     HttpStartError,
@@ -157,6 +162,11 @@ class Daemon:
         return self._config
 
     @property
+    def alerting(self) -> Alerting | None:
+        """The running alerting, when the config has an `alerting:` section."""
+        return self._alerting
+
+    @property
     def stats(self) -> DaemonStats:
         return self._stats
 
@@ -199,8 +209,7 @@ class Daemon:
             self._stack.push_async_callback(self._stop_step, "polling", self._polling.stop)
             await self._polling.start()
             await self._start_http(config, manager)
-        except (ConfigError, StateDirError, HttpStartError, AlertingStartError,
-                StoreError) as exc:
+        except (ConfigError, StateDirError, HttpStartError, *ALERTING_START_ERRORS) as exc:
             await self._stack.aclose()
             raise StartError(str(exc)) from exc
         except BaseException:
@@ -287,9 +296,10 @@ class Daemon:
         self._stack.push_async_callback(self._stop_step, "rules", alerting.stop_rules)
         await alerting.start_rules(polling.bus)
         self._alerting = alerting
-        # TODO: start the trap receiver (snmpd_ng.alerting.traps.TrapService, submitting to
-        # alerting.service) once that package has landed; `alerting.traps` is checked only
-        # as a mapping until then.
+        if config.alerting.traps is not None:
+            self._stack.push_async_callback(self._stop_step, "traps", alerting.stop_traps)
+            await alerting.start_traps(config.alerting.traps, environ=self._environ,
+                                       target_names=target_names(config))
 
     def _load_config(self) -> DaemonConfig:
         config = load_config(self._options.config_path, self._environ)
@@ -356,33 +366,11 @@ class Daemon:
         )
         ssl_context = create_ssl_context(config.http.tls) if config.http.tls else None
         app = build_app(self._http_state)
-        self._add_alert_api(app, config)
+        if self._alerting is not None and config.alerting is not None:
+            self._alert_api = add_alert_api(app, self._alerting, config.alerting)
         self._server = HttpServer(app, config.http.listen, ssl_context)
         self._stack.push_async_callback(self._stop_step, "http", self._server.stop)
         await self._server.start()
-
-    def _add_alert_api(self, app: web.Application, config: DaemonConfig) -> None:
-        """Serve the alerts API under /api/v1 when alerting runs."""
-        if self._alerting is None or config.alerting is None:
-            return
-        settings = config.alerting
-        self._alert_api = add_alert_routes(
-            app, self._alerting.service, settings.api_token_file,
-            pagerduty_secret_file=settings.pagerduty_secret_file, clock=self._alerting.clock)
-        self._alerting.api_counters = self._alert_api.stats
-
-    def _reload_alert_api(self, config: DaemonConfig) -> None:
-        """Read the API's secret files again, from their new paths if the config moved them."""
-        api = self._alert_api
-        if api is None or config.alerting is None:
-            return
-        if api.token_file.path != config.alerting.api_token_file:
-            api.token_file = SecretFile(config.alerting.api_token_file, api.token_file.purpose)
-        pagerduty = api.pagerduty_secret_file
-        if pagerduty.path != config.alerting.pagerduty_secret_file:
-            api.pagerduty_secret_file = SecretFile(config.alerting.pagerduty_secret_file,
-                                                   pagerduty.purpose)
-        api.reload()
 
     def _is_ready(self) -> bool:
         return self._config is not None and self._polling is not None and self._polling.is_ready()
@@ -467,7 +455,10 @@ class Daemon:
                         alerting="on" if config.alerting is not None else "off")
         if self._alerting is not None and config.alerting is not None:
             await self._alerting.reload(config.alerting, config.targets)
-            self._reload_alert_api(config)
+            if self._alert_api is not None:
+                reload_alert_api(self._alert_api, config.alerting)
+            if self._config is not None:
+                warn_if_traps_changed(self._config, config)
 
     def _log_rejected(self, exc: Exception) -> None:
         log.error(

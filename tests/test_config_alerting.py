@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "deploy" / "config.example.yaml"
 HOOK_SECRET = "hook-secret-never-shown-5c1e"
 SLACK_URL = "https://hooks.slack.com/services/T0/B0/slack-secret-never-shown-77aa"
-ENVIRON = {"HOOK_SECRET": HOOK_SECRET, "SLACK_URL": SLACK_URL}
+ENVIRON = {"HOOK_SECRET": HOOK_SECRET, "SLACK_URL": SLACK_URL,
+           "TRAP_COMMUNITY": "trap-community-never-shown-0b3d"}
 
 BASE = """\
 credentials:
@@ -61,6 +62,18 @@ alerting:
           repeat: 10m
   routes:
     - policy: network
+"""
+
+
+TRAPS = """\
+  traps:
+    listen: ["127.0.0.1:10162"]
+    communities: {ops: {env: TRAP_COMMUNITY}}
+    rules:
+      - name: LinkDown
+        trap: linkDown
+        key: [ifIndex]
+        resolved_by: linkUp
 """
 
 
@@ -113,13 +126,23 @@ class TestLoad:
         assert config.alerting.handling.resolve_store_path(Path("/var/lib/snmpd-ng")) == Path(
             "/var/lib/snmpd-ng/alerts.db")
 
-    def test_traps_mapping_passed_through(self, tmp_path: Path) -> None:
-        text = BASE + ALERTING + "  traps:\n    listen: ['127.0.0.1:10162']\n"
+    def test_traps_section_builds_receiver_settings(self, tmp_path: Path) -> None:
+        text = BASE + ALERTING + TRAPS
 
         config = load(tmp_path, text)
 
         assert config.alerting is not None
-        assert config.alerting.traps == {"listen": ["127.0.0.1:10162"]}
+        assert config.alerting.traps is not None
+        assert config.alerting.traps.listen == (("127.0.0.1", 10162),)
+        assert [rule.name for rule in config.alerting.traps.rules] == ["LinkDown"]
+
+    def test_trap_rule_error_names_line_and_key(self, tmp_path: Path) -> None:
+        text = BASE + ALERTING + TRAPS.replace("trap: linkDown", "trap: linkDwn")
+
+        message = load_errors(tmp_path, text)
+
+        line = line_of(text, "trap: linkDwn")
+        assert f"config.yaml:{line}: alerting.traps.rules[0].trap:" in message
 
 
 class TestApiFiles:
@@ -277,6 +300,13 @@ class TestCheckConfig:
         assert "  channels: 2 (hook: webhook, chat: slack)" in result.stdout
         assert "  policies: 1 (network: 1 tier)" in result.stdout
         assert "  store: alerts.db in the state directory" in result.stdout
+
+    def test_summary_lists_trap_receiver(self, tmp_path: Path) -> None:
+        result = check_config_file(write(tmp_path, BASE + ALERTING + TRAPS), ENVIRON)
+
+        assert ("  traps: listen 127.0.0.1:10162; rules: 1 (LinkDown); 1 community, "
+                "0 SNMPv3 users") in result.stdout
+        assert "trap-community-never-shown" not in result.stdout
 
     def test_summary_never_shows_secrets(self, tmp_path: Path) -> None:
         text = (BASE + ALERTING).replace("{env: HOOK_SECRET}", HOOK_SECRET)

@@ -17,12 +17,21 @@ from typing import Any
 
 import aiohttp
 import pytest
-from agents import DYNAMIC_VALUE_OID, NetSnmpAgent
+from agents import (
+    DYNAMIC_VALUE_OID,
+    NetSnmpAgent,
+    free_udp_port,
+    netsnmp_environment,
+    skip_unless_installed,
+)
 from daemon_helpers import FakeManager, default_logging, free_tcp_port
 from receivers import WebhookReceiver
 from test_daemon_e2e import DaemonProcess, find_value, get
 
+from snmpd_ng.alerting.lifecycle import Alert
+from snmpd_ng.config.loader import load_config
 from snmpd_ng.daemon import Daemon, DaemonOptions, running
+from snmpd_ng.daemon_alerting import target_names
 
 pytestmark = pytest.mark.usefixtures(default_logging.__name__)
 
@@ -277,3 +286,94 @@ class TestReload:
         assert applied
         assert old_token[0] == 401
         assert new_token[0] == 404
+
+
+TRAP_COMMUNITY = "e2e-trap-community-2f61"
+LINK_DOWN = "1.3.6.1.6.3.1.1.5.3"
+LINK_UP = "1.3.6.1.6.3.1.1.5.4"
+IF_INDEX_3 = ("1.3.6.1.2.1.2.2.1.1.3", "i", "3")
+
+TRAPS = """\
+jobs: {{system: {{interval: 10s, scalars: [sysUpTime]}}}}
+targets: []
+http: {{listen: ["127.0.0.1:0"]}}
+state_dir: {state_dir}
+alerting:
+  traps:
+    listen: ["127.0.0.1:{trap_port}"]
+    communities: {{ops: {{env: SNMPD_NG_TEST_TRAP_COMMUNITY}}}}
+    rules:
+      - {{name: LinkDown, trap: linkDown, key: [ifIndex], severity: critical,
+         resolved_by: linkUp}}
+"""
+
+
+async def send_trap(client_dir: Path, port: int, *trap: str) -> None:
+    """Send an SNMPv2c trap with net-snmp's snmptrap to the daemon's trap port."""
+    process = await asyncio.create_subprocess_exec(
+        "snmptrap", "-v", "2c", "-c", TRAP_COMMUNITY, f"udp:127.0.0.1:{port}", "", *trap,
+        env=netsnmp_environment(client_dir), stderr=asyncio.subprocess.PIPE)
+    _, error = await asyncio.wait_for(process.communicate(), WAIT_SECONDS)
+    assert process.returncode == 0, error.decode(errors="replace")
+
+
+def active_alerts(daemon: Daemon) -> list[Alert]:
+    assert daemon.alerting is not None
+    return daemon.alerting.service.alerts()
+
+
+class TestTraps:
+    async def test_link_down_survives_restart(self, tmp_path: Path) -> None:
+        skip_unless_installed("snmptrap")
+        trap_port = free_udp_port()
+        config = tmp_path / "config.yaml"
+        config.write_text(TRAPS.format(state_dir=tmp_path / "state", trap_port=trap_port))
+        client_dir = tmp_path / "client"
+        client_dir.mkdir()
+
+        def new_daemon() -> Daemon:
+            return Daemon(DaemonOptions(str(config), log_level="info", log_format="json"),
+                          environ={"SNMPD_NG_TEST_TRAP_COMMUNITY": TRAP_COMMUNITY},
+                          manager_factory=lambda: FakeManager([]))
+
+        async with running(new_daemon()) as first:
+            await send_trap(client_dir, trap_port, LINK_DOWN, *IF_INDEX_3)
+
+            async def link_down() -> bool:
+                return bool(active_alerts(first))
+
+            await wait_until(link_down, "the linkDown alert")
+            fired = active_alerts(first)[0]
+            host, port = first.http_addresses[0]
+            body = await metrics(f"http://{host}:{port}")
+        async with running(new_daemon()) as second:
+            restored = active_alerts(second)
+            await send_trap(client_dir, trap_port, LINK_UP, *IF_INDEX_3)
+
+            async def link_up() -> bool:
+                return not active_alerts(second)
+
+            await wait_until(link_up, "the resolve by linkUp after the restart")
+
+        assert (fired.rule, fired.state.value) == ("LinkDown", "firing")
+        assert fired.labels["target"] == "127.0.0.1"
+        assert fired.labels["ifIndex"] == "3"
+        assert [alert.fingerprint for alert in restored] == [fired.fingerprint]
+        assert find_value(body, "snmpd_ng_trap_accepted") == 1.0
+        assert find_value(body, "snmpd_ng_trap_datagrams_by_version", version="2c") == 1.0
+
+
+def test_first_target_names_shared_address(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("""\
+credentials: {lab: {community: public}}
+jobs: {system: {interval: 10s, scalars: [sysUpTime]}}
+targets:
+  - {name: core1, address: 192.0.2.1, credentials: lab, jobs: [system]}
+  - {name: core1-context, address: 192.0.2.1, credentials: lab, jobs: [system]}
+  - {name: edge, address: 192.0.2.2, credentials: lab, jobs: [system]}
+""")
+
+    names = target_names(load_config(config, {}))
+
+    assert names == {"192.0.2.1": "core1", "192.0.2.2": "edge"}

@@ -2,9 +2,10 @@
 
 Start: the alert service (its store opened, the state saved before a restart loaded, its timer
 and outbox workers started), then the rules pipeline, subscribed to the polling service's
-result bus before polling starts. The daemon stops them in the reverse order, as separate
-steps: the rules first (their timer ends and runs once more), then the alert service, which
-writes what is queued, and last the channels, which close their connections.
+result bus before polling starts, then the trap receiver. The daemon stops them in the reverse
+order, as separate steps. The trap receiver runs the traps it queued through its rules, and
+the rules' timer runs once more. Then the alert service writes what is queued, and last the
+channels close their connections.
 
 A reload applies new rules, target labels, channels and alert handling settings. Alerts,
 groups, escalations, silences and the outbox stay. A channel whose settings changed is closed,
@@ -22,7 +23,9 @@ import structlog
 
 from snmpd_ng.alerting.channels.base import Channel
 from snmpd_ng.alerting.pipeline import RulesPipeline
+from snmpd_ng.alerting.rules.model import SEVERITIES, RuleSignal, Severity
 from snmpd_ng.alerting.service import AlertService
+from snmpd_ng.alerting.traps import TrapService, TrapSettings
 from snmpd_ng.clock import Clock
 from snmpd_ng.config.alerting import AlertingSettings, ChannelSpec
 from snmpd_ng.config.model import TargetConfig
@@ -69,6 +72,8 @@ class Alerting:
         self.store_path = store_path(settings, state_dir)
         self.api_counters: ApiCounters | None = None
         """The alerts API's counters, for /metrics, once the daemon serves the API."""
+        self.traps: TrapService | None = None
+        """The trap receiver, once started."""
         self._channels = dict(settings.channels)
         self.service = AlertService(settings.handling, settings.built_channels(),
                                     store_path=self.store_path, clock=clock)
@@ -85,6 +90,26 @@ class Alerting:
         bus.subscribe(CONSUMER, self.pipeline.handle_result, Delivery.LOSSLESS)
         self.pipeline.start()
         await self.pipeline.refresh_outbox()
+
+    async def start_traps(self, settings: TrapSettings, *, environ: Mapping[str, str],
+                          target_names: Mapping[str, str]) -> None:
+        """Start the trap receiver, which submits its signals to the alert service.
+
+        The active trap alerts restored from the store are handed back to the trap rules
+        first, so that a linkUp after a restart resolves the linkDown alert from before it.
+        Raises TrapReceiverError or LocalEngineError.
+        """
+        traps = TrapService(settings, self.service.submit, clock=self.clock,
+                            state_dir=self._state_dir, environ=environ,
+                            target_names=target_names)
+        rule_names = {rule.name for rule in settings.rules}
+        traps.restore([signal for signal in self._active_signals() if signal.rule in rule_names])
+        await traps.start()
+        self.traps = traps
+
+    async def stop_traps(self) -> None:
+        if self.traps is not None:
+            await self.traps.stop()
 
     async def stop_rules(self) -> None:
         await self.pipeline.stop()
@@ -108,15 +133,22 @@ class Alerting:
                  replaced=sorted(name for name in retired if name in running),
                  removed=sorted(name for name in retired if name not in running))
 
+    def _active_signals(self) -> list[RuleSignal]:
+        """Return a firing signal for each pending, firing or acknowledged alert."""
+        now = self.clock.wall()
+        return [RuleSignal(alert.rule, dict(alert.labels), "firing", alert.value,
+                           alert.active_since, now, _severity(alert.severity),
+                           dict(alert.annotations))
+                for alert in self.service.alerts()]
+
     def channels(self) -> dict[str, Channel]:
         """Return the running channels by name."""
         return {name: spec.channel for name, spec in self._channels.items()}
 
     def snapshot(self) -> AlertingSnapshot:
         snapshot = self.pipeline.snapshot(self._channels)
-        if self.api_counters is None:
-            return snapshot
-        return dataclasses.replace(snapshot, api=self.api_counters)
+        traps = self.traps.stats if self.traps is not None else None
+        return dataclasses.replace(snapshot, api=self.api_counters, traps=traps)
 
     def collector(self) -> AlertingCollector:
         return AlertingCollector(self.snapshot)
@@ -143,6 +175,11 @@ class Alerting:
         retired = {name: spec for name, spec in self._channels.items()
                    if running.get(name) is None or running[name].channel is not spec.channel}
         return running, retired
+
+
+def _severity(text: str) -> Severity:
+    # Alerts come from rules, whose severities the config checked.
+    return text if text in SEVERITIES else "warning"
 
 
 async def _close_all(specs: Iterable[ChannelSpec]) -> None:

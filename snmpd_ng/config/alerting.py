@@ -1,7 +1,7 @@
 """The `alerting:` section of the config file, checked with the rest of the file.
 
 The section has five parts. Four have their own loader in `snmpd_ng.alerting`: `rules`
-(`load_rules`), `channels` (`build_channels`), `traps` (the trap receiver), and the alert
+(`load_rules`), `channels` (`build_channels`), `traps` (`build_trap_settings`), and the alert
 handling keys (`load_alerting`: routes, policies, receivers, store, ...). This module runs them
 with the file's name, lines, folder and environment, so that their errors read like every other
 error of the file (`FILE:LINE: alerting.rules[0].expr: ...`) and are reported in the same pass.
@@ -27,6 +27,7 @@ from snmpd_ng.alerting.channels.base import Channel
 from snmpd_ng.alerting.channels.config import CHANNEL_TYPES, build_channels
 from snmpd_ng.alerting.config import AlertingConfig, channel_types, load_alerting
 from snmpd_ng.alerting.rules import Rule, load_rules
+from snmpd_ng.alerting.traps.config import TrapSettings, build_trap_settings
 from snmpd_ng.config.build_state import BuildState
 from snmpd_ng.config.errors import ConfigError, ConfigIssue, KeyPath
 from snmpd_ng.config.model import JobConfig
@@ -69,8 +70,10 @@ class AlertingSettings:
     handling: AlertingConfig
     """Routes, policies, receivers, grouping, silences, the store and the outbox."""
     channels: Mapping[str, ChannelSpec] = field(default_factory=dict)
-    traps: Mapping[str, Any] | None = field(default=None, repr=False)
-    """The `traps:` mapping as YAML parsed it, or None when the section has none."""
+    traps: TrapSettings | None = field(default=None, repr=False)
+    """The trap receiver's settings, or None when the section has no `traps:` key."""
+    traps_entry: Mapping[str, Any] | None = field(default=None, repr=False)
+    """The `traps:` mapping as YAML parsed it, to tell whether a reload changed it."""
     api_token_file: Path | None = None
     """The file with the bearer token of the alerts API's write routes; None disables them."""
     pagerduty_secret_file: Path | None = None
@@ -112,11 +115,11 @@ def build_alerting(raw: object, state: BuildState,
     channels = _channels(raw.get("channels"), state)
     handling = _handling(raw, state)
     api_files = _api_files(raw.get("api"), state, warnings)
+    traps = _traps(raw.get("traps"), state)
     if len(state.issues) > errors_before or handling is None:
         return None, warnings
-    traps = raw.get("traps")
-    settings = AlertingSettings(tuple(rules), handling, channels,
-                                traps if isinstance(traps, Mapping) else None,
+    settings = AlertingSettings(tuple(rules), handling, channels, traps,
+                                raw.get("traps") if traps is not None else None,
                                 api_token_file=api_files[0],
                                 pagerduty_secret_file=api_files[1])
     return settings, warnings
@@ -154,6 +157,17 @@ def _handling(raw: Mapping[str, Any], state: BuildState) -> AlertingConfig | Non
     try:
         return load_alerting(raw, channel_types(raw.get("channels")), source=state.source,
                              lines=state.lines)
+    except ConfigError as exc:
+        _report_all(state, exc)
+        return None
+
+
+def _traps(raw: object, state: BuildState) -> TrapSettings | None:
+    if raw is None:
+        return None
+    try:
+        return build_trap_settings(raw, base_dir=state.base_dir, environ=state.environ,
+                                   source=state.source, lines=state.lines)
     except ConfigError as exc:
         _report_all(state, exc)
         return None

@@ -110,8 +110,14 @@ def _describe_alerting(alerting: AlertingSettings) -> list[str]:
         f"  routes: {_listed([route.name for route in handling.routes])}",
         f"  store: {_describe_store(handling.store_path)}",
     ]
-    if alerting.traps is not None:
-        lines.append("  traps: configured")
+    traps = alerting.traps
+    if traps is not None:
+        listen = ", ".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                           for host, port in traps.listen)
+        lines.append(f"  traps: listen {listen}; rules: "
+                     f"{_listed([rule.name for rule in traps.rules])}; "
+                     f"{count(len(traps.communities), 'community', 'communities')}, "
+                     f"{count(len(traps.users), 'SNMPv3 user')}")
     return lines
 
 

@@ -35,6 +35,39 @@ class ApiCounters(Protocol):
     webhook_acknowledgements: int
 
 
+class TrapCounters(Protocol):
+    """The counters of the trap receiver (snmpd_ng.alerting.traps.TrapStats)."""
+
+    @property
+    def received(self) -> int: ...
+
+    @property
+    def by_version(self) -> Mapping[str, int]: ...
+
+    @property
+    def unauthenticated(self) -> Mapping[str, int]: ...
+
+
+TRAP_COUNTERS = (
+    ("malformed", "malformed", "Datagrams that do not decode as an SNMP message, or a trap "
+     "without snmpTrapOID.0."),
+    ("unexpected_pdus", "unexpected_pdus", "Authenticated messages that carry no trap or "
+     "inform, such as a GET sent to the trap port."),
+    ("rate_limited", "rate_limited", "Datagrams dropped because their source exceeded its "
+     "rate limit."),
+    ("traps", "accepted", "Traps and informs accepted and handed to the trap rules."),
+    ("informs_acknowledged", "informs_acknowledged", "Informs acknowledged with a Response."),
+    ("reports_sent", "reports_sent", "SNMPv3 reports sent back: discovery of our engine ID, "
+     "and rejected informs."),
+    ("discoveries", "discoveries", "SNMPv3 discovery probes answered with our engine ID."),
+    ("queue_full", "queue_full_drops", "Accepted traps dropped because the trap rules had "
+     "not taken the earlier ones yet."),
+    ("send_errors", "send_errors", "Responses and reports that the socket failed to send."),
+)
+"""TrapStats attribute, metric name after `snmpd_ng_trap_` and before `_total`, HELP text.
+The attributes are read with getattr, so `TrapCounters` lists only the others."""
+
+
 @dataclass(frozen=True)
 class AlertingSnapshot:
     """The numbers /metrics shows about alerting, read at one moment."""
@@ -66,6 +99,8 @@ class AlertingSnapshot:
     """Rule names that show their error counters from 0."""
     api: ApiCounters | None = None
     """The alerts API's counters, when the daemon serves the API."""
+    traps: TrapCounters | None = None
+    """The trap receiver's counters, when it runs."""
 
 
 class AlertingCollector(Collector):
@@ -82,6 +117,8 @@ class AlertingCollector(Collector):
         yield from _service(snapshot)
         if snapshot.api is not None:
             yield from _api(snapshot.api)
+        if snapshot.traps is not None:
+            yield from _traps(snapshot.traps)
 
 
 def _alerts(snapshot: AlertingSnapshot) -> Metric:
@@ -172,3 +209,23 @@ def _api(counters: ApiCounters) -> Iterator[Metric]:
     yield CounterMetricFamily(
         f"{PREFIX}_api_webhook_acknowledgements", "PagerDuty webhook deliveries that "
         "acknowledged at least one alert.", value=counters.webhook_acknowledgements)
+
+
+def _traps(counters: TrapCounters) -> Iterator[Metric]:
+    yield CounterMetricFamily("snmpd_ng_trap_datagrams", "Datagrams the trap receiver got, "
+                              "whatever became of them.", value=counters.received)
+    versions = CounterMetricFamily("snmpd_ng_trap_datagrams_by_version", "Datagrams whose "
+                                   "SNMP version could be read, by version.",
+                                   labels=["version"])
+    for version in ("1", "2c", "3"):
+        versions.add_metric([version], counters.by_version.get(version, 0))
+    yield versions
+    rejected = CounterMetricFamily("snmpd_ng_trap_unauthenticated", "Messages rejected by "
+                                   "the community check or the USM, by reason.",
+                                   labels=["reason"])
+    for reason, count in sorted(counters.unauthenticated.items()):
+        rejected.add_metric([reason], count)
+    yield rejected
+    for attribute, name, help_text in TRAP_COUNTERS:
+        yield CounterMetricFamily(f"snmpd_ng_trap_{name}", help_text,
+                                  value=getattr(counters, attribute))
