@@ -9,15 +9,13 @@ consumer's own part is its thread CPU time.
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from alerting_helpers import FakeChannel, config
 from fakes import FakeClock, FakeManager, daemon, if_job, if_mib_agent, system_job, target
+from test_polling_load import info_logging
 
 from snmpd_ng.alerting.rules import Rule
 from snmpd_ng.alerting.runtime import Alerting
@@ -38,6 +36,8 @@ HOT_EVERY = 100
 # leaves room for slower runners while still catching a per-sample cost grown several times.
 MAX_RULES_CPU_PER_CYCLE = 2.0
 
+pytestmark = pytest.mark.usefixtures(info_logging.__name__)
+
 RULES = (
     Rule.build("TargetDown", "up == 0", for_seconds=120, severity="critical"),
     Rule.build("PollFailing", "poll_success == 0 and up == 1", for_seconds=600),
@@ -51,17 +51,6 @@ RULES = (
 )
 
 
-@pytest.fixture
-def info_logging() -> Iterator[None]:
-    """Filter out DEBUG events as the daemon does at its default level, then restore."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
-    try:
-        yield
-    finally:
-        structlog.configure(**saved)
-
-
 def alerting_settings(channel: FakeChannel) -> AlertingSettings:
     handling = config({
         "grouping": {"group_by": ["target", "rule"], "group_wait": "0s"},
@@ -73,7 +62,7 @@ def alerting_settings(channel: FakeChannel) -> AlertingSettings:
     return AlertingSettings(RULES, handling, {channel.name: spec})
 
 
-async def test_rules_on_1000_targets_keep_up(info_logging: None, tmp_path: Path) -> None:
+async def test_rules_on_1000_targets_keep_up(tmp_path: Path) -> None:
     clock = FakeClock()
     manager = FakeManager(clock)
     targets = []
