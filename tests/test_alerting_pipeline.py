@@ -18,6 +18,8 @@ from alerting_helpers import FakeChannel, config
 from fakes import FakeClock, FakeManager, if_job, if_mib_agent, system_job, target
 from prometheus_client.registry import CollectorRegistry
 
+from snmpd_ng.alerting.notification import Delivery as NotificationDelivery
+from snmpd_ng.alerting.notification import Notification
 from snmpd_ng.alerting.rules import Rule, RulesEngine, RuleSignal
 from snmpd_ng.alerting.rules.testing import ManualClock
 from snmpd_ng.alerting.runtime import Alerting, AlertingStartError, store_path
@@ -47,6 +49,20 @@ class ClosingChannel(FakeChannel):
     async def close(self) -> None:
         self.closed = True
         await super().close()
+
+
+class HangingChannel(ClosingChannel):
+    """A fake channel whose first send hangs until it is cancelled; later sends succeed."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.hanging = asyncio.Event()
+
+    async def send(self, notification: Notification) -> NotificationDelivery:
+        if not self.hanging.is_set():
+            self.hanging.set()
+            await asyncio.Event().wait()
+        return await super().send(notification)
 
 
 def settings(rules: tuple[Rule, ...], channels: Mapping[str, FakeChannel],
@@ -219,6 +235,30 @@ class TestReload:
 
         assert [alert.state.value for alert in running.alerting.service.alerts()] == ["firing"]
         assert [call.event for call in running.chat.calls] == ["firing"]
+
+    async def test_send_cut_by_reload_is_sent_again(self, tmp_path: Path) -> None:
+        clock = FakeClock()
+        manager = FakeManager(clock, {"sim1": if_mib_agent(2)})
+        config_ = daemon_config(target("core1", "sim1", system_job(INTERVAL)))
+        polling = PollingService(config_, manager, clock=clock)
+        chat = HangingChannel("chat")
+        alerting = Alerting(settings((SERVICES_HIGH,), {"chat": chat}), config_.targets,
+                            state_dir=tmp_path, clock=clock)
+        await alerting.start_service()
+        await alerting.start_rules(polling.bus)
+        await polling.start()
+        await clock.advance(INTERVAL)
+        await asyncio.wait_for(chat.hanging.wait(), WAIT_SECONDS)
+
+        await alerting.reload(settings((SERVICES_HIGH,), {"chat": chat}), config_.targets)
+        await eventually(lambda: bool(chat.calls), "the send after the reload")
+        history = await alerting.service.history(limit=100)
+        await polling.stop()
+        await alerting.stop_rules()
+        await alerting.stop_service()
+
+        assert [call.event for call in chat.calls] == ["firing"]
+        assert "notification.requeued" in [entry.kind for entry in history]
 
     async def test_removed_rule_resolves_its_alert(self, running: Running) -> None:
         await running.poll()
