@@ -30,7 +30,7 @@ from test_daemon_e2e import DaemonProcess, find_value, get
 
 from snmpd_ng.alerting.lifecycle import Alert
 from snmpd_ng.config.loader import load_config
-from snmpd_ng.daemon import Daemon, DaemonOptions, running
+from snmpd_ng.daemon import Daemon, DaemonOptions, StartError, running
 from snmpd_ng.daemon_alerting import target_names
 
 pytestmark = pytest.mark.usefixtures(default_logging.__name__)
@@ -361,6 +361,18 @@ class TestTraps:
         assert [alert.fingerprint for alert in restored] == [fired.fingerprint]
         assert find_value(body, "snmpd_ng_trap_accepted") == 1.0
         assert find_value(body, "snmpd_ng_trap_datagrams_by_version", version="2c") == 1.0
+
+
+async def test_start_without_state_dir_fails(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(NO_TARGETS.format(state_dir=tmp_path, token_file="token").replace(
+        f"state_dir: {tmp_path}\n", ""))
+    daemon = Daemon(DaemonOptions(str(config), log_level="info", log_format="json"),
+                    environ={}, manager_factory=lambda: FakeManager([]))
+
+    with pytest.raises(StartError, match="alert store needs a state directory"):
+        await daemon.start()
+    await daemon.stop()
 
 
 def test_first_target_names_shared_address(tmp_path: Path) -> None:
