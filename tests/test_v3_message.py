@@ -21,6 +21,7 @@ from pyasn1.codec.ber import decoder, encoder  # type: ignore[import-untyped]
 from pyasn1.type import namedtype, univ  # type: ignore[import-untyped]
 from test_codec_oracle import has_pyasn1_padded_number
 
+from snmpd_ng.protocol import v3 as v3_module
 from snmpd_ng.protocol.ber import encode_integer_tlv, encode_tlv
 from snmpd_ng.protocol.errors import DecodeError, EncodeError
 from snmpd_ng.protocol.message import CommunityMessage, SnmpVersion
@@ -896,3 +897,35 @@ def test_fuzz_mutated_scoped_pdus_keep_contract(seed: bytes, position: int,
 def test_fuzz_decoders_long_run(data: bytes) -> None:
     check_decode_contract(data)
     check_scoped_contract(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast path of the usual message shape against the full decoder
+
+
+def check_fast_path_agrees(data: bytes) -> None:
+    """`_decode_usual` returns what `_decode_message` returns, or leaves the message to it."""
+    try:
+        fast = v3_module._decode_usual(data)
+    except (v3_module._Unusual, IndexError):
+        fast = None
+    if fast is None:
+        return
+    try:
+        full = v3_module._decode_message(data)
+    except DecodeError as exc:
+        raise AssertionError(f"the fast path accepted what the full decoder rejects: {exc}") \
+            from exc
+    assert fast == full
+
+
+@pytest.mark.parametrize("name", sorted(TRUNCATION_SOURCES))
+def test_fast_path_takes_usual_messages(name: str) -> None:
+    data = TRUNCATION_SOURCES[name]
+    assert v3_module._decode_usual(data) == v3_module._decode_message(data)
+
+
+@given(st.one_of(mutated_seeds(), odd_messages()))
+@FUZZ_SETTINGS
+def test_fuzz_fast_path_agrees_with_full_decoder(data: bytes) -> None:
+    check_fast_path_agrees(data)

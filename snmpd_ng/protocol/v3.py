@@ -175,13 +175,118 @@ def decode_message(data: bytes) -> V3Message:
     Raises DecodeError, and no other exception, for anything that is not a well-formed SNMPv3
     message.
     """
+    if type(data) is not bytes:
+        data = bytes(data)
     try:
-        return _decode_message(bytes(data))
+        try:
+            message = _decode_usual(data)
+        except (_Unusual, IndexError):
+            message = None
+        return message or _decode_message(data)
     except DecodeError:
         raise
     except Exception as exc:  # the decoder's contract: only DecodeError escapes
         raise DecodeError(f"internal decoder error ({type(exc).__name__}); please report it "
                           "with the datagram", field="v3", offset=0) from exc
+
+
+def _decode_usual(data: bytes) -> V3Message | None:
+    """Decode the usual shape of a USM message quickly, or return None for the full decoder.
+
+    The usual shape: every TLV has a one-octet tag and a short length, except the message and
+    msgData, which may have a long one; integers have 1 to 4 content octets. Anything else, and
+    any value out of range, goes to `_decode_message`, which gives the exact error. Both accept
+    the same messages with the same result.
+    """
+    end = len(data)
+    if end < 2 or data[0] != 0x30:
+        return None
+    pos = _skip_length(data, 1)
+    if pos is None or pos + 3 > end or data[pos:pos + 3] != b"\x02\x01\x03":
+        return None
+
+    # msgGlobalData: SEQUENCE { msgID, msgMaxSize, msgFlags, msgSecurityModel }.
+    pos += 3
+    if data[pos] != 0x30 or data[pos + 1] >= 0x80:
+        return None
+    global_end = pos + 2 + data[pos + 1]
+    if global_end > end:
+        return None
+    msg_id, pos = _small_integer(data, pos + 2, global_end)
+    max_size, pos = _small_integer(data, pos, global_end)
+    if pos + 3 > global_end or data[pos] != 0x04 or data[pos + 1] != 1:
+        return None
+    flags = data[pos + 2]
+    model, pos = _small_integer(data, pos + 3, global_end)
+    if (pos != global_end or model != USM_SECURITY_MODEL or msg_id < 0 or max_size < MIN_MAX_SIZE
+            or flags & (FLAG_AUTH | FLAG_PRIV) == FLAG_PRIV):
+        return None
+
+    # msgSecurityParameters: OCTET STRING holding UsmSecurityParameters.
+    if data[pos] != 0x04 or data[pos + 1] >= 0x80 or data[pos + 2] != 0x30:
+        return None
+    params_end = pos + 2 + data[pos + 1]
+    if params_end > end or data[pos + 3] != params_end - pos - 4:
+        return None
+    engine_id, cursor = _small_string(data, pos + 4, params_end)
+    boots, cursor = _small_integer(data, cursor, params_end)
+    engine_time, cursor = _small_integer(data, cursor, params_end)
+    user_name, cursor = _small_string(data, cursor, params_end)
+    auth_start = cursor + 2
+    _, cursor = _small_string(data, cursor, params_end)
+    priv, cursor = _small_string(data, cursor, params_end)
+    if cursor != params_end or boots < 0 or engine_time < 0 or len(user_name) > 32:
+        return None
+
+    message = V3Message(msg_id, max_size, flags, model,
+                        UsmParameters(engine_id, boots, engine_time, user_name,
+                                      data[auth_start:cursor - len(priv) - 2], priv),
+                        b"", False, data, auth_start, cursor - len(priv) - 2)
+    # msgData: a plaintext ScopedPDU or an encryptedPDU, to the end of the datagram.
+    tag = data[cursor] if cursor < end else -1
+    start = _skip_length(data, cursor + 1) if cursor + 1 < end else None
+    if start is None or tag not in (0x30, 0x04) or (tag == 0x04) != bool(flags & FLAG_PRIV):
+        return None
+    if tag == 0x04:
+        message.data, message.encrypted = data[start:], True
+    else:
+        message.data = data[cursor:]
+    return message
+
+
+def _skip_length(data: bytes, pos: int) -> int | None:
+    """Return where the content starts after the length at `pos`, if that content ends exactly
+    at the end of `data`; None for any other length."""
+    first = data[pos]
+    if first < 0x80:
+        start, length = pos + 1, first
+    elif first == 0x81 and pos + 2 <= len(data):
+        start, length = pos + 2, data[pos + 1]
+    elif first == 0x82 and pos + 3 <= len(data):
+        start, length = pos + 3, (data[pos + 1] << 8) | data[pos + 2]
+    else:
+        return None
+    return start if start + length == len(data) else None
+
+
+class _Unusual(Exception):
+    """A TLV outside the usual shape: the full decoder takes over."""
+
+
+def _small_integer(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    size = data[pos + 1] if pos + 2 <= end else 0
+    if data[pos] != 0x02 or not 0 < size <= 4 or pos + 2 + size > end:
+        raise _Unusual
+    stop = pos + 2 + size
+    return int.from_bytes(data[pos + 2:stop], "big", signed=True), stop
+
+
+def _small_string(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
+    size = data[pos + 1] if pos + 2 <= end else 0x80
+    if data[pos] != 0x04 or size >= 0x80 or pos + 2 + size > end:
+        raise _Unusual
+    stop = pos + 2 + size
+    return data[pos + 2:stop], stop
 
 
 def decode_msg_id(data: bytes) -> int:
