@@ -225,6 +225,9 @@ class _Builder:
         self.invalid_windows: set[str] = set()
         """Windows with an error of their own: references to them are not errors too."""
         self.receivers: dict[str, Receiver] = {}
+        self.invalid_keys: set[str] = set()
+        """Keys of the section with a schema error. They are left out, and references into
+        them are not checked, because every such reference would look unknown."""
 
     def report(self, where: KeyPath, message: str) -> None:
         self.state.report((*self.path, *where), message)
@@ -269,6 +272,14 @@ class _Builder:
         except pydantic.ValidationError as exc:
             for error in exc.errors():
                 self._report_schema_error(error)
+            self.invalid_keys = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+
+        # The keys without errors are still built and checked, so that a bad matcher in a
+        # route does not hide an unknown channel of a receiver. All problems come out at once.
+        valid = {key: value for key, value in mine.items() if key not in self.invalid_keys}
+        try:
+            return AlertingEntry.model_validate(valid)
+        except pydantic.ValidationError:
             return None
 
     def _report_schema_error(self, error: ErrorDetails) -> None:
@@ -364,7 +375,8 @@ class _Builder:
 
     def _tier(self, where: KeyPath, entry: TierEntry) -> Tier:
         for index, name in enumerate(entry.receivers):
-            self._check_known((*where, "receivers", index), "receiver", name, self.receivers)
+            self._check_known((*where, "receivers", index), "receiver", name,
+                              self._known("receivers", self.receivers))
         active = self._window_refs((*where, "active_in"), entry.active_in)
         muted = self._window_refs((*where, "muted_in"), entry.muted_in)
         if entry.handoff:
@@ -384,7 +396,7 @@ class _Builder:
     def _window_refs(self, where: KeyPath, names: list[str]) -> tuple[TimeWindow, ...]:
         windows = []
         for index, name in enumerate(names):
-            if name in self.invalid_windows:
+            if name in self.invalid_windows or "time_windows" in self.invalid_keys:
                 continue
             if self._check_known((*where, index), "time window", name, self.windows):
                 windows.append(self.windows[name])
@@ -393,7 +405,8 @@ class _Builder:
     def _route(self, index: int, entry: RouteEntry, defaults: GroupSettings,
                policies: Mapping[str, Policy]) -> Route:
         where: KeyPath = ("routes", index)
-        self._check_known((*where, "policy"), "policy", entry.policy, policies)
+        self._check_known((*where, "policy"), "policy", entry.policy,
+                          self._known("policies", policies))
         if entry.name is not None and not _NAME.match(entry.name):
             self.report((*where, "name"), f"invalid route name {entry.name!r}: use letters, "
                         "digits, '_', '.' and '-'")
@@ -432,6 +445,10 @@ class _Builder:
             if cycle is not None:
                 self.report(("dependencies", target), "invalid dependency: the chain "
                             f"{' -> '.join(cycle)} returns to {target}; remove one link")
+
+    def _known(self, key: str, entries: Mapping[str, object]) -> Mapping[str, object] | None:
+        """Return `entries` to check references against, or None when `key` had errors."""
+        return None if key in self.invalid_keys else entries
 
     def _check_known(self, where: KeyPath, kind: str, name: str,
                      known: Mapping[str, object] | None) -> bool:
