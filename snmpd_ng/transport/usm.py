@@ -5,7 +5,7 @@ takes salts, keeps the engine's state, counts, logs, and turns reports into the 
 outcomes. The transport calls it as any `MessageProcessing`:
 
 - `encode_request` sends a discovery probe while the engine ID is unknown (RFC 3414 section 4),
-  and otherwise the request, authenticated and encrypted as the user's level asks.
+  and otherwise the request, authenticated and encrypted as the user's security level requires.
 - `accept_response` checks what comes back. A report that taught us the engine ID or its time
   makes the transport send the request again at once (AttemptOutcome without error); any other
   report fails the request with its own SecurityError.
@@ -68,7 +68,7 @@ STALE_REPORTS_BEFORE_RESET = 2
 # Seconds a privacy-mismatch diagnosis is reused before another authNoPriv probe is sent.
 DIAGNOSIS_TTL = 60.0
 
-# msgIDs remembered per target, to tell discovery probes from requests when answers come.
+# msgIDs remembered per target, to tell discovery probes from requests when responses arrive.
 _SENT_MEMORY = 4096
 
 # snmpEngineTime.0 (SNMP-FRAMEWORK-MIB): every SNMPv3 agent has it; the probe reads it.
@@ -76,7 +76,7 @@ _ENGINE_TIME_OID = (1, 3, 6, 1, 6, 3, 10, 2, 1, 3, 0)
 
 
 class UsmContext:
-    """What all targets of one manager share: engine states, derived keys and salts."""
+    """The state all targets of one manager share: engine states, derived keys and salts."""
 
     __slots__ = ("clock", "engines", "keys", "salts")
 
@@ -186,7 +186,7 @@ class UsmProcessing:
     def too_many_resends(self) -> SecurityError:
         """Return and count the error of a request that reports sent back too often."""
         error = NotInTimeWindowError(
-            f"the agent kept answering with reports (last engine state: "
+            f"the agent kept sending reports (last engine state: "
             f"{self.engine.status.value}, boots {self.engine.boots}); check the agent's clock "
             "and that its engineBoots is kept across restarts", target=self.label,
             user=self.user.name)
@@ -212,7 +212,7 @@ class UsmProcessing:
         if pdu.pdu_type == PduType.REPORT:
             raise self._on_report(pdu, incoming, probe)
         if probe:
-            # An agent that answers the empty probe with a Response still names its engine.
+            # An agent that sends a Response to the empty probe still names its engine.
             raise self._discovered(incoming)
         return self._accept(pdu, incoming)
 
@@ -384,7 +384,7 @@ class UsmProcessing:
             return UnknownContextError(
                 f"the agent has no context {self._context_name.decode('utf-8', 'replace')!r} "
                 f"({name}); check the context name", target=target, user=who)
-        return ReportError(f"the agent answered with a report of {name}", target=target,
+        return ReportError(f"the agent sent a report of {name}", target=target,
                            user=who)
 
     # -----------------------------------------------------------------------------------------
@@ -451,7 +451,7 @@ class UsmProcessing:
 
     def _unknown_context(self, context: str) -> SecurityError:
         return UnknownContextError(
-            f"requests in context {context!r} time out, but the agent answers user "
+            f"requests in context {context!r} time out, but the agent responds to user "
             f"{self.user.name!r} in the default context: it probably serves no context of that "
             "name; check the context name", target=self.label, user=self.user.name)
 
@@ -506,7 +506,3 @@ def _loop_time() -> float:
     except RuntimeError:
         return time.monotonic()
 
-
-def engine_state_of(processing: object) -> EngineState | None:
-    """Return the engine state an SNMPv3 target uses, or None for other versions."""
-    return processing.engine if isinstance(processing, UsmProcessing) else None
