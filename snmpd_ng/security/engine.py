@@ -1,4 +1,4 @@
-"""What a manager knows of each authoritative SNMP engine: its ID, boots and clock.
+"""The manager's record of each authoritative SNMP engine: its ID, boots and clock.
 
 RFC 3414 section 2.3: a non-authoritative engine (the manager) keeps, per authoritative engine,
 snmpEngineBoots, snmpEngineTime and latestReceivedEngineTime, learned from authenticated messages.
@@ -33,7 +33,7 @@ class EngineStatus(enum.Enum):
 
 
 class TimeUpdate(enum.Enum):
-    """What an authenticated message's boots and time did to the local notion."""
+    """The effect of an authenticated message's boots and time on the local notion."""
 
     FIRST = "first"
     """The first authenticated values: taken as they are."""
