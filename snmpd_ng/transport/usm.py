@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -68,8 +67,10 @@ STALE_REPORTS_BEFORE_RESET = 2
 # Seconds a privacy-mismatch diagnosis is reused before another authNoPriv probe is sent.
 DIAGNOSIS_TTL = 60.0
 
-# msgIDs remembered per target, to tell discovery probes from requests when responses arrive.
-_SENT_MEMORY = 4096
+# Discovery probes' msgIDs remembered per target, to tell a report to a probe from a report to a
+# request. Probes are rare (a new or replaced engine), so a few suffice; requests are not kept,
+# because a daemon with thousands of targets would hold that many entries per target.
+_PROBE_MEMORY = 64
 
 # snmpEngineTime.0 (SNMP-FRAMEWORK-MIB): every SNMPv3 agent has it; the probe reads it.
 _ENGINE_TIME_OID = (1, 3, 6, 1, 6, 3, 10, 2, 1, 3, 0)
@@ -110,7 +111,8 @@ class UsmProcessing:
         self._user_name = user.name.encode("utf-8")
         self._context_name = context_name.encode("utf-8")
         self._context_engine_id = context_engine_id
-        self._sent: OrderedDict[int, bool] = OrderedDict()
+        self._probe_keys: dict[int, None] = {}
+        """msgIDs of the discovery probes sent, oldest first (an ordered set)."""
         self._diagnosis: tuple[float, SecurityError | None] | None = None
         """When the last privacy probe ran, and the mismatch it found (None: none found)."""
         self._probe_channels: dict[tuple[SecurityLevel, str], Any] = {}
@@ -144,9 +146,8 @@ class UsmProcessing:
 
     def encode_request(self, pdu: AnyPdu, key: int) -> bytes:
         engine = self.engine
-        probe = engine.status is EngineStatus.UNKNOWN or engine.status is EngineStatus.DISCOVERING
-        self._remember(key, probe)
-        if probe:
+        if engine.status is EngineStatus.UNKNOWN or engine.status is EngineStatus.DISCOVERING:
+            self._remember_probe(key)
             engine.status = EngineStatus.DISCOVERING
             return discovery_request(key, key)
 
@@ -177,11 +178,11 @@ class UsmProcessing:
         self._engine_keys = (engine_id, keys)
         return keys
 
-    def _remember(self, key: int, probe: bool) -> None:
-        sent = self._sent
-        sent[key] = probe
-        if len(sent) > _SENT_MEMORY:
-            sent.popitem(last=False)
+    def _remember_probe(self, key: int) -> None:
+        probes = self._probe_keys
+        probes[key] = None
+        if len(probes) > _PROBE_MEMORY:
+            del probes[next(iter(probes))]
 
     def too_many_resends(self) -> SecurityError:
         """Return and count the error of a request that reports sent back too often."""
@@ -200,7 +201,7 @@ class UsmProcessing:
     def accept_response(self, message: object) -> Pdu:
         if not isinstance(message, V3Message):
             raise ResponseRejected("wrong_version", "response is not an SNMPv3 message")
-        probe = self._sent.get(message.msg_id, False)
+        probe = message.msg_id in self._probe_keys
         try:
             incoming = incoming_message(message, self.user, self._keys(), self.engine.engine_id)
         except Rejected as exc:
