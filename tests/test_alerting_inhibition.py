@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alerting_helpers import MONDAY_NOON_UTC, channels, new_clock, signal, simple_config, started
+from alerting_helpers import (
+    MONDAY_NOON_UTC,
+    FakeChannel,
+    channels,
+    new_clock,
+    signal,
+    simple_config,
+    started,
+)
 from alerting_helpers import step as run_step
+from fakes import FakeClock
 
+from snmpd_ng.alerting.config import AlertingConfig
 from snmpd_ng.alerting.inhibition import InhibitionConfig, Inhibitor, InhibitRule
 from snmpd_ng.alerting.lifecycle import Alert, AlertState, fingerprint
 from snmpd_ng.alerting.matchers import parse_matchers
-from snmpd_ng.alerting.service import AlertFilter
+from snmpd_ng.alerting.service import AlertFilter, AlertService
 
 T0 = MONDAY_NOON_UTC
 UNREACHABLE = tuple(parse_matchers('rule="TargetDown"'))
+LINK_GROUP = 'main:{rule="LinkDown",target="core1"}'
+DOWN_GROUP = 'main:{rule="TargetDown",target="core1"}'
 
 
 def alert(rule: str, state: AlertState = AlertState.FIRING, **labels: str) -> Alert:
@@ -159,4 +171,33 @@ class TestInhibitionInService:
         kinds = [entry.kind for entry in history if entry.fingerprint == muted.fingerprint]
         assert kinds == ["alert.firing", "alert.inhibited", "alert.grouped",
                          "alert.uninhibited"]
+        await service.stop()
+
+
+def by_rule_config(fakes: dict[str, FakeChannel]) -> AlertingConfig:
+    """Group by target and rule, so that TargetDown and LinkDown get separate groups."""
+    return simple_config(fakes, grouping={"group_by": ["target", "rule"], "group_wait": "30s",
+                                          "group_interval": "5m"})
+
+
+class TestInhibitedGroupNotifications:
+    async def link_notified_then_inhibited(
+            self, tmp_path: Path) -> tuple[AlertService, FakeClock, FakeChannel]:
+        """Notify LinkDown on core1, then fire TargetDown on core1, which inhibits it."""
+        clock = new_clock()
+        fakes = channels("chat")
+        service = await started(tmp_path, clock, by_rule_config(fakes), fakes)
+        service.submit(signal("LinkDown", at=clock.wall(), target="core1", ifName="Gi0/1"))
+        await run_step(service, clock)
+        await run_step(service, clock, 30)
+        service.submit(signal("TargetDown", at=clock.wall(), target="core1"))
+        await run_step(service, clock)
+        await run_step(service, clock, 300)
+        return service, clock, fakes["chat"]
+
+    async def test_inhibited_group_gets_no_empty_notification(self, tmp_path: Path) -> None:
+        service, _, chat = await self.link_notified_then_inhibited(tmp_path)
+
+        assert [call for call in chat.calls if not call.alerts] == []
+        assert [call.group_key for call in chat.calls] == [LINK_GROUP, DOWN_GROUP]
         await service.stop()

@@ -365,8 +365,10 @@ class Dispatcher:
                 group_key=group.key,
                 detail={"policy": record.escalation.policy, "tier": step.tier,
                         "detail": step.detail}))
-        if outcome.planned:
-            views = tuple(alert.view() for alert in alerts)
+        views = tuple(alert.view() for alert in alerts)
+        if outcome.planned and views:
+            # A notification always shows at least one alert; the escalator plans none
+            # without one, and this keeps an empty "[FIRING:0]" from ever reaching a channel.
             run.plans.append(_Plan(record, outcome.planned, views, skip))
         run.groups.add(group.key)
 

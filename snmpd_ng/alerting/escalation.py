@@ -119,7 +119,9 @@ class Escalator:
             outcome.planned = self._to_everyone(state, "resolved")
         elif state.stopped in RESTARTABLE and content.has_unacknowledged:
             return self._start(state, content, now)
-        elif changed:
+        elif changed and content.notifiable:
+            # A change that leaves nothing to show (every alert silenced or inhibited) sends
+            # nothing: the receivers hear again when an alert is unmuted or resolves.
             outcome.planned = self._update(state)
         if state.stopped is None and not content.has_unacknowledged:
             outcome.steps.append(self._stop(state, STOPPED_MUTED if not content.notifiable
