@@ -201,3 +201,15 @@ class TestInhibitedGroupNotifications:
         assert [call for call in chat.calls if not call.alerts] == []
         assert [call.group_key for call in chat.calls] == [LINK_GROUP, DOWN_GROUP]
         await service.stop()
+
+    async def test_resolve_while_inhibited_goes_out(self, tmp_path: Path) -> None:
+        service, clock, chat = await self.link_notified_then_inhibited(tmp_path)
+        service.submit(signal("LinkDown", "resolved", at=clock.wall(), target="core1",
+                              ifName="Gi0/1"))
+        await run_step(service, clock)
+        await run_step(service, clock, 300)
+
+        link_calls = [call for call in chat.calls if call.group_key == LINK_GROUP]
+        assert [call.event for call in link_calls] == ["firing", "resolved"]
+        assert [alert.state for alert in link_calls[-1].alerts] == ["resolved"]
+        await service.stop()

@@ -257,3 +257,20 @@ class TestSilencedAlerts:
         again = await started(tmp_path, clock, simple_config(fakes), fakes)
         assert [kept.id for kept in again.silences()] == [silence.id]
         await again.stop()
+
+    async def test_resolve_while_silenced_goes_out(self, tmp_path: Path) -> None:
+        clock = new_clock()
+        fakes = channels("chat")
+        service = await started(tmp_path, clock, simple_config(fakes), fakes)
+        service.submit(signal(at=clock.wall()))
+        await run_step(service, clock)
+        await run_step(service, clock, 30)
+        await service.silence('target="core1"', created_by="alice", comment="maintenance")
+        await run_step(service, clock, 300)
+        service.submit(signal(state="resolved", at=clock.wall()))
+        await run_step(service, clock)
+        await run_step(service, clock, 300)
+
+        assert [call.event for call in fakes["chat"].calls] == ["firing", "resolved"]
+        assert [alert.state for alert in fakes["chat"].calls[-1].alerts] == ["resolved"]
+        await service.stop()

@@ -330,10 +330,13 @@ class Dispatcher:
         content = group_content(group, alerts)
         changed = has_changed(group, content)
         outcome = self.escalator.on_flush(record.escalation, content, changed, run.now)
-        self._plan(record, outcome, content.notifiable + content.resolved, run)
+        sent = self._plan(record, outcome, content.notifiable + content.resolved, run)
         if record.escalation.has_started:
             group.flushed(run.now)
-            group.notified = content.shown()
+            if sent:
+                # Only what was sent counts as shown: an alert muted since the last
+                # notification stays "firing" there, so its resolve still goes out.
+                group.notified = content.shown()
         else:
             # Nothing was sent (every alert silenced, inhibited or acknowledged), so the
             # first notification is still to come, without waiting for group_interval.
@@ -357,7 +360,8 @@ class Dispatcher:
         self._plan(record, outcome, content.notifiable, run, skip)
 
     def _plan(self, record: GroupRecord, outcome: Outcome, alerts: Iterable[Alert], run: _Run,
-              skip: frozenset[str] = frozenset()) -> None:
+              skip: frozenset[str] = frozenset()) -> bool:
+        """Record the escalation steps and queue the planned notifications; return True if any."""
         group = record.group
         for step in outcome.steps:
             run.changes.record(HistoryEntry(
@@ -371,6 +375,7 @@ class Dispatcher:
             # without one, and this keeps an empty "[FIRING:0]" from ever reaching a channel.
             run.plans.append(_Plan(record, outcome.planned, views, skip))
         run.groups.add(group.key)
+        return bool(outcome.planned and views)
 
     def _drop_resolved(self, record: GroupRecord, alerts: list[Alert], run: _Run) -> None:
         group = record.group
@@ -381,6 +386,8 @@ class Dispatcher:
                 run.alerts.add(alert.fingerprint)
         group.fingerprints = [key for key in group.fingerprints
                               if self.lifecycle.get(key) is not None]
+        group.notified = {key: state for key, state in group.notified.items()
+                          if key in group.fingerprints}
         if not group.fingerprints:
             del self.groups[group.key]
         run.groups.add(group.key)
