@@ -151,6 +151,46 @@ class TestThreeTiers:
         await service.stop()
 
 
+class TestStopReason:
+    async def two_alerts_one_acknowledged(
+            self, tmp_path: Path) -> tuple[AlertService, FakeClock, dict[str, FakeChannel]]:
+        """Notify Gi0/1 and Gi0/2 on core1 in one group, then acknowledge Gi0/1."""
+        service, clock, built = await firing(tmp_path, three_tiers())
+        service.submit(signal(at=clock.wall(), target="core1", ifName="Gi0/2"))
+        await run_step(service, clock, 30)
+        (first,) = [alert for alert in service.alerts() if alert.labels["ifName"] == "Gi0/1"]
+        await service.acknowledge(first.fingerprint, "alice")
+        await run_step(service, clock)
+        return service, clock, built
+
+    async def stop_reasons(self, service: AlertService) -> list[str]:
+        return [entry.detail["detail"] for entry in await service.history(GROUP)
+                if entry.kind == "escalation.stopped"]
+
+    async def test_silencing_last_unacked_alert_stops_as_muted(self, tmp_path: Path) -> None:
+        service, clock, built = await self.two_alerts_one_acknowledged(tmp_path)
+        await service.silence('ifName="Gi0/2"', created_by="bob", comment="known")
+        await run_step(service, clock, 300)
+
+        assert await self.stop_reasons(service) == ["muted"]
+        assert events(built["chat"]) == ["firing", "acknowledged"]
+        assert [alert.state for alert in built["chat"].calls[-1].alerts] == ["acknowledged"]
+        await service.stop()
+
+    async def test_resolve_of_last_unacked_alert_sends_acknowledged(
+            self, tmp_path: Path) -> None:
+        service, clock, built = await self.two_alerts_one_acknowledged(tmp_path)
+        service.submit(signal(state="resolved", at=clock.wall(), target="core1",
+                              ifName="Gi0/2"))
+        await run_step(service, clock, 300)
+
+        assert await self.stop_reasons(service) == ["acknowledged"]
+        assert events(built["chat"]) == ["firing", "acknowledged"]
+        states = sorted(alert.state for alert in built["chat"].calls[-1].alerts)
+        assert states == ["acknowledged", "resolved"]
+        await service.stop()
+
+
 class TestAckExpiry:
     async def test_refire_after_resolve_escalates_again(self, tmp_path: Path) -> None:
         service, clock, built = await firing(tmp_path, three_tiers())
@@ -288,7 +328,7 @@ class TestHandoff:
 def firing_content() -> GroupContent:
     alert = Alert(fingerprint="f", rule="R", labels={}, severity="critical", annotations={},
                   value=1.0, state=AlertState.FIRING, active_since=0.0, starts_at=0.0)
-    return GroupContent(notifiable=(alert,), resolved=(), active=1)
+    return GroupContent(notifiable=(alert,), resolved=(), active=1, firing=1)
 
 
 class TestEscalator:

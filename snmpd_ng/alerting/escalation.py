@@ -8,9 +8,10 @@ windows is skipped. The last tier notified is the current tier: it is
 repeated every `repeat` seconds until the next tier is due. With `loops` above 1, a new pass
 starts `loop_after` seconds after the previous one.
 
-The escalation stops when every notifiable alert of the group is acknowledged (an `acknowledged`
-notification goes to everyone notified), when the remaining alerts are all silenced or
-inhibited, and for good when a `handoff` tier was notified. A stopped escalation other than a
+The escalation stops when no unacknowledged alert of the group is left to notify. The reason
+is `acknowledged` when every active alert is acknowledged (an `acknowledged` notification goes
+to everyone notified), and `muted` when the unacknowledged alerts left are all silenced or
+inhibited. It stops for good when a `handoff` tier was notified. A stopped escalation other than a
 handoff starts again from the first tier when the group gets an unacknowledged alert again: a
 new alert, or one that fired again after resolving, whose acknowledgement expired. When the
 group's alerts resolve, a `resolved` notification goes to every receiver notified in the
@@ -119,13 +120,15 @@ class Escalator:
             outcome.planned = self._to_everyone(state, "resolved")
         elif state.stopped in RESTARTABLE and content.has_unacknowledged:
             return self._start(state, content, now)
-        elif changed and content.notifiable:
+        if state.stopped is None and not content.has_unacknowledged and not content.is_over:
+            reason = self._stop_reason(content)
+            outcome.steps.append(self._stop(state, reason))
+            if reason == STOPPED_ACKNOWLEDGED and content.notifiable and not outcome.planned:
+                outcome.planned = self._to_everyone(state, "acknowledged")
+        if changed and content.notifiable and not outcome.planned:
             # A change that leaves nothing to show (every alert silenced or inhibited) sends
             # nothing: the receivers hear again when an alert is unmuted or resolves.
-            outcome.planned = self._update(state)
-        if state.stopped is None and not content.has_unacknowledged:
-            outcome.steps.append(self._stop(state, STOPPED_MUTED if not content.notifiable
-                                            else STOPPED_ACKNOWLEDGED))
+            outcome.planned = self._update(state, content)
         return outcome
 
     def on_acknowledged(self, state: EscalationState, content: GroupContent) -> Outcome:
@@ -148,7 +151,7 @@ class Escalator:
             if due is None or due[0] > now:
                 break
             if not content.has_unacknowledged:
-                outcome.steps.append(self._stop(state, STOPPED_MUTED))
+                outcome.steps.append(self._stop(state, self._stop_reason(content)))
                 break
             outcome.extend(self._run_step(state, policy, due[1], now))
             if state.stopped is not None:
@@ -246,12 +249,23 @@ class Escalator:
         return [Planned(receiver, event, tier, state.sequence)
                 for receiver, tier in state.notified.items()]
 
-    def _update(self, state: EscalationState) -> list[Planned]:
+    def _update(self, state: EscalationState, content: GroupContent) -> list[Planned]:
+        """Plan an update for this run's receivers: `acknowledged` when no shown alert fires."""
         if not state.run_notified:
             return []
         state.sequence += 1
-        return [Planned(receiver, "firing", state.notified.get(receiver, 0), state.sequence)
+        event = "firing" if content.has_unacknowledged else "acknowledged"
+        return [Planned(receiver, event, state.notified.get(receiver, 0), state.sequence)
                 for receiver in state.run_notified]
+
+    @staticmethod
+    def _stop_reason(content: GroupContent) -> str:
+        """Return why an escalation with no unacknowledged notifiable alert stops.
+
+        It is `acknowledged` when every active alert is acknowledged, and `muted` when an
+        unacknowledged one is left but silenced or inhibited.
+        """
+        return STOPPED_MUTED if content.firing else STOPPED_ACKNOWLEDGED
 
     @staticmethod
     def _stop(state: EscalationState, reason: str) -> Step:

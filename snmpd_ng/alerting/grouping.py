@@ -102,6 +102,8 @@ class GroupContent:
     """Alerts that an earlier notification showed active and that have resolved since."""
     active: int
     """Active alerts in the group, muted ones included."""
+    firing: int
+    """Unacknowledged (firing) alerts in the group, muted ones included."""
 
     @property
     def has_unacknowledged(self) -> bool:
@@ -125,7 +127,8 @@ def group_content(group: Group, alerts: Sequence[Alert]) -> GroupContent:
     resolved = tuple(alert for alert in alerts if alert.state is AlertState.RESOLVED
                      and group.notified.get(alert.fingerprint, "resolved") != "resolved")
     active = sum(1 for alert in alerts if alert.is_active)
-    return GroupContent(notifiable, resolved, active)
+    firing = sum(1 for alert in alerts if alert.state is AlertState.FIRING)
+    return GroupContent(notifiable, resolved, active, firing)
 
 
 def has_changed(group: Group, content: GroupContent) -> bool:
