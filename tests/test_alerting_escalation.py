@@ -191,6 +191,69 @@ class TestStopReason:
         await service.stop()
 
 
+class TestPartialAck:
+    async def two_alerts(
+            self, tmp_path: Path) -> tuple[AlertService, FakeClock, dict[str, FakeChannel]]:
+        """Notify Gi0/1 and Gi0/2 on core1, which share one group."""
+        service, clock, built = await firing(tmp_path, three_tiers())
+        service.submit(signal(at=clock.wall(), target="core1", ifName="Gi0/2"))
+        await run_step(service, clock, 30)
+        return service, clock, built
+
+    def fingerprint_of(self, service: AlertService, if_name: str) -> str:
+        (alert,) = [alert for alert in service.alerts() if alert.labels["ifName"] == if_name]
+        return alert.fingerprint
+
+    async def test_result_counts_unacknowledged_alerts(self, tmp_path: Path) -> None:
+        service, _, _ = await self.two_alerts(tmp_path)
+        result = await service.acknowledge(self.fingerprint_of(service, "Gi0/1"), "alice")
+
+        (group,) = result.groups
+        assert group.key == GROUP
+        assert group.unacknowledged == 1
+        assert group.escalation == "running"
+        await service.stop()
+
+    async def test_last_ack_reports_stopped(self, tmp_path: Path) -> None:
+        service, _, _ = await self.two_alerts(tmp_path)
+        await service.acknowledge(self.fingerprint_of(service, "Gi0/1"), "alice")
+        result = await service.acknowledge(self.fingerprint_of(service, "Gi0/2"), "alice")
+
+        (group,) = result.groups
+        assert group.unacknowledged == 0
+        assert group.escalation == "acknowledged"
+        await service.stop()
+
+    async def test_partial_ack_keeps_escalating(self, tmp_path: Path) -> None:
+        service, clock, built = await self.two_alerts(tmp_path)
+        await service.acknowledge(self.fingerprint_of(service, "Gi0/1"), "alice")
+        await run_step(service, clock, 15 * 60)
+
+        assert events(built["pager"]) == ["firing"]
+        await service.stop()
+
+    async def test_partial_ack_sends_update_after_interval(self, tmp_path: Path) -> None:
+        service, clock, built = await self.two_alerts(tmp_path)
+        await service.acknowledge(self.fingerprint_of(service, "Gi0/1"), "alice")
+        await run_step(service, clock, 299)
+
+        assert events(built["chat"]) == ["firing"]
+        await run_step(service, clock, 1)
+
+        assert events(built["chat"]) == ["firing", "firing"]
+        states = sorted(alert.state for alert in built["chat"].calls[-1].alerts)
+        assert states == ["acknowledged", "firing"]
+        await service.stop()
+
+    async def test_full_ack_sends_no_later_update(self, tmp_path: Path) -> None:
+        service, clock, built = await self.two_alerts(tmp_path)
+        await service.acknowledge(GROUP, "alice")
+        await run_step(service, clock, 600)
+
+        assert events(built["chat"]) == ["firing", "acknowledged"]
+        await service.stop()
+
+
 class TestAckExpiry:
     async def test_refire_after_resolve_escalates_again(self, tmp_path: Path) -> None:
         service, clock, built = await firing(tmp_path, three_tiers())

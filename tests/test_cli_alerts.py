@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from alert_api_helpers import CORE1, CORE2_CPU, ApiServer, serving
+from alert_api_helpers import CORE1, CORE2_CPU, GROUP, ApiServer, serving
+from alerting_helpers import signal
 from daemon_helpers import default_logging, write_self_signed_certificate
 from prometheus_client import CollectorRegistry
 
@@ -139,6 +140,21 @@ class TestAck:
         assert alert.state is AlertState.ACKNOWLEDGED
         assert alert.acknowledged_by == "alice"
         assert alert.ack_comment == "on it"
+
+    async def test_partial_ack_says_escalation_continues(self, served: ApiServer) -> None:
+        served.service.submit(signal(at=served.clock.wall(), target="core1", ifName="Gi0/2"))
+        await served.fire()
+        result = await run(served, "ack", CORE1, "--by", "alice")
+
+        assert result.code == 0
+        assert (f"Group {GROUP}: 1 alert still unacknowledged, escalation continues."
+                in result.out)
+
+    async def test_last_ack_says_escalation_stopped(self, served: ApiServer) -> None:
+        await served.fire()
+        result = await run(served, "ack", CORE1, "--by", "alice")
+
+        assert f"Group {GROUP}: every alert acknowledged, escalation stopped." in result.out
 
     async def test_ack_twice_says_already(self, served: ApiServer) -> None:
         await served.fire()

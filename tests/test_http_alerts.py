@@ -194,6 +194,24 @@ class TestAcknowledge:
         assert served.fakes["chat"].events() == [("firing", "noc", 1), ("acknowledged", "noc", 1)]
         assert served.fakes["pager"].calls == []
 
+    async def test_partial_ack_reports_group_left(self, served: Served) -> None:
+        served.served.service.submit(signal(at=served.served.clock.wall(), target="core1",
+                                            ifName="Gi0/2"))
+        await fire(served)
+        status, body = await served.write("POST", f"/api/v1/alerts/{CORE1}/ack", {"by": "alice"})
+
+        assert status == 200
+        assert body["groups"] == [{"group_key": GROUP, "unacknowledged": 1,
+                                   "escalation": "running"}]
+
+    async def test_last_ack_reports_escalation_stopped(self, served: Served) -> None:
+        await fire(served)
+        status, body = await served.write("POST", f"/api/v1/alerts/{CORE1}/ack", {"by": "alice"})
+
+        assert status == 200
+        assert body["groups"] == [{"group_key": GROUP, "unacknowledged": 0,
+                                   "escalation": "acknowledged"}]
+
     async def test_without_ack_tier_two_is_paged(self, served: Served) -> None:
         await fire(served)
         await served.step(20 * 60)

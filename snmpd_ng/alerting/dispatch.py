@@ -75,10 +75,24 @@ class GroupRecord:
 
 
 @dataclass(frozen=True)
+class GroupAckStatus:
+    """A group's state after an acknowledgement, for the person who acknowledged."""
+
+    key: str
+    unacknowledged: int
+    """Firing alerts of the group not yet acknowledged, silenced and inhibited ones included."""
+    escalation: str
+    """`waiting` (no notification yet), `running`, or why it stopped: `acknowledged`,
+    `muted` or `handed_off`."""
+
+
+@dataclass(frozen=True)
 class AckResult:
     fingerprints: tuple[str, ...]
     """Alerts acknowledged by this call."""
     group_keys: tuple[str, ...]
+    groups: tuple[GroupAckStatus, ...]
+    """The state of each group of those alerts after the acknowledgement."""
 
 
 @dataclass
@@ -198,6 +212,9 @@ class Dispatcher:
                 self._record_change(change, changes)
                 acknowledged.append(fingerprint)
                 groups.update(alert.group_keys)
+                # An acknowledgement is a change of the group: an update follows after
+                # group_interval unless the acknowledged notification already showed it.
+                self._dirty.add(fingerprint)
         if not acknowledged and not any(self._is_acknowledged(fp) for fp in keys):
             raise AcknowledgeError(f"nothing to acknowledge for {key!r}: its alerts are "
                                    "pending or resolved")
@@ -205,7 +222,10 @@ class Dispatcher:
         skip = frozenset({"pagerduty"}) if source == "pagerduty" else frozenset()
         for group in sorted(groups):
             self._acknowledge_group(group, run, skip)
-        return AckResult(tuple(acknowledged), tuple(sorted(groups))), self._entries(run)
+        statuses = tuple(self._ack_status(group) for group in sorted(groups)
+                         if group in self.groups)
+        result = AckResult(tuple(acknowledged), tuple(sorted(groups)), statuses)
+        return result, self._entries(run)
 
     # The timed run
 
@@ -357,7 +377,15 @@ class Dispatcher:
             return
         content = group_content(record.group, self._group_alerts(record.group))
         outcome = self.escalator.on_acknowledged(record.escalation, content)
-        self._plan(record, outcome, content.notifiable, run, skip)
+        if self._plan(record, outcome, content.notifiable, run, skip):
+            record.group.notified = content.shown()
+
+    def _ack_status(self, key: str) -> GroupAckStatus:
+        record = self.groups[key]
+        content = group_content(record.group, self._group_alerts(record.group))
+        escalation = record.escalation
+        state = escalation.stopped or ("running" if escalation.has_started else "waiting")
+        return GroupAckStatus(key, content.firing, state)
 
     def _plan(self, record: GroupRecord, outcome: Outcome, alerts: Iterable[Alert], run: _Run,
               skip: frozenset[str] = frozenset()) -> bool:

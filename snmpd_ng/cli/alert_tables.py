@@ -95,11 +95,33 @@ def _acknowledgement(alert: Mapping[str, Any]) -> str:
 def acknowledged(document: Mapping[str, Any]) -> str:
     alert = document["alert"]
     if not document["acknowledged"]:
-        return f"Alert {short_id(alert['fingerprint'])} was already acknowledged.\n"
-    count = len(document["acknowledged"])
-    noun = "alert" if count == 1 else "alerts"
-    return (f"Acknowledged {count} {noun}: {short_id(alert['fingerprint'])} "
-            f"{alert['rule']} on {alert['labels'].get('target', '-')}.\n")
+        head = f"Alert {short_id(alert['fingerprint'])} was already acknowledged.\n"
+    else:
+        count = len(document["acknowledged"])
+        noun = "alert" if count == 1 else "alerts"
+        head = (f"Acknowledged {count} {noun}: {short_id(alert['fingerprint'])} "
+                f"{alert['rule']} on {alert['labels'].get('target', '-')}.\n")
+    return head + "".join(group_ack_line(group) for group in document.get("groups", []))
+
+
+ESCALATION_STATES = {
+    "waiting": "escalation starts with the group's first notification",
+    "running": "escalation continues",
+    "acknowledged": "escalation stopped",
+    "muted": "escalation stopped because the rest are silenced or inhibited",
+    "handed_off": "escalation was handed off to PagerDuty",
+}
+
+
+def group_ack_line(group: Mapping[str, Any]) -> str:
+    """Describe one group after an acknowledgement: what is left and whether escalation runs."""
+    count = group["unacknowledged"]
+    if count == 0:
+        left = "every alert acknowledged"
+    else:
+        left = f"{count} {'alert' if count == 1 else 'alerts'} still unacknowledged"
+    escalation = ESCALATION_STATES.get(group["escalation"], f"escalation {group['escalation']}")
+    return f"Group {group['group_key']}: {left}, {escalation}.\n"
 
 
 def silences_table(silences: Sequence[Mapping[str, Any]]) -> str:

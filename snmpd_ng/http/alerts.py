@@ -262,8 +262,11 @@ async def _acknowledge(request: web.Request) -> web.Response:
     assert by is not None
     result = await api.service.acknowledge(alert.fingerprint, by, comment, source=ACK_SOURCE)
     updated = _find_alert(api, alert.fingerprint)
+    groups = [{"group_key": group.key, "unacknowledged": group.unacknowledged,
+               "escalation": group.escalation} for group in result.groups]
     return web.json_response({"acknowledged": list(result.fingerprints),
                               "group_keys": list(result.group_keys),
+                              "groups": groups,
                               "alert": alert_json(updated)})
 
 
