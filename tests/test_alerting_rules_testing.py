@@ -78,7 +78,7 @@ def test_failing_file_reports_case_and_alerts() -> None:
     assert case.title() == "expects firing too early: LinkSaturated at 3m, firing alerts"
     assert case.details[0] == "expected 1 firing alert(s):"
     assert 'ifName="Gi0/1"' in case.details[1]
-    assert case.details[2] == "got 0:"
+    assert case.details[2] == "got no firing alerts"
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -171,6 +171,20 @@ def test_yaml_error_is_error(tmp_path: Path) -> None:
 
     assert result.errors
     assert not result.passed
+
+
+def test_unexpected_alert_names_both_sides(tmp_path: Path) -> None:
+    text = INLINE.replace("""        exp_alerts:
+          - exp_labels: {target: srv1, severity: warning}
+            exp_annotations: {summary: "srv1 at 75"}
+""", "        exp_alerts: []\n")
+    result = run_test_file(write(tmp_path, "none.test.yml", text))
+
+    [case] = result.cases
+    assert not case.passed
+    assert case.details[0] == "expected no firing alerts"
+    assert case.details[1] == "got 1:"
+    assert 'target="srv1"' in case.details[2]
 
 
 def test_rule_file_as_plain_list(tmp_path: Path) -> None:

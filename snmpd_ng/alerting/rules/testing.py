@@ -298,10 +298,13 @@ def _check(test: AlertRuleTest, alerts: list[RuleSignal], group: str) -> CaseRes
     passed = not missing and not unmatched
     details: list[str] = []
     if not passed:
-        details.append(f"expected {len(test.exp_alerts)} {test.state} alert(s):")
+        if test.exp_alerts:
+            details.append(f"expected {len(test.exp_alerts)} {test.state} alert(s):")
+        else:
+            details.append(f"expected no {test.state} alerts")
         details.extend(f"  {_format_alert(expected.exp_labels, expected.exp_annotations)}"
                        for expected in test.exp_alerts)
-        details.append(f"got {len(actual)}:")
+        details.append(f"got {len(actual)}:" if actual else f"got no {test.state} alerts")
         details.extend(f"  {_format_alert(alert.labels, alert.annotations)}" for alert in actual)
     return CaseResult(group, test.alertname, test.eval_time, test.state, passed, tuple(details))
 
