@@ -224,6 +224,15 @@ class TestPartialAck:
         assert group.escalation == "acknowledged"
         await service.stop()
 
+    async def test_alert_history_leaves_out_other_alerts(self, tmp_path: Path) -> None:
+        service, _, _ = await self.two_alerts(tmp_path)
+        first = self.fingerprint_of(service, "Gi0/1")
+        entries = await service.history(first)
+
+        assert {entry.fingerprint for entry in entries} == {first, None}
+        assert "notification.queued" in [entry.kind for entry in entries]
+        await service.stop()
+
     async def test_partial_ack_keeps_escalating(self, tmp_path: Path) -> None:
         service, clock, built = await self.two_alerts(tmp_path)
         await service.acknowledge(self.fingerprint_of(service, "Gi0/1"), "alice")

@@ -52,8 +52,9 @@ def query(connection: sqlite3.Connection, key: str | None = None,
           limit: int = DEFAULT_LIMIT) -> list[HistoryEntry]:
     """Return entries about one alert or group, oldest first; all entries for key None.
 
-    For a fingerprint, the entries of the groups the alert was in come too, because the
-    notifications about an alert are recorded by group.
+    For a fingerprint, the group entries (escalation and notifications, which have no
+    fingerprint) of the groups the alert was in come too, because the notifications about an
+    alert are recorded by group. Entries about the other alerts of those groups do not.
     """
     if key is None:
         rows = connection.execute(
@@ -62,9 +63,10 @@ def query(connection: sqlite3.Connection, key: str | None = None,
     else:
         rows = connection.execute(
             "SELECT id, at, kind, actor, fingerprint, group_key, detail FROM history "
-            "WHERE fingerprint = :key OR group_key = :key OR group_key IN ("
+            "WHERE fingerprint = :key OR group_key = :key "
+            "OR (fingerprint IS NULL AND group_key IN ("
             "  SELECT DISTINCT group_key FROM history"
-            "  WHERE fingerprint = :key AND group_key IS NOT NULL) "
+            "  WHERE fingerprint = :key AND group_key IS NOT NULL)) "
             "ORDER BY id DESC LIMIT :limit", {"key": key, "limit": limit}).fetchall()
     return [_entry(row) for row in reversed(rows)]
 
