@@ -1,9 +1,9 @@
 """The append-only history: every state change, notification, acknowledgement, silence, reload.
 
 Each entry records when (Unix seconds), what (`kind`), who (`actor`: "rules" for the rules engine,
-"escalation", "outbox", "restart", or the person who acknowledged or silenced), and about which
-alert or group, with a JSON `detail`. The table's triggers reject UPDATE and DELETE, so an
-entry, once written, stays as written.
+"routing", "silences", "inhibition", "escalation", "outbox", "restart", "reload", or the person
+who acknowledged or silenced), and about which alert or group, with a JSON `detail`. The
+table's triggers reject UPDATE and DELETE, so an entry, once written, stays as written.
 
 Kinds:
   alert.pending, alert.firing, alert.acknowledged, alert.resolved, alert.resolve_held,
