@@ -151,15 +151,26 @@ class TestThreeTiers:
         await service.stop()
 
 
+async def two_alerts(tmp_path: Path,
+                     ) -> tuple[AlertService, FakeClock, dict[str, FakeChannel]]:
+    """Notify Gi0/1 and Gi0/2 on core1, which share one group."""
+    service, clock, built = await firing(tmp_path, three_tiers())
+    service.submit(signal(at=clock.wall(), target="core1", ifName="Gi0/2"))
+    await run_step(service, clock, 30)
+    return service, clock, built
+
+
+def fingerprint_of(service: AlertService, if_name: str) -> str:
+    (alert,) = [alert for alert in service.alerts() if alert.labels["ifName"] == if_name]
+    return alert.fingerprint
+
+
 class TestStopReason:
     async def two_alerts_one_acknowledged(
             self, tmp_path: Path) -> tuple[AlertService, FakeClock, dict[str, FakeChannel]]:
         """Notify Gi0/1 and Gi0/2 on core1 in one group, then acknowledge Gi0/1."""
-        service, clock, built = await firing(tmp_path, three_tiers())
-        service.submit(signal(at=clock.wall(), target="core1", ifName="Gi0/2"))
-        await run_step(service, clock, 30)
-        (first,) = [alert for alert in service.alerts() if alert.labels["ifName"] == "Gi0/1"]
-        await service.acknowledge(first.fingerprint, "alice")
+        service, clock, built = await two_alerts(tmp_path)
+        await service.acknowledge(fingerprint_of(service, "Gi0/1"), "alice")
         await run_step(service, clock)
         return service, clock, built
 
@@ -192,21 +203,9 @@ class TestStopReason:
 
 
 class TestPartialAck:
-    async def two_alerts(
-            self, tmp_path: Path) -> tuple[AlertService, FakeClock, dict[str, FakeChannel]]:
-        """Notify Gi0/1 and Gi0/2 on core1, which share one group."""
-        service, clock, built = await firing(tmp_path, three_tiers())
-        service.submit(signal(at=clock.wall(), target="core1", ifName="Gi0/2"))
-        await run_step(service, clock, 30)
-        return service, clock, built
-
-    def fingerprint_of(self, service: AlertService, if_name: str) -> str:
-        (alert,) = [alert for alert in service.alerts() if alert.labels["ifName"] == if_name]
-        return alert.fingerprint
-
     async def test_result_counts_unacknowledged_alerts(self, tmp_path: Path) -> None:
-        service, _, _ = await self.two_alerts(tmp_path)
-        result = await service.acknowledge(self.fingerprint_of(service, "Gi0/1"), "alice")
+        service, _, _ = await two_alerts(tmp_path)
+        result = await service.acknowledge(fingerprint_of(service, "Gi0/1"), "alice")
 
         (group,) = result.groups
         assert group.key == GROUP
@@ -215,9 +214,9 @@ class TestPartialAck:
         await service.stop()
 
     async def test_last_ack_reports_stopped(self, tmp_path: Path) -> None:
-        service, _, _ = await self.two_alerts(tmp_path)
-        await service.acknowledge(self.fingerprint_of(service, "Gi0/1"), "alice")
-        result = await service.acknowledge(self.fingerprint_of(service, "Gi0/2"), "alice")
+        service, _, _ = await two_alerts(tmp_path)
+        await service.acknowledge(fingerprint_of(service, "Gi0/1"), "alice")
+        result = await service.acknowledge(fingerprint_of(service, "Gi0/2"), "alice")
 
         (group,) = result.groups
         assert group.unacknowledged == 0
@@ -225,8 +224,8 @@ class TestPartialAck:
         await service.stop()
 
     async def test_alert_history_leaves_out_other_alerts(self, tmp_path: Path) -> None:
-        service, _, _ = await self.two_alerts(tmp_path)
-        first = self.fingerprint_of(service, "Gi0/1")
+        service, _, _ = await two_alerts(tmp_path)
+        first = fingerprint_of(service, "Gi0/1")
         entries = await service.history(first)
 
         assert {entry.fingerprint for entry in entries} == {first, None}
@@ -234,16 +233,16 @@ class TestPartialAck:
         await service.stop()
 
     async def test_partial_ack_keeps_escalating(self, tmp_path: Path) -> None:
-        service, clock, built = await self.two_alerts(tmp_path)
-        await service.acknowledge(self.fingerprint_of(service, "Gi0/1"), "alice")
+        service, clock, built = await two_alerts(tmp_path)
+        await service.acknowledge(fingerprint_of(service, "Gi0/1"), "alice")
         await run_step(service, clock, 15 * 60)
 
         assert events(built["pager"]) == ["firing"]
         await service.stop()
 
     async def test_partial_ack_sends_update_after_interval(self, tmp_path: Path) -> None:
-        service, clock, built = await self.two_alerts(tmp_path)
-        await service.acknowledge(self.fingerprint_of(service, "Gi0/1"), "alice")
+        service, clock, built = await two_alerts(tmp_path)
+        await service.acknowledge(fingerprint_of(service, "Gi0/1"), "alice")
         await run_step(service, clock, 299)
 
         assert events(built["chat"]) == ["firing"]
@@ -255,7 +254,7 @@ class TestPartialAck:
         await service.stop()
 
     async def test_full_ack_sends_no_later_update(self, tmp_path: Path) -> None:
-        service, clock, built = await self.two_alerts(tmp_path)
+        service, clock, built = await two_alerts(tmp_path)
         await service.acknowledge(GROUP, "alice")
         await run_step(service, clock, 600)
 
