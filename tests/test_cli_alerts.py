@@ -156,6 +156,15 @@ class TestAck:
 
         assert f"Group {GROUP}: every alert acknowledged, escalation stopped." in result.out
 
+    async def test_ack_group_acknowledges_all(self, served: ApiServer) -> None:
+        served.service.submit(signal(at=served.clock.wall(), target="core1", ifName="Gi0/2"))
+        await served.fire()
+        result = await run(served, "ack-group", GROUP, "--by", "alice")
+
+        assert result.code == 0
+        assert result.out.startswith("Acknowledged 2 alerts.\n")
+        assert f"Group {GROUP}: every alert acknowledged, escalation stopped." in result.out
+
     async def test_ack_twice_says_already(self, served: ApiServer) -> None:
         await served.fire()
         await run(served, "ack", CORE1, "--by", "alice")

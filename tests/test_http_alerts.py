@@ -212,6 +212,26 @@ class TestAcknowledge:
         assert body["groups"] == [{"group_key": GROUP, "unacknowledged": 0,
                                    "escalation": "acknowledged"}]
 
+    async def test_group_ack_acknowledges_every_alert(self, served: Served) -> None:
+        served.served.service.submit(signal(at=served.served.clock.wall(), target="core1",
+                                            ifName="Gi0/2"))
+        await fire(served)
+        status, body = await served.write("POST", "/api/v1/groups/ack",
+                                          {"group_key": GROUP, "by": "alice"})
+
+        assert status == 200
+        assert len(body["acknowledged"]) == 2
+        assert body["groups"] == [{"group_key": GROUP, "unacknowledged": 0,
+                                   "escalation": "acknowledged"}]
+
+    async def test_group_ack_of_fingerprint_is_404(self, served: Served) -> None:
+        await fire(served)
+        status, body = await served.write("POST", "/api/v1/groups/ack",
+                                          {"group_key": CORE1, "by": "alice"})
+
+        assert status == 404
+        assert "no group with key" in body["error"]
+
     async def test_without_ack_tier_two_is_paged(self, served: Served) -> None:
         await fire(served)
         await served.step(20 * 60)

@@ -104,6 +104,13 @@ def acknowledged(document: Mapping[str, Any]) -> str:
     return head + "".join(group_ack_line(group) for group in document.get("groups", []))
 
 
+def group_acknowledged(document: Mapping[str, Any]) -> str:
+    count = len(document["acknowledged"])
+    noun = "alert" if count == 1 else "alerts"
+    head = f"Acknowledged {count} {noun}.\n"
+    return head + "".join(group_ack_line(group) for group in document["groups"])
+
+
 ESCALATION_STATES = {
     "waiting": "escalation starts with the group's first notification",
     "running": "escalation continues",

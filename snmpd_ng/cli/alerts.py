@@ -1,8 +1,8 @@
 """`snmpd-ng alerts VERB`: list, show, acknowledge and silence alerts through the daemon's API.
 
 Each verb sends one request to the JSON API under /api/v1 (docs/api-http.md) and prints a
-table, or the API's JSON document with `--json`. The write verbs (ack, silence, expire) send the
-bearer token from `--token-file`. Exit codes:
+table, or the API's JSON document with `--json`. The write verbs (ack, ack-group, silence,
+expire) send the bearer token from `--token-file`. Exit codes:
 
     0  success
     1  the daemon rejected the request or failed (the message gives the reason)
@@ -48,7 +48,7 @@ URL_VARIABLE = "SNMPD_NG_URL"
 TOKEN_FILE_VARIABLE = "SNMPD_NG_TOKEN_FILE"
 PASSWORD_FILE_VARIABLE = "SNMPD_NG_PASSWORD_FILE"
 API = "/api/v1"
-WRITE_VERBS = frozenset({"ack", "silence", "expire"})
+WRITE_VERBS = frozenset({"ack", "ack-group", "silence", "expire"})
 
 _EPILOG = """\
 exit codes: 0 success, 1 the daemon rejected the request or failed, 2 usage error,
@@ -138,8 +138,8 @@ def _common_options() -> argparse.ArgumentParser:
                        help=f"the daemon's HTTP address (default ${URL_VARIABLE} or "
                        f"{DEFAULT_URL})")
     group.add_argument("--token-file", type=Path, default=_env_path(TOKEN_FILE_VARIABLE),
-                       help="file with the API's bearer token, needed by ack, silence and "
-                       f"expire (default ${TOKEN_FILE_VARIABLE})")
+                       help="file with the API's bearer token, needed by ack, ack-group, "
+                       f"silence and expire (default ${TOKEN_FILE_VARIABLE})")
     group.add_argument("--user", help="basic auth user name, when the daemon has basic auth")
     group.add_argument("--password-file", type=Path, default=_env_path(PASSWORD_FILE_VARIABLE),
                        help=f"file with the basic auth password (default "
@@ -174,6 +174,11 @@ def _add_ack(verbs: Any, common: argparse.ArgumentParser) -> None:
     ack.add_argument("fingerprint", help="the alert's fingerprint or its first digits")
     ack.add_argument("-m", "--comment", help="why, or what is being done")
     _add_by(ack)
+    group = verbs.add_parser("ack-group", parents=[common],
+                             help="acknowledge every firing alert of a group")
+    group.add_argument("group_key", help="the group key, such as 'network:{target=\"core1\"}'")
+    group.add_argument("-m", "--comment", help="why, or what is being done")
+    _add_by(group)
 
 
 def _add_silence(verbs: Any, common: argparse.ArgumentParser) -> None:
@@ -378,6 +383,14 @@ async def _ack(args: argparse.Namespace, connection: Connection, streams: Stream
     return EXIT_OK
 
 
+async def _ack_group(args: argparse.Namespace, connection: Connection,
+                     streams: Streams) -> int:
+    body = {"group_key": args.group_key, "by": _by(args), "comment": args.comment}
+    document = await request(connection, "POST", "/groups/ack", body=body, write=True)
+    _print(streams, args, document, lambda: tables.group_acknowledged(document))
+    return EXIT_OK
+
+
 async def _silence(args: argparse.Namespace, connection: Connection, streams: Streams) -> int:
     body = {"matchers": args.matchers, "comment": args.comment, "created_by": _by(args),
             "starts_at": args.starts_at, "ends_at": args.ends_at, "duration": args.duration}
@@ -434,6 +447,6 @@ def _print(streams: Streams, args: argparse.Namespace, document: Any,
 
 
 _VERBS: dict[str, Verb] = {
-    "list": _list, "show": _show, "ack": _ack, "silence": _silence, "silences": _silences,
-    "expire": _expire, "history": _history,
+    "list": _list, "show": _show, "ack": _ack, "ack-group": _ack_group, "silence": _silence,
+    "silences": _silences, "expire": _expire, "history": _history,
 }

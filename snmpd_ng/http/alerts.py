@@ -24,7 +24,7 @@ import structlog
 from aiohttp import hdrs, web
 
 from snmpd_ng.alerting.channels.summary import group_fingerprint
-from snmpd_ng.alerting.dispatch import AcknowledgeError, AlertNotFoundError
+from snmpd_ng.alerting.dispatch import AcknowledgeError, AckResult, AlertNotFoundError
 from snmpd_ng.alerting.history_page import MAX_PAGE_SIZE, query_page
 from snmpd_ng.alerting.lifecycle import Alert, AlertState
 from snmpd_ng.alerting.matchers import MatcherError
@@ -106,6 +106,7 @@ def add_alert_routes(app: web.Application, service: AlertService, token_file: Pa
     router.add_get(f"{API_PREFIX}/alerts", _list_alerts)
     router.add_get(f"{API_PREFIX}/alerts/{{fingerprint}}", _get_alert)
     router.add_post(f"{API_PREFIX}/alerts/{{fingerprint}}/ack", _acknowledge)
+    router.add_post(f"{API_PREFIX}/groups/ack", _acknowledge_group)
     router.add_get(f"{API_PREFIX}/alerts/{{fingerprint}}/history", _alert_history)
     router.add_get(f"{API_PREFIX}/silences", _list_silences)
     router.add_post(f"{API_PREFIX}/silences", _create_silence)
@@ -262,12 +263,30 @@ async def _acknowledge(request: web.Request) -> web.Response:
     assert by is not None
     result = await api.service.acknowledge(alert.fingerprint, by, comment, source=ACK_SOURCE)
     updated = _find_alert(api, alert.fingerprint)
+    return web.json_response({**_ack_json(result), "alert": alert_json(updated)})
+
+
+async def _acknowledge_group(request: web.Request) -> web.Response:
+    api = request.app[ALERT_API_KEY]
+    _require_token(request, api)
+    body = await requests.json_object(request)
+    key = requests.text(body, "group_key", required=True)
+    by = requests.text(body, "by", required=True)
+    comment = requests.text(body, "comment")
+    assert key is not None and by is not None
+    # The service also takes a fingerprint as the key, so the key is checked to be a group's.
+    if not any(key in alert.group_keys for alert in api.service.alerts()):
+        raise AlertNotFoundError(f"no group with key {key!r}; `GET {API_PREFIX}/alerts/"
+                                 "FINGERPRINT` lists the groups of an alert")
+    result = await api.service.acknowledge(key, by, comment, source=ACK_SOURCE)
+    return web.json_response(_ack_json(result))
+
+
+def _ack_json(result: AckResult) -> dict[str, Any]:
     groups = [{"group_key": group.key, "unacknowledged": group.unacknowledged,
                "escalation": group.escalation} for group in result.groups]
-    return web.json_response({"acknowledged": list(result.fingerprints),
-                              "group_keys": list(result.group_keys),
-                              "groups": groups,
-                              "alert": alert_json(updated)})
+    return {"acknowledged": list(result.fingerprints), "group_keys": list(result.group_keys),
+            "groups": groups}
 
 
 async def _alert_history(request: web.Request) -> web.Response:
