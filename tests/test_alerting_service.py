@@ -126,3 +126,17 @@ async def test_signal_before_start_is_counted(tmp_path: Path) -> None:
     service.submit(signal(at=time.time()))
 
     assert service.counters.signals_rejected == 1
+
+
+async def test_signal_fault_is_counted_not_raised(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    service = await running(tmp_path, FakeChannel("chat"))
+
+    def broken(*args: object) -> bool:
+        raise RuntimeError("dispatcher fault")
+
+    monkeypatch.setattr(service._dispatcher, "apply_signal", broken)
+    service.submit(signal(at=time.time()))
+    await service.stop()
+
+    assert service.counters.signals_rejected == 1

@@ -146,7 +146,15 @@ class AlertService:
                         state=signal.state)
             return
         changes = StateChanges()
-        if self._dispatcher.apply_signal(signal, changes) or not changes.is_empty():
+        try:
+            applied = self._dispatcher.apply_signal(signal, changes)
+        except Exception as exc:
+            # A fault here must not stop the rules engine's loop that called submit().
+            self._dispatcher.counters.signals_rejected += 1
+            log.error("alert signal failed", rule=signal.rule, state=signal.state,
+                      error=repr(exc))
+            return
+        if applied or not changes.is_empty():
             self._store.submit(changes.apply)
             self._poke()
 

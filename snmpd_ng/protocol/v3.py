@@ -47,7 +47,7 @@ _VERSION_TLV = b"\x02\x01\x03"
 
 @dataclass(slots=True)
 class UsmParameters:
-    """UsmSecurityParameters (RFC 3414 section 2.4). `auth_parameters` holds the MAC."""
+    """UsmSecurityParameters (RFC 3414 section 2.4). `auth_parameters` is the MAC."""
 
     engine_id: bytes
     engine_boots: int
@@ -405,7 +405,8 @@ def _decode_msg_data(data: bytes, pos: int, end: int, message: V3Message) -> Non
         raise DecodeError(f"expected a ScopedPDU or an encryptedPDU, got tag 0x{tag:02x}",
                           field="msgData", offset=pos)
     if message.encrypted != bool(message.flags & FLAG_PRIV):
-        raise DecodeError("msgData is encrypted but msgFlags says not, or the reverse",
+        raise DecodeError("msgData is encrypted and the privacy flag of msgFlags is not set, "
+                          "or the reverse",
                           field="msgData", offset=pos)
 
 

@@ -63,7 +63,7 @@ class EngineState:
     """notInTimeWindow reports in a row whose boots and time were older than the notion."""
 
     def estimated_time(self, now: float) -> int:
-        """The engine's time now, from the last value learned and the local clock."""
+        """Estimate the engine's time now from the last value learned and the local clock."""
         elapsed = max(0, int(now - self.learned_at))
         return min(MAX_ENGINE_TIME, self.time + elapsed)
 

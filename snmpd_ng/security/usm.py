@@ -35,7 +35,7 @@ MAX_MESSAGE_SIZE = 65507
 
 
 class ReportKind(enum.Enum):
-    """What a Report PDU says, by the counter in its first varbind (RFC 3414 3.2, RFC 3412 7.2)."""
+    """The kind of a Report PDU, by the counter in its first varbind (RFC 3414 3.2, 3412 7.2)."""
 
     UNSUPPORTED_SECURITY_LEVEL = "unsupported_security_level"
     NOT_IN_TIME_WINDOW = "not_in_time_window"

@@ -126,14 +126,14 @@ class UnknownContextError(SecurityError):
 
 
 class PrivacyMismatchError(SecurityError):
-    """authPriv requests time out while an authNoPriv request of the same user is answered: the
+    """authPriv requests time out while an authNoPriv request of the same user gets a response: the
     privacy passphrase, key or AES key extension probably differs from the agent's."""
 
     kind = "privacy_mismatch"
 
 
 class ReportError(SecurityError):
-    """The agent answered with a Report PDU that no more specific error covers
+    """The agent sent a Report PDU that no more specific error covers
     (snmpInvalidMsgs, snmpUnknownSecurityModels, snmpUnavailableContexts, ...)."""
 
     kind = "other_report"

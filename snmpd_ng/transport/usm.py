@@ -117,7 +117,7 @@ class UsmProcessing:
         """When the last privacy probe ran, and the mismatch it found (None: none found)."""
         self._probe_channels: dict[tuple[SecurityLevel, str], Any] = {}
         self._engine_keys: tuple[bytes, LocalizedKeys | None] | None = None
-        """The engine ID the keys were last localised to, and those keys."""
+        """Keys localised to an engine ID, with that engine ID: the last ones looked up."""
         self._conflicts_seen: set[tuple[str, int]] = set()
         """Other addresses already reported as sharing this target's engine ID."""
         self._debug = is_debug_enabled(_log)
@@ -320,8 +320,8 @@ class UsmProcessing:
                 return self._drop("unauthenticated_report",
                                   "an unauthenticated notInTimeWindow report was ignored")
             if not engine.engine_id:
-                # Some agents answer the discovery probe with this report instead of
-                # unknownEngineID; it names the engine all the same.
+                # Some agents send this report to the discovery probe instead of
+                # unknownEngineID. It names the engine all the same.
                 return self._on_unknown_engine(incoming, probe=True)
             engine.discovered(engine.engine_id, usm.engine_boots, usm.engine_time, now)
             return AttemptOutcome()
@@ -428,9 +428,9 @@ class UsmProcessing:
 
     async def _find_silent_cause(self, transport: Any, channel: Any,
                                  deadline: float | None) -> SecurityError | None:
-        """Probe at a lower level or in the default context; return what the answers show.
+        """Probe at a lower level or in the default context; return the cause the responses show.
 
-        Raises RequestTimeout or BudgetExceeded when even the first probe gets no answer.
+        Raises RequestTimeout or BudgetExceeded when even the first probe gets no response.
         """
         probe_level = (SecurityLevel.AUTH_NO_PRIV if self.user.authenticates
                        else SecurityLevel.NO_AUTH_NO_PRIV)
@@ -467,7 +467,7 @@ class UsmProcessing:
 
     async def _probe(self, transport: Any, channel: Any, level: SecurityLevel, context: str,
                      deadline: float | None) -> None:
-        """Send one GET of snmpEngineTime.0 at `level` in `context`; return when answered."""
+        """Send one GET of snmpEngineTime.0 at `level` in `context`, and return on its response."""
         key = (level, context)
         probe = self._probe_channels.get(key)
         if probe is None:
