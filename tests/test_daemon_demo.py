@@ -121,8 +121,12 @@ def parent_of(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def fetch_metrics_with(url: str, name: str) -> str:
-    """Fetch /metrics until it contains a sample of `name` (the first poll has run)."""
+def fetch_metrics_with(url: str, *patterns: str) -> str:
+    """Fetch /metrics until every regex in `patterns` matches a line.
+
+    Each module is polled on its own schedule, so one module's samples say nothing about
+    another's: the test waits for each sample it checks.
+    """
     deadline = time.monotonic() + START_SECONDS
     body = ""
     while time.monotonic() < deadline:
@@ -130,10 +134,11 @@ def fetch_metrics_with(url: str, name: str) -> str:
             body = fetch(url).body
         except OSError:
             body = ""
-        if re.search(rf"^{name}{{", body, re.MULTILINE):
+        if all(re.search(pattern, body, re.MULTILINE) for pattern in patterns):
             return body
         time.sleep(0.2)
-    raise AssertionError(f"no {name} sample at {url}:\n{body[:2000]}")
+    missing = [p for p in patterns if not re.search(p, body, re.MULTILINE)]
+    raise AssertionError(f"no sample for {missing} at {url}:\n{body[:2000]}")
 
 
 def test_demo_serves_metrics_and_stops_on_sigint(demo: Demo, tmp_path: Path) -> None:
@@ -141,7 +146,13 @@ def test_demo_serves_metrics_and_stops_on_sigint(demo: Demo, tmp_path: Path) -> 
     work_dir = Path(demo.wait_for(r"log: (\S+)/snmpd\.log\)").group(1))
     agent_pid = int((work_dir / "snmpd.pid").read_text())
 
-    body = fetch_metrics_with(url, "hrStorageSize")
+    body = fetch_metrics_with(
+        url,
+        r"^hrStorageSize\{",
+        r'^ifHCInOctets\{.*ifName="lo"',
+        r"^laLoadInt\{",
+        r'^sysServices\{.*target="demo-agent-v3"',
+    )
     assert re.search(r'^ifHCInOctets\{.*ifName="lo"', body, re.MULTILINE)
     assert re.search(r"^laLoadInt\{", body, re.MULTILINE)
     assert re.search(r"^sysServices\{.*\} 72$", body, re.MULTILINE)
@@ -170,7 +181,7 @@ def test_demo_agent_is_child_of_script(demo: Demo) -> None:
 def test_demo_group_sigint_exits_130_when_ignored(background_demo: Demo) -> None:
     url = background_demo.wait_for(r"metrics at (http://127\.0\.0\.1:\d+/metrics)").group(1)
     work_dir = Path(background_demo.wait_for(r"log: (\S+)/snmpd\.log\)").group(1))
-    fetch_metrics_with(url, "sysServices")
+    fetch_metrics_with(url, r"^sysServices\{")
 
     os.killpg(background_demo.process.pid, signal.SIGINT)
     status = background_demo.process.wait(STOP_SECONDS)
