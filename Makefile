@@ -19,31 +19,40 @@ $(VENV_STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
-# Installs net-snmp's agent (snmpd) and tools (snmp) when a program is missing. Debian's snmpd
-# package starts a system agent on 127.0.0.1:161; the tests never use it, so it is disabled
-# where systemd runs (/run/systemd/system exists only then).
+# Installs net-snmp's agent (snmpd) and tools (snmp), and Redis (redis-server, redis-sentinel,
+# for the cluster tests) when a program is missing. Debian's snmpd and redis-server packages start
+# system services on 127.0.0.1 (ports 161 and 6379); the tests never use them, so they are
+# disabled where systemd runs (/run/systemd/system exists only then).
 deps:
 	@set -e; \
-	missing=""; \
+	missing=""; packages=""; \
 	for program in snmpd snmpget snmpwalk snmpbulkwalk snmpset; do \
 		command -v $$program >/dev/null 2>&1 || missing="$$missing $$program"; \
 	done; \
+	[ -z "$$missing" ] || packages="snmpd snmp"; \
+	for program in redis-server redis-sentinel; do \
+		command -v $$program >/dev/null 2>&1 || { missing="$$missing $$program"; packages="$$packages $$program"; }; \
+	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
-	echo "make deps: missing:$$missing; installing Debian packages snmpd and snmp"; \
+	echo "make deps: missing:$$missing; installing Debian packages$$packages"; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
-		echo "make deps: apt-get not found; install net-snmp's snmpd and tools by hand" >&2; \
+		echo "make deps: apt-get not found; install$$packages by hand" >&2; \
 		exit 1; \
 	fi; \
 	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
 	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
 	else \
 		echo "make deps: installing packages needs root, and sudo was not found;" \
-			"run 'apt-get update && apt-get install -y snmpd snmp' as root, then retry" >&2; \
+			"run 'apt-get update && apt-get install -y$$packages' as root, then retry" >&2; \
 		exit 1; \
 	fi; \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update; \
-	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y snmpd snmp; \
-	if [ -d /run/systemd/system ]; then $$sudo systemctl disable --now snmpd || true; fi
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $$packages; \
+	if [ -d /run/systemd/system ]; then \
+		for service in snmpd redis-server redis-sentinel; do \
+			$$sudo systemctl disable --now $$service 2>/dev/null || true; \
+		done; \
+	fi
 
 # Tests marked slow (fuzz, soak) run with `make fuzz`.
 test: deps venv

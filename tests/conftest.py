@@ -15,7 +15,7 @@ from agents import (
     start_snmpd,
 )
 
-pytest_plugins = ["fixtures_v3"]
+pytest_plugins = ["fixtures_v3", "redisfix"]
 AGENT_FIXTURES = frozenset({"snmpd_agent", "device_simulator"})
 
 
