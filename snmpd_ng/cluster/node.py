@@ -1,0 +1,436 @@
+"""One node of the cluster: heartbeats, assignment, target leases, self-fencing.
+
+Theory of operation. Every heartbeat interval the node runs one HEARTBEAT script (its membership
+lease, the removal of dead members, the leader lease; the reply lists the live members), computes
+the rendezvous assignment over the eligible members, and runs one LEASES script that acquires or
+renews the leases of its targets and releases those it no longer owns. Polling asks `claim()`
+before each poll, which answers from local state with no round trip, and `commit()` after it,
+which writes the poll record only while the lease still holds (the fencing check).
+
+When Redis cannot be reached, nothing is renewed: the leases' local deadlines pass, claims stop
+once the time left is shorter than a poll's budget plus the margin, and after the last deadline
+the node is fenced (it polls nothing). When Redis answers again, the node rejoins as a new member,
+waits out the join delay like any new node, and takes its share back. No restart is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+import structlog
+from redis.exceptions import RedisError
+
+from snmpd_ng.clock import Clock
+from snmpd_ng.cluster.assignment import assign
+from snmpd_ng.cluster.keys import Keys
+from snmpd_ng.cluster.ownership import Claim, LeaseChanges, Ownership
+from snmpd_ng.cluster.redis_conn import RedisClient, describe, persistence_warning
+from snmpd_ng.cluster.scripts import COMMIT_POLL, HEARTBEAT, LEASES, LEAVE
+from snmpd_ng.cluster.settings import ClusterSettings
+from snmpd_ng.cluster.status import ClusterStatus
+from snmpd_ng.ratelimit import WarningLimiter
+
+log = structlog.get_logger(__name__)
+
+POLL_LOG_LENGTH = 100_000
+"""Entries kept in the `polls` stream (approximately: Redis trims whole blocks)."""
+STOP_TIMEOUT = 2.0
+"""Seconds the leave at stop may take; after it, the leases simply expire."""
+
+ChangeListener = Callable[[LeaseChanges], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    node_id: str
+    joined_ms: int
+    capacity: float
+    config_hash: str
+
+
+@dataclass(slots=True)
+class NodeCounters:
+    """This node's totals since start, for /metrics and the member hash."""
+
+    heartbeats: int = 0
+    heartbeat_failures: int = 0
+    lease_requests_failed: int = 0
+    commits: int = 0
+    commits_rejected: int = 0
+    """Polls whose record was refused because the lease had passed to another node."""
+    commit_failures: int = 0
+    """Polls whose record could not be written (Redis unreachable)."""
+    rejoins: int = 0
+    fenced_episodes: int = 0
+    last_heartbeat_rtt: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PollTotals:
+    """What the polling service reports into the member hash at each heartbeat."""
+
+    polls: int
+    poll_errors: int
+    targets_up: int
+
+
+def software_version() -> str:
+    try:
+        return version("snmpd-ng")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class ClusterNode:
+    """The cluster side of one daemon: owns its Redis state and answers polling's questions."""
+
+    def __init__(self, settings: ClusterSettings, *, node_id: str, targets: Collection[str],
+                 client: RedisClient, clock: Clock,
+                 poll_totals: Callable[[], PollTotals] | None = None) -> None:
+        self.settings = settings
+        self.node_id = node_id
+        self.keys = Keys(settings.redis.key_prefix)
+        self.counters = NodeCounters()
+        self.ownership = Ownership(node_id, settings.lease_margin)
+        self._targets = sorted(targets)
+        self._client = client
+        self._clock = clock
+        self._poll_totals = poll_totals
+        self._listeners: list[ChangeListener] = []
+        self._task: asyncio.Task[None] | None = None
+        self._warnings = WarningLimiter()
+        self._heartbeat_script = client.register_script(HEARTBEAT)
+        self._leases_script = client.register_script(LEASES)
+        self._leave_script = client.register_script(LEAVE)
+        self._commit_script = client.register_script(COMMIT_POLL)
+        self._members: tuple[Member, ...] = ()
+        self._eligible: tuple[Member, ...] = ()
+        self._last_ok: float | None = None
+        """Local monotonic time of the last heartbeat Redis answered."""
+        self._joined = False
+        self._fenced = False
+        self._checked_persistence = False
+        self.leader: str | None = None
+        self.config_mismatch = False
+        self.snapshot: ClusterStatus | None = None
+
+    # Life cycle
+
+    async def start(self) -> None:
+        """Start the heartbeat task; Redis may still be down, the task keeps trying."""
+        log.info("cluster node starting", node=self.node_id, redis=describe(self.settings.redis),
+                 lease_ttl=self.settings.lease_ttl,
+                 heartbeat_interval=self.settings.heartbeat_seconds,
+                 join_delay=self.settings.join_delay_seconds)
+        self._task = asyncio.create_task(self._loop(), name="snmpd-ng cluster heartbeat")
+
+    async def stop(self) -> None:
+        """Stop heartbeats, release the leases and leave, so that others take over at once."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT):
+                ttl_ms = str(int(self.settings.lease_ttl * 1000))
+                await self._leases_script(keys=[self.keys.members],
+                                          args=[self.keys.base, self.node_id, ttl_ms, "0",
+                                                *sorted(self.ownership.held)])
+                await self._leave_script(keys=[self.keys.members],
+                                         args=[self.keys.base, self.node_id])
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("cluster leave failed; the leases will expire instead",
+                        node=self.node_id, error=repr(exc))
+        self.ownership.held.clear()
+        log.info("cluster node stopped", node=self.node_id)
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Call `listener` with the targets gained and lost after each lease change."""
+        self._listeners.append(listener)
+
+    def update_targets(self, targets: Collection[str]) -> None:
+        """Take the target list of a reloaded config; applies at the next heartbeat."""
+        self._targets = sorted(targets)
+
+    # Questions from polling
+
+    def claim(self, target: str, budget: float) -> Claim | None:
+        return self.ownership.claim(target, budget, self._clock.now())
+
+    def finish(self, claim: Claim) -> None:
+        self.ownership.finish(claim)
+
+    def owns(self, target: str) -> bool:
+        return self.ownership.owns(target, self._clock.now())
+
+    def owned(self) -> frozenset[str]:
+        return self.ownership.owned(self._clock.now())
+
+    @property
+    def joined(self) -> bool:
+        return self._joined
+
+    @property
+    def fenced(self) -> bool:
+        return self._fenced
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leader == self.node_id and not self._fenced
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        return self._members
+
+    async def commit(self, claim: Claim, fields: dict[str, str]) -> bool:
+        """Write the poll's record if the lease still holds; return False when fenced off.
+
+        A Redis failure is counted and returns True: the local lease was valid when the poll
+        started and its deadline covers the poll's budget, so the result stands.
+        """
+        args = [self.keys.base, claim.target, claim.lease_value, str(POLL_LOG_LENGTH)]
+        for name, value in fields.items():
+            args += [name, value]
+        try:
+            written = await self._commit_script(keys=[self.keys.members], args=args)
+        except (RedisError, OSError) as exc:
+            self.counters.commit_failures += 1
+            self._warn("commit", "cluster poll record not written", error=repr(exc))
+            return True
+        if written:
+            self.counters.commits += 1
+            return True
+        self.counters.commits_rejected += 1
+        self._warn(f"fenced:{claim.target}", "cluster poll result dropped: the lease passed "
+                   "to another node during the poll", target=claim.target, token=claim.token)
+        return False
+
+    # The heartbeat loop
+
+    async def _loop(self) -> None:
+        interval = self.settings.heartbeat_seconds
+        while True:
+            started = self._clock.now()
+            try:
+                await self.beat()
+            except Exception as exc:  # The loop must outlive any fault of one beat.
+                log.error("cluster heartbeat step failed", node=self.node_id, error=repr(exc),
+                          exc_info=exc)
+            await self._clock.sleep_until(started + interval)
+
+    async def beat(self) -> None:
+        """One heartbeat: membership, assignment, leases, then the status snapshot."""
+        sent_at = self._clock.now()
+        try:
+            reply = await self._heartbeat_script(keys=[self.keys.members],
+                                                 args=self._heartbeat_args())
+        except (RedisError, OSError) as exc:
+            self._on_redis_failure(exc, sent_at)
+            return
+        self.counters.last_heartbeat_rtt = self._clock.now() - sent_at
+        self.counters.heartbeats += 1
+        now_ms = self._read_members(reply)
+        await self._on_redis_back()
+
+        self._update_assignment(now_ms)
+        await self._update_leases()
+        await self._refresh_snapshot()
+
+    def _heartbeat_args(self) -> list[str]:
+        totals = self._poll_totals() if self._poll_totals is not None else PollTotals(0, 0, 0)
+        fields = {
+            "address": self.settings.advertise_url or "",
+            "capacity": repr(self.settings.capacity),
+            "version": software_version(),
+            "config_hash": self.settings.config_hash,
+            "owned": str(len(self.ownership.held)),
+            "polls_total": str(totals.polls),
+            "poll_errors_total": str(totals.poll_errors),
+            "targets_up": str(totals.targets_up),
+            "heartbeat_rtt_ms": f"{self.counters.last_heartbeat_rtt * 1000:.1f}",
+        }
+        ttl_ms = int(self.settings.lease_ttl * 1000)
+        args = [self.keys.base, self.node_id, str(ttl_ms)]
+        for name, value in fields.items():
+            args += [name, value]
+        return args
+
+    def _read_members(self, reply: Sequence[object]) -> int:
+        """Parse the HEARTBEAT reply into the member list; return Redis's time in ms."""
+        now_ms = int(_text(reply[0]))
+        self.leader = _text(reply[1]) or None
+        members = []
+        for i in range(2, len(reply) - 3, 4):
+            members.append(Member(
+                node_id=_text(reply[i]),
+                joined_ms=_int_or(reply[i + 1], now_ms),
+                capacity=_float_or(reply[i + 2], 1.0),
+                config_hash=_text(reply[i + 3]),
+            ))
+        self._log_membership_changes(members)
+        self._members = tuple(members)
+        self._check_config_hash()
+        return now_ms
+
+    def _log_membership_changes(self, members: Sequence[Member]) -> None:
+        before = {member.node_id for member in self._members}
+        after = {member.node_id for member in members}
+        if before and before != after:
+            log.info("cluster membership changed", node=self.node_id,
+                     joined=sorted(after - before), left=sorted(before - after),
+                     members=len(after))
+
+    def _check_config_hash(self) -> None:
+        """Compare this node's config hash with the majority's (the leader's on a tie)."""
+        counts = Counter(member.config_hash for member in self._members)
+        if not counts:
+            return
+        ranked = counts.most_common()
+        majority = ranked[0][0]
+        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+            leaders = [m.config_hash for m in self._members if m.node_id == self.leader]
+            majority = leaders[0] if leaders else majority
+        mismatch = majority != self.settings.config_hash
+        if mismatch and not self.config_mismatch:
+            log.error("cluster config differs from the other nodes'; load the same config file "
+                      "on every node", node=self.node_id, config_hash=self.settings.config_hash,
+                      cluster_config_hash=majority)
+        elif self.config_mismatch and not mismatch:
+            log.info("cluster config matches the other nodes' again", node=self.node_id)
+        self.config_mismatch = mismatch
+
+    def _update_assignment(self, now_ms: int) -> None:
+        """Give this node the targets the rendezvous hash assigns it among eligible members.
+
+        A member becomes eligible after `join_delay`, which keeps a flapping node from taking
+        targets each time it comes back. While no member is eligible yet (the whole cluster is
+        starting), every live member is.
+        """
+        delay_ms = self.settings.join_delay_seconds * 1000
+        eligible = tuple(m for m in self._members if now_ms - m.joined_ms >= delay_ms)
+        self._eligible = eligible or self._members
+        nodes = [(member.node_id, member.capacity) for member in self._eligible]
+        owners = assign(self._targets, nodes)
+        self.ownership.set_desired(t for t, owner in owners.items() if owner == self.node_id)
+
+    async def _update_leases(self) -> None:
+        hold, release = self.ownership.to_request()
+        ttl_ms = int(self.settings.lease_ttl * 1000)
+        args = [self.keys.base, self.node_id, str(ttl_ms), str(len(hold)), *hold, *release]
+        sent_at = self._clock.now()
+        try:
+            tokens = await self._leases_script(keys=[self.keys.members], args=args)
+        except (RedisError, OSError) as exc:
+            self.counters.lease_requests_failed += 1
+            self._warn("leases", "cluster lease request failed", error=repr(exc))
+            return
+        changes = self.ownership.apply(hold, [int(t) for t in tokens], release, sent_at,
+                                       self.settings.lease_ttl)
+        self._notify(changes)
+
+    def _notify(self, changes: LeaseChanges) -> None:
+        if not changes.gained and not changes.lost:
+            return
+        log.info("cluster targets moved", node=self.node_id, gained=len(changes.gained),
+                 lost=len(changes.lost), owned=len(self.ownership.held))
+        for listener in self._listeners:
+            try:
+                listener(changes)
+            except Exception as exc:  # A listener's fault must not stop the heartbeats.
+                log.error("cluster change listener failed", error=repr(exc), exc_info=exc)
+
+    async def _refresh_snapshot(self) -> None:
+        from snmpd_ng.cluster.status_reader import read_status
+
+        try:
+            self.snapshot = await read_status(
+                self._client, self.keys, redis=describe(self.settings.redis),
+                targets=self._targets, join_delay=self.settings.join_delay_seconds,
+                self_id=self.node_id, config_hash=self.settings.config_hash,
+                fenced=self._fenced)
+        except (RedisError, OSError) as exc:
+            self._warn("status", "cluster status not read", error=repr(exc))
+
+    # Redis lost and found
+
+    def _on_redis_failure(self, exc: BaseException, sent_at: float) -> None:
+        self.counters.heartbeat_failures += 1
+        self._warn("heartbeat", "cluster heartbeat failed; polling continues until the leases "
+                   "end", error=repr(exc), redis=describe(self.settings.redis))
+        now = self._clock.now()
+        lapsed = self.ownership.expire(now)
+        if lapsed:
+            self._notify(LeaseChanges(frozenset(), lapsed))
+        if not self._fenced and not self.ownership.held and self._joined:
+            self._fenced = True
+            self._joined = False
+            self.counters.fenced_episodes += 1
+            log.error("cluster node fenced: Redis unreachable for longer than the lease; "
+                      "polling stopped until it answers", node=self.node_id,
+                      redis=describe(self.settings.redis))
+        if self.snapshot is not None and self._fenced:
+            self.snapshot = _with_fenced(self.snapshot)
+
+    async def _on_redis_back(self) -> None:
+        self._last_ok = self._clock.now()
+        if self._fenced:
+            self._fenced = False
+            self.counters.rejoins += 1
+            log.info("cluster node rejoined: Redis answers again", node=self.node_id)
+        if not self._joined:
+            self._joined = True
+            log.info("cluster joined", node=self.node_id, members=len(self._members))
+        if not self._checked_persistence:
+            await self._check_persistence()
+
+    async def _check_persistence(self) -> None:
+        try:
+            warning = await persistence_warning(self._client)
+        except Exception as exc:  # Checked again at the next heartbeat.
+            log.warning("cluster persistence check failed", error=repr(exc))
+            return
+        self._checked_persistence = True
+        if warning is not None:
+            log.warning("redis persistence", warning=warning,
+                        redis=describe(self.settings.redis))
+
+    def _warn(self, kind: str, event: str, **fields: object) -> None:
+        suppressed = self._warnings.admit(kind, self._clock.now())
+        if suppressed is not None:
+            log.warning(event, node=self.node_id, suppressed=suppressed, **fields)
+
+    def eligible_members(self) -> tuple[Member, ...]:
+        return self._eligible
+
+
+def _with_fenced(status: ClusterStatus) -> ClusterStatus:
+    from dataclasses import replace
+
+    return replace(status, fenced=True)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def _int_or(value: object, default: int) -> int:
+    try:
+        return int(_text(value))
+    except ValueError:
+        return default
+
+
+def _float_or(value: object, default: float) -> float:
+    try:
+        result = float(_text(value))
+    except ValueError:
+        return default
+    return result if result > 0 else default

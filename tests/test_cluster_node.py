@@ -1,0 +1,240 @@
+"""Tests of the cluster node (snmpd_ng.cluster.node) against a real Redis.
+
+Several ClusterNode objects in one process stand for several daemons. Each test uses its own key
+prefix, and drives heartbeats by calling `beat()`; leases last a second or less, so expiry tests
+wait for real time (Redis owns the clock of the leases).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from redisfix import RedisServer, running_redis
+
+from snmpd_ng.clock import LoopClock
+from snmpd_ng.cluster.node import ClusterNode
+from snmpd_ng.cluster.ownership import LeaseChanges
+from snmpd_ng.cluster.settings import ClusterSettings, RedisSettings
+
+TARGETS = [f"router-{i:02d}" for i in range(30)]
+
+NodeFactory = Callable[..., ClusterNode]
+
+
+@pytest.fixture
+async def make_node(redis_server: RedisServer) -> AsyncIterator[NodeFactory]:
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    clients: list[Redis] = []
+
+    def make(node_id: str, *, lease_ttl: float = 1.0, join_delay: float = 0.0,
+             capacity: float = 1.0, config_hash: str = "same",
+             url: str = redis_server.url) -> ClusterNode:
+        settings = ClusterSettings(
+            redis=RedisSettings(url=url, key_prefix=prefix, connect_timeout=0.3,
+                                command_timeout=0.3),
+            node_id=node_id, capacity=capacity, lease_ttl=lease_ttl,
+            heartbeat_interval=lease_ttl / 4, lease_margin=0.05, join_delay=join_delay,
+            config_hash=config_hash)
+        client = Redis.from_url(url, socket_connect_timeout=0.3, socket_timeout=0.3)
+        clients.append(client)
+        return ClusterNode(settings, node_id=node_id, targets=TARGETS, client=client,
+                           clock=LoopClock())
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+async def test_single_node_takes_every_target(make_node: NodeFactory) -> None:
+    node = make_node("a")
+
+    await node.beat()
+
+    assert node.owned() == frozenset(TARGETS)
+
+
+async def test_two_nodes_split_targets_without_overlap(make_node: NodeFactory) -> None:
+    a, b = make_node("a"), make_node("b")
+
+    await a.beat()
+    await b.beat()
+    await a.beat()  # a sees b now and releases b's share.
+    await b.beat()  # b acquires it.
+
+    assert a.owned() | b.owned() == frozenset(TARGETS)
+    assert not a.owned() & b.owned()
+
+
+async def test_new_node_waits_join_delay(make_node: NodeFactory) -> None:
+    a = make_node("a", join_delay=0.5)
+    await a.beat()
+    await asyncio.sleep(0.6)  # a is now eligible; b will not be for 0.5 s after it joins.
+    b = make_node("b", join_delay=0.5)
+
+    await b.beat()
+    await a.beat()
+    await b.beat()
+
+    assert b.owned() == frozenset()
+
+
+async def test_leaving_node_hands_over_at_next_beat(make_node: NodeFactory) -> None:
+    a, b = make_node("a"), make_node("b")
+    for node in (a, b, a, b):
+        await node.beat()
+
+    await b.stop()
+    await a.beat()
+
+    assert a.owned() == frozenset(TARGETS)
+
+
+async def test_joined_node_gets_share_after_join_delay(make_node: NodeFactory) -> None:
+    a = make_node("a", join_delay=0.3)
+    await a.beat()
+    await asyncio.sleep(0.35)
+    b = make_node("b", join_delay=0.3)
+    await b.beat()
+
+    await asyncio.sleep(0.35)
+    for node in (a, b):
+        await node.beat()
+
+    assert b.owned()
+
+
+async def test_dead_node_targets_move_after_lease_ends(make_node: NodeFactory) -> None:
+    a, b = make_node("a", lease_ttl=0.6), make_node("b", lease_ttl=0.6)
+    for node in (a, b, a, b):
+        await node.beat()
+    b_share = b.owned()
+
+    await asyncio.sleep(0.7)  # b stops beating: its membership and leases expire.
+    await a.beat()
+
+    assert b_share and b_share <= a.owned()
+
+
+async def test_claim_refused_for_target_of_other_node(make_node: NodeFactory) -> None:
+    a, b = make_node("a"), make_node("b")
+    for node in (a, b, a, b):
+        await node.beat()
+    theirs = next(iter(b.owned()))
+
+    assert a.claim(theirs, budget=0.1) is None
+
+
+async def test_claim_refused_when_lease_shorter_than_budget(make_node: NodeFactory) -> None:
+    a = make_node("a", lease_ttl=1.0)
+    await a.beat()
+
+    assert a.claim(TARGETS[0], budget=5.0) is None
+
+
+async def test_commit_rejected_after_lease_passed_on(make_node: NodeFactory) -> None:
+    a = make_node("a", lease_ttl=0.6)
+    await a.beat()
+    claim = a.claim(TARGETS[0], budget=0.1)
+    assert claim is not None
+    b = make_node("b", lease_ttl=0.6)
+
+    await asyncio.sleep(0.7)  # a's lease ends; b takes the target with a new token.
+    await b.beat()
+    written = await a.commit(claim, {"target": TARGETS[0]})
+
+    assert written is False
+
+
+async def test_commit_written_while_lease_holds(make_node: NodeFactory) -> None:
+    a = make_node("a")
+    await a.beat()
+    claim = a.claim(TARGETS[0], budget=0.1)
+    assert claim is not None
+
+    assert await a.commit(claim, {"target": TARGETS[0]}) is True
+
+
+async def test_new_holder_gets_larger_token(make_node: NodeFactory) -> None:
+    a = make_node("a", lease_ttl=0.6)
+    await a.beat()
+    first = a.ownership.held[TARGETS[0]].token
+    b = make_node("b", lease_ttl=0.6)
+
+    await asyncio.sleep(0.7)
+    await b.beat()
+
+    assert b.ownership.held[TARGETS[0]].token > first
+
+
+async def test_listener_told_of_gained_targets(make_node: NodeFactory) -> None:
+    a = make_node("a")
+    seen: list[LeaseChanges] = []
+    a.add_listener(seen.append)
+
+    await a.beat()
+
+    assert seen[0].gained == frozenset(TARGETS)
+
+
+async def test_config_hash_minority_is_flagged(make_node: NodeFactory) -> None:
+    a, b = make_node("a"), make_node("b")
+    c = make_node("c", config_hash="other")
+    for node in (a, b, c):
+        await node.beat()
+
+    await c.beat()
+
+    assert c.config_mismatch is True
+
+
+async def test_config_hash_majority_is_not_flagged(make_node: NodeFactory) -> None:
+    a, b = make_node("a"), make_node("b")
+    c = make_node("c", config_hash="other")
+    for node in (a, b, c):
+        await node.beat()
+
+    await a.beat()
+
+    assert a.config_mismatch is False
+
+
+async def test_first_node_becomes_leader(make_node: NodeFactory) -> None:
+    a, b = make_node("a"), make_node("b")
+
+    await a.beat()
+    await b.beat()
+
+    assert (a.is_leader, b.is_leader) == (True, False)
+
+
+async def test_node_fences_itself_without_redis(tmp_path: Path,
+                                                make_node: NodeFactory) -> None:
+    for server in running_redis(tmp_path / "redis"):
+        node = make_node("a", lease_ttl=0.6, url=server.url)
+        await node.beat()
+        server.kill()
+
+        await asyncio.sleep(0.7)
+        await node.beat()
+
+        assert (node.fenced, node.owned()) == (True, frozenset())
+
+
+async def test_fenced_node_rejoins_when_redis_returns(tmp_path: Path,
+                                                      make_node: NodeFactory) -> None:
+    for server in running_redis(tmp_path / "redis"):
+        node = make_node("a", lease_ttl=0.6, url=server.url)
+        await node.beat()
+        server.kill()
+        await asyncio.sleep(0.7)
+        await node.beat()
+
+        server.start()
+        await node.beat()
+
+        assert (node.fenced, node.owned()) == (False, frozenset(TARGETS))
