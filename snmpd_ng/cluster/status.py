@@ -63,6 +63,8 @@ class ClusterStatus:
     """The node that answered (None from the CLI)."""
     fenced: bool = False
     """The answering node has lost Redis and stopped polling (self-fenced)."""
+    unleased_count: int = 0
+    """Targets no node holds a lease on now (all of them, where `unleased` lists 20)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -153,7 +153,7 @@ class JobPoller:
     def __init__(self, target: TargetConfig, job: JobConfig, *, manager: ManagerLike,
                  cache: ResultCache, cache_config: CacheConfig, clock: Clock,
                  target_state: TargetState, failure_log: LogRateLimiter,
-                 timer: Timer = time.perf_counter) -> None:
+                 timer: Timer = time.perf_counter, max_budget: float | None = None) -> None:
         self.target = target
         self.job = job
         self.health = JobHealth()
@@ -169,7 +169,15 @@ class JobPoller:
         self._timer = timer
         self._log = log.bind(target=target.name, job=job.name)
         self._budget = target.budget_for(job)
+        if max_budget is not None:
+            # Cluster mode: a poll must end before its target lease could pass to another node.
+            self._budget = min(self._budget, max_budget)
         self._checks_reboot = any(t.slow_changing or t.lookups for t in job.tables)
+
+    @property
+    def longest_run(self) -> float:
+        """Seconds a run can last at most after its slot: the budget plus the grace."""
+        return self._budget + _grace(self._budget)
 
     @property
     def part_names(self) -> tuple[str, ...]:
@@ -194,7 +202,7 @@ class JobPoller:
 
     async def _run_guarded(self, run: _Run) -> None:
         # A moment past the deadline, so that a manager honouring it raises BudgetExceeded first.
-        grace = min(1.0, 0.1 * self._budget)
+        grace = _grace(self._budget)
         try:
             finished, _ = await run_until(self._clock, run.deadline + grace, self._collect(run))
         except Exception as exc:  # A fault in one run must not stop the schedule.
@@ -467,3 +475,8 @@ def _column_text(root: Oid, varbinds: Sequence[VarBind]) -> dict[Oid, str]:
         if text is not None:
             values[varbind.oid[prefix_length:]] = text
     return values
+
+
+def _grace(budget: float) -> float:
+    """Seconds past the deadline a run may end: the manager raises BudgetExceeded first."""
+    return min(1.0, 0.1 * budget)

@@ -32,6 +32,9 @@ ScheduleKey = tuple[str, str]
 RunFunction = Callable[[float, int], Awaitable[object]]
 """Called with the slot's clock time and the number of slots skipped since the last run."""
 
+FirstSlot = Callable[[ScheduleKey, float, float], float]
+"""Given the key, the interval and the jitter, return the clock time of the first slot."""
+
 
 class ConcurrencyLimit:
     """A semaphore whose limit can change while it is in use (on config reload).
@@ -110,6 +113,19 @@ def first_slot_offset(key: ScheduleKey, interval: float, jitter: float) -> float
     return jitter * interval * (digest / 2**32)
 
 
+def aligned_first_slot(key: ScheduleKey, interval: float, jitter: float, now: float,
+                       wall: float) -> float:
+    """Return the first slot at or after `now` on a grid fixed in Unix time.
+
+    The grid is `phase + k * interval` Unix seconds, with the same phase as first_slot_offset.
+    Every node of a cluster computes the same grid (their clocks agree through NTP), so a target
+    that moves to another node keeps its slots, and is neither polled twice in one interval nor
+    left out of one.
+    """
+    phase = first_slot_offset(key, interval, jitter)
+    return now + (phase - wall) % interval
+
+
 def skipped_slots(next_slot: float, now: float, interval: float) -> int:
     """Count the slots at `next_slot + k * interval` (k >= 0) that lie before `now`."""
     if now <= next_slot:
@@ -130,8 +146,10 @@ class _Schedule:
 class Scheduler:
     """Starts, replaces and stops the schedule tasks; all timing comes from the passed-in clock."""
 
-    def __init__(self, clock: Clock, limit: ConcurrencyLimit, jitter: float) -> None:
+    def __init__(self, clock: Clock, limit: ConcurrencyLimit, jitter: float,
+                 first_slot: FirstSlot | None = None) -> None:
         self._clock = clock
+        self._first_slot = first_slot
         self._limit = limit
         self.jitter = jitter
         self._schedules: dict[ScheduleKey, _Schedule] = {}
@@ -153,7 +171,10 @@ class Scheduler:
             raise ValueError(f"interval of {key[0]}/{key[1]} is {interval!r}; it must be > 0")
 
         schedule = _Schedule(key, interval, run)
-        schedule.next_slot = self._clock.now() + first_slot_offset(key, interval, self.jitter)
+        if self._first_slot is not None:
+            schedule.next_slot = self._first_slot(key, interval, self.jitter)
+        else:
+            schedule.next_slot = self._clock.now() + first_slot_offset(key, interval, self.jitter)
         schedule.task = asyncio.create_task(self._loop(schedule), name=f"poll {key[0]}/{key[1]}")
         self._schedules[key] = schedule
         log.debug("schedule started", target=key[0], job=key[1], interval=interval,

@@ -4,28 +4,42 @@ Wiring: the scheduler calls a `JobPoller` per target and job at each slot. The p
 published on the result bus, where each consumer (the cache and the metrics now) has its own
 bounded queue. The daemon builds one service, starts it, reloads it on SIGHUP, serves
 `collector()` on /metrics and calls `is_ready()` for /readyz.
+
+In cluster mode a `PollGate` (the cluster node) decides at each slot whether this node polls the
+target: every node keeps every schedule, on slots fixed in Unix time, and polls only the targets
+whose lease it holds. A target that moves away leaves this node's /metrics; one that arrives
+joins it with its first poll.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import structlog
 from prometheus_client.registry import Collector
 
-from snmpd_ng.cache.base import CacheKey
+from snmpd_ng.cache.base import CacheKey, ResultCache
 from snmpd_ng.cache.memory import MemoryCache
 from snmpd_ng.clock import Clock, LoopClock
 from snmpd_ng.config.model import DaemonConfig, TargetConfig
 from snmpd_ng.metrics.collector import PollingMetrics
 from snmpd_ng.metrics.health import PipelineStats
 from snmpd_ng.metrics.naming import CounterNaming
+from snmpd_ng.polling.gate import OwnershipChange, PollGate
 from snmpd_ng.polling.interfaces import ManagerLike
 from snmpd_ng.polling.poller import JobPoller, TargetState, Timer
 from snmpd_ng.polling.queues import Delivery, ResultBus
 from snmpd_ng.polling.ratelimit import LogRateLimiter
 from snmpd_ng.polling.result import PollResult
-from snmpd_ng.polling.scheduler import ConcurrencyLimit, RunFunction, ScheduleKey, Scheduler
+from snmpd_ng.polling.scheduler import (
+    ConcurrencyLimit,
+    FirstSlot,
+    RunFunction,
+    ScheduleKey,
+    Scheduler,
+    aligned_first_slot,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -36,20 +50,30 @@ class PollingService:
     `clock` defaults to the running loop's clock; tests pass a fake one. `timer` measures the
     duration of each run (time.perf_counter, with sub-microsecond resolution, by default).
     `counter_naming` picks how SNMP counters are exposed (see
-    `snmpd_ng.metrics.naming.CounterNaming`).
+    `snmpd_ng.metrics.naming.CounterNaming`). `gate` and `cache` are cluster mode's: the
+    cluster node, and the Redis cache instead of the in-process one. `max_budget` caps each poll's
+    budget so that a poll ends before its lease could pass to another node.
     """
 
     def __init__(self, config: DaemonConfig, manager: ManagerLike, *, clock: Clock | None = None,
                  timer: Timer = time.perf_counter,
-                 counter_naming: CounterNaming = "object") -> None:
+                 counter_naming: CounterNaming = "object",
+                 gate: PollGate[Any] | None = None, cache: ResultCache | None = None,
+                 max_budget: float | None = None) -> None:
         self._config = config
         self._manager = manager
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._timer = timer
-        self._cache = MemoryCache(self._clock)
+        self._gate = gate
+        self._max_budget = max_budget
+        self._cache: ResultCache = cache if cache is not None else MemoryCache(self._clock)
+        first_slot: FirstSlot | None = None
+        if gate is not None:
+            first_slot = self._aligned_first_slot
+            gate.add_listener(self._on_ownership_change)
         self._scheduler = Scheduler(self._clock,
                                     ConcurrencyLimit(config.scheduler.max_concurrent_polls),
-                                    config.scheduler.jitter)
+                                    config.scheduler.jitter, first_slot)
         self.bus: ResultBus[PollResult] = ResultBus(config.scheduler.results_queue_size,
                                                     _result_key, self._clock)
         self._metrics = PollingMetrics(self._clock, self._pipeline_stats, counter_naming)
@@ -57,13 +81,16 @@ class PollingService:
         self._targets: dict[str, TargetConfig] = {}
         self._target_states: dict[str, TargetState] = {}
         self._attempted: set[str] = set()
+        self._reachable: set[str] = set()
+        self.results_dropped = 0
+        """Cluster mode: results dropped because the lease passed to another node mid-poll."""
         self._failure_log = LogRateLimiter(self._clock)
 
         self.bus.subscribe("cache", self._cache_result, Delivery.COALESCE)
         self.bus.subscribe("metrics", self._metrics.handle, Delivery.COALESCE)
 
     @property
-    def cache(self) -> MemoryCache:
+    def cache(self) -> ResultCache:
         return self._cache
 
     async def start(self) -> None:
@@ -109,8 +136,23 @@ class PollingService:
                  forgotten=forgotten)
 
     def is_ready(self) -> bool:
-        """Tell whether every configured target has finished at least one poll attempt."""
-        return all(name in self._attempted for name in self._targets)
+        """Tell whether every target this node polls has finished at least one poll attempt.
+
+        In cluster mode: whether the node has joined, and every target it holds has been tried.
+        """
+        if self._gate is None:
+            return all(name in self._attempted for name in self._targets)
+        if not self._gate.joined:
+            return False
+        return all(name in self._attempted for name in self._gate.owned()
+                   if name in self._targets)
+
+    def poll_totals(self) -> tuple[int, int, int]:
+        """Return runs, failed runs and targets whose last run was reachable, for cluster mode."""
+        runs = sum(poller.health.runs for poller in self._pollers.values())
+        failed = sum(poller.health.failed_runs for poller in self._pollers.values())
+        up = len(self._reachable)
+        return runs, failed, up
 
     def collector(self) -> Collector:
         return self._metrics
@@ -128,7 +170,7 @@ class PollingService:
             poller = JobPoller(target, job, manager=self._manager, cache=self._cache,
                                cache_config=self._config.cache, clock=self._clock,
                                target_state=state, failure_log=self._failure_log,
-                               timer=self._timer)
+                               timer=self._timer, max_budget=self._max_budget)
             previous = (keep or {}).get(job.name)
             if previous is not None:
                 poller.health = previous.health
@@ -170,8 +212,64 @@ class PollingService:
         async def run(scheduled_at: float, missed: int) -> None:
             result = await poller.run(scheduled_at, missed)
             self._attempted.add(poller.target.name)
+            self._note_reachable(result)
             await self.bus.publish(result)
-        return run
+
+        async def run_gated(scheduled_at: float, missed: int) -> None:
+            assert self._gate is not None
+            claim = self._gate.claim(poller.target.name, poller.longest_run)
+            if claim is None:
+                return
+            try:
+                result = await poller.run(scheduled_at, missed)
+                kept = await self._gate.commit(claim, self._poll_record(result, claim.token))
+            finally:
+                self._gate.finish(claim)
+            if not kept:
+                self.results_dropped += 1
+                return
+            self._attempted.add(poller.target.name)
+            self._note_reachable(result)
+            await self.bus.publish(result)
+
+        return run if self._gate is None else run_gated
+
+    def _note_reachable(self, result: PollResult) -> None:
+        if result.reachable:
+            self._reachable.add(result.target)
+        else:
+            self._reachable.discard(result.target)
+
+    def _poll_record(self, result: PollResult, token: int) -> dict[str, str]:
+        """The fields of the poll's entry in the cluster's poll log, times in Unix seconds."""
+        offset = self._clock.wall() - self._clock.now()
+        assert self._gate is not None
+        return {
+            "node": self._gate.node_id,
+            "target": result.target,
+            "job": result.job,
+            "slot": f"{result.scheduled_at + offset:.3f}",
+            "started": f"{result.started_at + offset:.3f}",
+            "finished": f"{result.finished_wall:.3f}",
+            "token": str(token),
+            "ok": "1" if result.error_kind is None else "0",
+            "error": result.error_kind or "",
+        }
+
+    def _aligned_first_slot(self, key: ScheduleKey, interval: float, jitter: float) -> float:
+        return aligned_first_slot(key, interval, jitter, self._clock.now(), self._clock.wall())
+
+    def _on_ownership_change(self, change: OwnershipChange) -> None:
+        """Drop lost targets from /metrics and readiness; label the gained ones."""
+        for name in change.lost:
+            if name in self._targets:
+                self._metrics.remove_target(name)
+            self._attempted.discard(name)
+            self._reachable.discard(name)
+        for name in change.gained:
+            target = self._targets.get(name)
+            if target is not None:
+                self._metrics.set_target_labels(name, target.labels)
 
     async def _cache_result(self, result: PollResult) -> None:
         ttl = self._config.cache.ttl_factor * result.interval
