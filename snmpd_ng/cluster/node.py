@@ -79,6 +79,25 @@ class PollTotals:
     targets_up: int
 
 
+class PollRate:
+    """Polls per second over the whole cluster, from two successive snapshots of the totals.
+
+    A member that left takes its total with it; a drop of the sum is therefore not a rate and
+    leaves the last rate in place.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[float, int] | None = None
+        self.value = 0.0
+
+    def update(self, now: float, total: int) -> None:
+        if self._last is not None:
+            then, previous = self._last
+            if now > then and total >= previous:
+                self.value = (total - previous) / (now - then)
+        self._last = (now, total)
+
+
 def software_version() -> str:
     try:
         return version("snmpd-ng")
@@ -118,6 +137,7 @@ class ClusterNode:
         self.leader: str | None = None
         self.config_mismatch = False
         self.snapshot: ClusterStatus | None = None
+        self.poll_rate = PollRate()
 
     # Life cycle
 
@@ -356,6 +376,9 @@ class ClusterNode:
                 fenced=self._fenced)
         except (RedisError, OSError) as exc:
             self._warn("status", "cluster status not read", error=repr(exc))
+            return
+        total = sum(member.polls_total for member in self.snapshot.members)
+        self.poll_rate.update(self._clock.now(), total)
 
     # Redis lost and found
 
