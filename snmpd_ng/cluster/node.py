@@ -174,6 +174,15 @@ class ClusterNode:
         """Call `listener` with the targets gained and lost after each lease change."""
         self._listeners.append(listener)
 
+    def set_poll_totals(self, source: Callable[[], PollTotals]) -> None:
+        """Read the polling totals for the member hash from `source` at each heartbeat."""
+        self._poll_totals = source
+
+    @property
+    def targets(self) -> list[str]:
+        """Every target of the config, whichever node polls it."""
+        return self._targets
+
     def update_targets(self, targets: Collection[str]) -> None:
         """Take the target list of a reloaded config; applies at the next heartbeat."""
         self._targets = sorted(targets)
