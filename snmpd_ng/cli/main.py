@@ -5,6 +5,7 @@
     snmpd-ng check-config FILE                                 validate a config file
     snmpd-ng test-rules FILE...                                run alerting rule unit tests
     snmpd-ng alerts list|show|ack|silence|silences|expire|history   alerts through the API
+    snmpd-ng cluster status --config FILE                      the cluster's state in Redis
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ The daemon:
   check-config FILE     check a config file and print a summary
   test-rules FILE...    run alerting rule unit tests (like promtool test rules)
   alerts VERB ...       list, acknowledge and silence alerts through the daemon's API
+  cluster status ...    show the cluster's nodes, assignment and leases, read from Redis
 
   -h, --help     show this help
   --version      show the version
@@ -109,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         from snmpd_ng.cli.alerts import cli_alerts
 
         return cli_alerts(rest)
+    if command == "cluster":
+        from snmpd_ng.cli.cluster import cli_cluster
+
+        return cli_cluster(rest)
     try:
         tool = Tool(command)
     except ValueError:
