@@ -65,6 +65,8 @@ class ClusterStatus:
     """The answering node has lost Redis and stopped polling (self-fenced)."""
     unleased_count: int = 0
     """Targets no node holds a lease on now (all of them, where `unleased` lists 20)."""
+    read_at: float | None = None
+    """Unix seconds of the read, by Redis's clock (the base of every "ago")."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

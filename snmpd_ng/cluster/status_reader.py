@@ -73,7 +73,8 @@ async def read_status(client: RedisClient, keys: Keys, *, redis: str, targets: S
         prefix=keys.prefix, redis=redis, leader=first.leader, members=members,
         targets=len(targets), unleased=tuple(unleased[:MAX_UNLEASED_NAMES]),
         last_change=_parse_event(*first.events[0]) if first.events else None,
-        last_expiry=last_expiry, node_id=self_id, fenced=fenced)
+        last_expiry=last_expiry, node_id=self_id, fenced=fenced,
+        unleased_count=len(unleased), read_at=first.now_ms / 1000)
 
 
 async def _read_first(client: RedisClient, keys: Keys, targets: Sequence[str]) -> _FirstReply:
@@ -268,11 +269,11 @@ _MEMBER_COLUMNS = ("NODE", "ADDRESS", "CAPACITY", "ELIGIBLE", "ASSIGNED", "LEASE
 def format_status(status: ClusterStatus, now: float | None = None) -> str:
     """Render `status` as a member table and a summary of targets and membership changes.
 
-    `now` (Unix seconds) dates the events' "N s ago"; by default this host's clock.
+    `now` (Unix seconds) dates the events' "N s ago"; by default Redis's time of the read, so
+    that "ago" does not depend on this host's clock.
     """
-    # NOTE: a ClusterStatus does not carry Redis's time of the read, so "ago" compares Redis's
-    # event times with this host's clock and is off by the clocks' difference.
-    now = time.time() if now is None else now
+    if now is None:
+        now = status.read_at if status.read_at is not None else time.time()
     lines = [_heading(status), ""]
     if status.members:
         lines.append(_format_table(_MEMBER_COLUMNS, [_member_row(m) for m in status.members]))
@@ -315,9 +316,10 @@ def _targets_line(status: ClusterStatus) -> str:
     if not status.unleased:
         return line + "every one leased"
     listed = ", ".join(status.unleased)
-    if len(status.unleased) == MAX_UNLEASED_NAMES:
-        return line + f"at least {MAX_UNLEASED_NAMES} unleased, among them: {listed}"
-    return line + f"{len(status.unleased)} unleased: {listed}"
+    count = max(status.unleased_count, len(status.unleased))
+    if count > len(status.unleased):
+        return line + f"{count} unleased, among them: {listed}"
+    return line + f"{count} unleased: {listed}"
 
 
 def _describe_event(event: FailoverEvent | None, now: float) -> str:
