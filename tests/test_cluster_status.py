@@ -339,6 +339,13 @@ class TestAssignment:
         assert status.unleased == tuple(targets[:MAX_UNLEASED_NAMES])
         assert status.targets == MAX_UNLEASED_NAMES + 10
 
+    async def test_unleased_count_not_capped(self, cluster: Cluster) -> None:
+        targets = [f"target-{index}" for index in range(MAX_UNLEASED_NAMES + 10)]
+
+        status = await cluster.read(targets)
+
+        assert status.unleased_count == MAX_UNLEASED_NAMES + 10
+
 
 class TestMalformedData:
     async def test_bad_fields_take_defaults(self, cluster: Cluster) -> None:
