@@ -15,6 +15,7 @@ from typing import Any
 from snmpd_ng import mibs
 from snmpd_ng.config.alerting import build_alerting, known_metrics
 from snmpd_ng.config.build_state import BuildState, did_you_mean
+from snmpd_ng.config.cluster import build_cluster, cluster_warnings
 from snmpd_ng.config.credentials import Credentials, build_credentials, target_security
 from snmpd_ng.config.errors import ConfigError, ConfigIssue, KeyPath
 from snmpd_ng.config.model import (
@@ -92,6 +93,7 @@ def build_config(
     _check_reserved_labels(builder, ("defaults", "labels"), config_file.defaults.labels)
     alerting, alerting_warnings = build_alerting(config_file.alerting, builder,
                                                  known_metrics(jobs))
+    cluster = build_cluster(builder, config_file)
 
     if builder.issues:
         raise ConfigError(source, builder.issues)
@@ -104,8 +106,10 @@ def build_config(
         logging=LoggingConfig(**config_file.logging.model_dump()),
         state_dir=config_file.state_dir,
         alerting=alerting,
+        cluster=cluster,
         source_file=source,
-        warnings=_by_line([*find_warnings(config_file, targets, lines), *alerting_warnings]),
+        warnings=_by_line([*find_warnings(config_file, targets, lines), *alerting_warnings,
+                           *cluster_warnings(cluster, config_file.state_dir, builder)]),
     )
 
 

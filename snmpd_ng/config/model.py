@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from snmpd_ng.cluster.settings import ClusterSettings
 from snmpd_ng.config.errors import ConfigIssue
 from snmpd_ng.manager.target import Target
 from snmpd_ng.protocol.oid import Oid
@@ -178,6 +179,8 @@ class DaemonConfig:
     state_dir: str | None = None
     alerting: AlertingSettings | None = None
     """The `alerting:` section; None when the file has none, which turns alerting off."""
+    cluster: ClusterSettings | None = None
+    """The `cluster:` section; None when the file has none, which runs one node without Redis."""
     source_file: str | None = None
     """Path of the YAML file this came from, for messages."""
     warnings: tuple[ConfigIssue, ...] = ()

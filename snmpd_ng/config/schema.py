@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +20,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -36,8 +38,12 @@ from snmpd_ng.protocol.errors import EncodeError
 from snmpd_ng.protocol.oid import validate_for_encoding
 from snmpd_ng.transport.endpoint import DEFAULT_RECEIVE_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE
 
+if TYPE_CHECKING:
+    from snmpd_ng.config.cluster import ClusterEntry
+
 SECRET_KEYS = frozenset({
     "community", "password", "auth_passphrase", "auth_key", "priv_passphrase", "priv_key",
+    "sentinel_password",
 })
 """Keys whose values are secret: error messages never show them, nor values under them."""
 
@@ -550,3 +556,24 @@ class ConfigFile(StrictModel):
     state_dir: str | None = Field(default=None, min_length=1)
     alerting: dict[str, Any] | None = None
     """Checked by `snmpd_ng.config.alerting`, with the loaders of the alerting package."""
+    cluster: ClusterEntry | None = None
+    """Cluster mode (snmpd_ng.config.cluster); None, or `cluster:` without keys, is one node."""
+
+    _document: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_document(cls, data: Any, handler: ModelWrapValidatorHandler[ConfigFile]) -> Any:
+        model = handler(data)
+        model._document = data
+        return model
+
+    @property
+    def document(self) -> Any:
+        """The parsed YAML this model was validated from, for the cluster's config hash."""
+        return self._document
+
+
+# The models of the `cluster:` section build on the ones above, so their module is imported
+# last; it completes ConfigFile's `cluster` field once ClusterEntry exists.
+from snmpd_ng.config import cluster as _cluster  # noqa: E402, F401
