@@ -681,3 +681,14 @@ class TestImportOrder:
 
         assert completed.stderr == ""
         assert completed.stdout == "ClusterEntry\n"
+
+
+def test_docs_cluster_example_is_valid(tmp_path: Path) -> None:
+    docs = (REPO / "docs" / "config.md").read_text(encoding="utf-8")
+    section = docs.split("### `cluster`\n", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+    config = load(tmp_path, BASE + example, full_environ())
+
+    assert config.cluster is not None
+    assert config.cluster.redis.password == Secret(REDIS_PASSWORD)
