@@ -27,7 +27,7 @@ from snmpd_ng.cluster.settings import DEFAULT_LEASE_TTL, ClusterSettings, RedisS
 from snmpd_ng.config import secret_sources
 from snmpd_ng.config.build_state import BuildState
 from snmpd_ng.config.errors import ConfigIssue, KeyPath
-from snmpd_ng.config.redis_url import RedisUrl, parse_redis_url
+from snmpd_ng.config.redis_url import RedisUrl, has_valid_port, parse_redis_url
 from snmpd_ng.config.schema import (
     Address,
     ConfigFile,
@@ -116,11 +116,7 @@ def _check_advertise_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"invalid advertise_url {value!r}: expected the URL of this node's HTTP "
                          "server, such as http://192.0.2.5:9161")
-    try:
-        port = parts.port  # raises ValueError for text or for a number above 65535
-    except ValueError:
-        port = 0
-    if port == 0:
+    if not has_valid_port(parts):
         raise ValueError(f"invalid advertise_url {value!r}: the port must be a number from 1 "
                          "to 65535")
     return value

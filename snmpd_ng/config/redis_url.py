@@ -1,8 +1,9 @@
 """The Redis URL of the `cluster.redis.url` key: which forms the config accepts, and why.
 
-redis-py reads a URL as `redis://[user@]host[:port][/db]`, `rediss://...` (TLS) or
-`unix:///path/to/socket[?db=N]`, and turns every query parameter into a keyword argument of the
-connection, which then wins over the daemon's own settings. So a password in the URL, as
+redis-py (8.2, `parse_url` and `ConnectionPool.from_url`) reads a URL as
+`redis://[user@]host[:port][/db]`, `rediss://...` (TLS) or `unix:///path/to/socket[?db=N]`. It
+turns every query parameter into a keyword argument of the connection, which then wins over the
+daemon's own settings. So a password in the URL, as
 userinfo or as `?password=`, is rejected: the URL appears in logs and `cluster status`, and
 the `password` key keeps the secret out of both. Query parameters that would replace another
 key of the section (user name, timeouts) are rejected too, so that each setting has one place.
@@ -74,6 +75,15 @@ def parse_redis_url(text: str) -> RedisUrl:
     return RedisUrl(scheme, username, query_db if query_db is not None else path_db)
 
 
+def has_valid_port(parts: SplitResult) -> bool:
+    """Tell whether the URL has no port or a port from 1 to 65535."""
+    try:
+        port = parts.port  # raises ValueError for text or for a number above 65535
+    except ValueError:
+        return False
+    return port != 0
+
+
 def _check_query(text: str, query: dict[str, list[str]]) -> None:
     for name, key in _REPLACED_BY_KEY.items():
         if name in query:
@@ -110,11 +120,7 @@ def _check_host_port(text: str, parts: SplitResult) -> None:
     if not parts.hostname:
         raise ValueError(f"invalid url {text!r}: missing host; expected redis://HOST[:PORT][/DB] "
                          "such as redis://127.0.0.1:6379/0")
-    try:
-        port = parts.port  # raises ValueError for text or for a number above 65535
-    except ValueError:
-        port = 0
-    if port == 0:
+    if not has_valid_port(parts):
         raise ValueError(f"invalid url {text!r}: the port must be a number from 1 to 65535")
 
 
