@@ -3,10 +3,10 @@
 redis-py (8.2, `parse_url` and `ConnectionPool.from_url`) reads a URL as
 `redis://[user@]host[:port][/db]`, `rediss://...` (TLS) or `unix:///path/to/socket[?db=N]`. It
 turns every query parameter into a keyword argument of the connection, which then wins over the
-daemon's own settings. So a password in the URL, as
-userinfo or as `?password=`, is rejected: the URL appears in logs and `cluster status`, and
-the `password` key keeps the secret out of both. Query parameters that would replace another
-key of the section (user name, timeouts) are rejected too, so that each setting has one place.
+daemon's own settings. So a password in the URL, as userinfo or as `?password=`, is rejected:
+the URL appears in logs and `cluster status`, and the `password` key keeps the secret out of
+both. Query parameters that would replace another key of the section (user name, timeouts) are
+rejected too, so that each setting has one place.
 """
 
 from __future__ import annotations
