@@ -151,7 +151,7 @@ class TestSchemaErrors:
         message = load_errors(tmp_path, text)
 
         assert "unknown key 'loging' (did you mean 'logging'?)" in message
-        assert "; allowed keys: alerting, cache, credentials, defaults" in message
+        assert "; allowed keys: alerting, cache, cluster, credentials, defaults" in message
 
     def test_bad_version_lists_allowed_values(self, tmp_path: Path) -> None:
         text = MINIMAL.format(community="x").replace(

@@ -44,8 +44,11 @@ REDIS_SECTION: KeyPath = (*SECTION, "redis")
 
 NODE_LOCAL_KEYS = ("http", "logging", "state_dir")
 """Top-level keys that may differ between the nodes of one cluster; the config hash omits them."""
-NODE_LOCAL_CLUSTER_KEYS = ("node_id", "capacity", "advertise_url")
-"""Keys of the `cluster:` section that may differ between nodes; the config hash omits them."""
+NODE_LOCAL_CLUSTER_KEYS = ("node_id", "capacity", "advertise_url", "redis")
+"""Keys of the `cluster:` section that may differ between nodes; the config hash omits them.
+
+`redis` is among them: nodes may reach the same Redis by different addresses (a local socket,
+a Sentinel near each node), and nodes that reach different ones never meet anyway."""
 CONFIG_HASH_LENGTH = 16
 """Hex digits of SHA-256 kept in the config hash: 64 bits tell configs apart well enough."""
 
