@@ -55,10 +55,24 @@ class ResultCache(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class CacheStats:
-    """Counters of one cache since it was created."""
+    """Counters of one cache since it was created.
+
+    The fields after `invalidated` are counted by the Redis cache of cluster mode only, and
+    stay 0 for the in-process cache.
+    """
 
     entries: int
+    """Entries in this process's memory: for the Redis cache, the node's local copies."""
     hits: int
     misses: int
     expired: int
     invalidated: int
+    local_hits: int = 0
+    """Hits served from a local copy without asking Redis; they count in `hits` too."""
+    decode_errors: int = 0
+    """Entries read from Redis that could not be decoded; they count in `misses` too."""
+    read_errors: int = 0
+    """Reads that failed because Redis failed or timed out; they count in `misses` too."""
+    write_errors: int = 0
+    """Writes and invalidations that failed (Redis failed or timed out, or the value could not
+    be encoded)."""
