@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import redis
@@ -134,13 +135,63 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         process.wait(STOP_TIMEOUT)
 
 
+class ServerProcess:
+    """Start, stop and reach one redis-server or redis-sentinel process.
+
+    The dataclasses below provide the fields (`directory`, `port`, `password`, `process`) and
+    `config_text()`; the class variables name the program and its files.
+    """
+
+    program: ClassVar[str] = "redis-server"
+    config_name: ClassVar[str] = "redis.conf"
+    log_name: ClassVar[str] = "redis.log"
+    directory: Path
+    port: int
+    password: str | None
+    process: subprocess.Popen[bytes] | None
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / self.log_name
+
+    def config_text(self) -> str:
+        raise NotImplementedError
+
+    def common_config(self) -> list[str]:
+        """The config lines every server and Sentinel here has: loopback only, own files."""
+        return [
+            f"bind {LOOPBACK}",
+            f"port {self.port}",
+            f"dir {self.directory}",
+            f"logfile {self.log_file}",
+            "daemonize no",
+        ]
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config = self.directory / self.config_name
+        config.write_text(self.config_text())
+        self.process = start_process([self.program, str(config)], self.port, self.password,
+                                     self.log_file)
+
+    def stop(self) -> None:
+        """Stop the process with SIGTERM (SIGKILL after STOP_TIMEOUT) and wait for it."""
+        if self.process is None:
+            return
+        stop_process(self.process)
+        self.process = None
+
+    def admin(self) -> redis.Redis:
+        return admin_client(self.port, self.password)
+
+
 @dataclass
-class RedisServer:
+class RedisServer(ServerProcess):
     """One redis-server process; `stop()` and `start()` may be called again to simulate outages.
 
     The port stays the same across restarts, so clients reconnect to the same address. With
-    `password` the server sets requirepass (and masterauth, for a replica of a server with the
-    same password); `replica_of` names the port of the master to replicate.
+    `password` the server sets requirepass, and masterauth for a replica of a server with the
+    same password. `replica_of` is the port of the master to replicate.
     """
 
     directory: Path
@@ -156,17 +207,9 @@ class RedisServer:
         """The server's address, without the password (tests pass that separately)."""
         return f"redis://{LOOPBACK}:{self.port}/0"
 
-    @property
-    def log_file(self) -> Path:
-        return self.directory / "redis.log"
-
     def config_text(self) -> str:
         lines = [
-            f"bind {LOOPBACK}",
-            f"port {self.port}",
-            f"dir {self.directory}",
-            f"logfile {self.log_file}",
-            "daemonize no",
+            *self.common_config(),
             "save ''",
             f"appendonly {'yes' if self.appendonly else 'no'}",
             "protected-mode yes",
@@ -179,20 +222,6 @@ class RedisServer:
             lines.append(f"replicaof {LOOPBACK} {self.replica_of}")
         return "\n".join([*lines, *self.extra_config]) + "\n"
 
-    def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        config = self.directory / "redis.conf"
-        config.write_text(self.config_text())
-        self.process = start_process(["redis-server", str(config)], self.port, self.password,
-                                     self.log_file)
-
-    def stop(self) -> None:
-        """Stop the server with SIGTERM (SIGKILL after STOP_TIMEOUT) and wait for it."""
-        if self.process is None:
-            return
-        stop_process(self.process)
-        self.process = None
-
     def kill(self) -> None:
         """Stop the server with SIGKILL, as a crash would."""
         if self.process is None:
@@ -204,9 +233,6 @@ class RedisServer:
     def flush(self) -> None:
         """Empty every database, over a raw RESP connection."""
         raw_command(self.port, "FLUSHALL", password=self.password)
-
-    def admin(self) -> redis.Redis:
-        return admin_client(self.port, self.password)
 
 
 def running_redis(directory: Path, **options: object) -> Iterator[RedisServer]:
@@ -221,7 +247,7 @@ def running_redis(directory: Path, **options: object) -> Iterator[RedisServer]:
 
 
 @dataclass
-class SentinelServer:
+class SentinelServer(ServerProcess):
     """One redis-sentinel process that monitors one master under `service_name`.
 
     `password` is the Sentinel's own requirepass; `master_password` is what it logs in to the
@@ -235,19 +261,15 @@ class SentinelServer:
     password: str | None = None
     master_password: str | None = None
     process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log_file(self) -> Path:
-        return self.directory / "sentinel.log"
+    # Sentinel rewrites its config file (known replicas, epochs), so it must be writable.
+    program: ClassVar[str] = "redis-sentinel"
+    config_name: ClassVar[str] = "sentinel.conf"
+    log_name: ClassVar[str] = "sentinel.log"
 
     def config_text(self) -> str:
         name = self.service_name
         lines = [
-            f"bind {LOOPBACK}",
-            f"port {self.port}",
-            f"dir {self.directory}",
-            f"logfile {self.log_file}",
-            "daemonize no",
+            *self.common_config(),
             # Quorum 1: one Sentinel may declare the master down, enough for tests.
             f"sentinel monitor {name} {LOOPBACK} {self.master_port} 1",
             f"sentinel down-after-milliseconds {name} {SENTINEL_DOWN_AFTER_MS}",
@@ -258,23 +280,6 @@ class SentinelServer:
         if self.password is not None:
             lines.append(f"requirepass {self.password}")
         return "\n".join(lines) + "\n"
-
-    def start(self) -> None:
-        # Sentinel rewrites its config file (known replicas, epochs), so it must be writable.
-        self.directory.mkdir(parents=True, exist_ok=True)
-        config = self.directory / "sentinel.conf"
-        config.write_text(self.config_text())
-        self.process = start_process(["redis-sentinel", str(config)], self.port, self.password,
-                                     self.log_file)
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        stop_process(self.process)
-        self.process = None
-
-    def admin(self) -> redis.Redis:
-        return admin_client(self.port, self.password)
 
 
 @dataclass
@@ -335,7 +340,7 @@ class SentinelDeployment:
                        f"the Sentinel on port {sentinel.port} to see the replica and its peers")
 
     def _sentinel_ready(self, sentinel: SentinelServer, replica_port: int) -> bool:
-        """True once `sentinel` has a live link to the replica and knows the other Sentinels.
+        """True once `sentinel` has a live link to the replica and has found the other Sentinels.
 
         A failover can promote only a replica the Sentinel has read INFO from, and with several
         Sentinels the leader election needs each to know the others (hello messages every 2 s).
@@ -376,7 +381,7 @@ class SentinelDeployment:
         """Ask a Sentinel for a failover (SENTINEL FAILOVER) and return the promoted server.
 
         The old master is then made a replica of the new one here. Sentinel 7.0 would do the
-        same, but only at its next INFO of the old master, up to 10 s later; until then the old
+        same, but only at its next INFO of the old master, up to 10 s later. Until then the old
         master still accepts writes from the clients connected to it.
         """
         old = self.master()

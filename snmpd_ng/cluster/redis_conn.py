@@ -1,10 +1,12 @@
 """Opening the Redis client of cluster mode: standalone, Sentinel or Redis Cluster.
 
 Every client returns bytes (`decode_responses=False`), connects lazily at its first command and
-retries a command whose connection failed a few times with a short backoff. A command that timed
-out is not retried: it may have run, and waiting again would hold a lease renewal for another
-`command_timeout`. `check_reachable` turns redis-py's exceptions into `ClusterRedisError`, whose
-message names the Redis address (never a credential) and the setting to check.
+retries a command whose connection failed a few times with a short backoff. On standalone Redis
+and Sentinel a command that timed out is not retried, because it may have run and waiting again
+would delay a lease renewal by another `command_timeout`. redis-py's Redis Cluster client retries
+timeouts and CLUSTERDOWN replies too, with the same count and backoff. `check_reachable` turns
+redis-py's exceptions into `ClusterRedisError`, whose message names the Redis address (never a
+credential) and the setting to check.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class ClusterRedisError(Exception):
 
 
 def open_redis(settings: RedisSettings) -> RedisClient:
-    """Build the client for `settings`; it connects lazily, at its first command.
+    """Build the client for `settings`. It connects lazily, at its first command.
 
     Raises ClusterRedisError when the settings cannot describe a client (no address, a Sentinel
     without a service name, a URL redis-py rejects, a database other than 0 on Redis Cluster).
@@ -122,7 +124,7 @@ class _SentinelMasterPool(SentinelConnectionPool):
     """A SentinelConnectionPool that also closes the connections to the Sentinels on close.
 
     redis-py leaves those open when the master's client closes, because a `Sentinel` may serve
-    several clients; here each client has a `Sentinel` of its own.
+    several clients. Here each client has a `Sentinel` of its own.
     """
 
     async def aclose(self) -> None:
@@ -138,6 +140,9 @@ def _open_sentinel_master(settings: RedisSettings) -> Redis:
     Before each new connection the pool requests the master's address from the Sentinels, and
     a connection to a master that was demoted (READONLY replies) is closed and opened again.
     """
+    # NOTE: an open connection is not moved when the Sentinels promote a replica while the old
+    # master still runs. Its writes go to the old master until Sentinel 7.0 demotes it at its
+    # next INFO, up to 10 s later, and are lost then.
     if not settings.service_name:
         raise ClusterRedisError(
             "cluster.redis.sentinels is set but service_name is missing: set it to the name "
@@ -257,7 +262,7 @@ def _explain_master_not_found(settings: RedisSettings, text: str) -> str:
         return (f"a Sentinel at {where} rejected the login: check "
                 "cluster.redis.sentinel_password (the Sentinels' requirepass)")
     if "ConnectionError" in text or "TimeoutError" in text:
-        return (f"no Sentinel at {where} answered: check that the Sentinels run and that "
+        return (f"no Sentinel at {where} could be reached: check that the Sentinels run and that "
                 "cluster.redis.sentinels lists their addresses")
     return (f"no Sentinel at {where} names a healthy master {settings.service_name!r}: check "
             "cluster.redis.service_name against `SENTINEL MASTERS` on a Sentinel (the master "
