@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,9 +18,10 @@ from typing import Any
 import pytest
 from cache_values import sample_lookup, sample_result, sample_table
 from redis.asyncio import Redis
-from redisfix import RedisServer
+from redisfix import RedisClusterDeployment, RedisServer, SentinelDeployment
 from structlog.testing import capture_logs
 
+from snmpd_ng.cache import redis as cache_redis
 from snmpd_ng.cache.base import CacheKey
 from snmpd_ng.cache.codec import CODEC_VERSION
 from snmpd_ng.cache.redis import RedisCache
@@ -449,3 +451,95 @@ async def test_reconnect_drops_copies(own_redis: RedisServer, keys: Keys) -> Non
         # The entry survived the restart in Redis's append-only file.
         assert await owner.get(JOB) is not None
         assert owner.stats().local_hits == 0
+
+
+# Other Redis deployments
+
+
+async def test_redis_cluster_entries_and_messages(redis_cluster: RedisClusterDeployment,
+                                                  keys: Keys) -> None:
+    settings = RedisSettings(url=redis_cluster.url, cluster=True, connect_timeout=0.5,
+                             command_timeout=0.5)
+    clients = [open_redis(settings), open_redis(settings)]
+    owner, other = (RedisCache(client, keys, LoopClock(), is_owned={"r1"}.__contains__,
+                               timeout=0.5) for client in clients)
+    try:
+        await owner.start()
+        await other.start()
+        await wait_for(lambda: owner.is_subscribed and other.is_subscribed)
+
+        await fill(owner)
+        assert await other.get(JOB) is not None
+        assert other.stats().entries == 1
+        await owner.put(JOB, sample_result(uptime=2), 60.0)
+        await wait_for(lambda: other.stats().entries == 0)
+        entry = await other.get(JOB)
+        assert entry is not None
+        assert uptime_of(entry.value) == 2
+        assert await owner.invalidate_target("r1", slow_only=True) == 2
+        assert await other.target_keys("r1") == [JOB]
+    finally:
+        for cache in (owner, other):
+            await cache.stop()
+        for client in clients:
+            await client.aclose()
+
+
+async def test_sentinel_master_killed_cache_recovers(redis_sentinel: SentinelDeployment,
+                                                     keys: Keys) -> None:
+    settings = RedisSettings(sentinels=redis_sentinel.sentinel_addresses,
+                             service_name=redis_sentinel.service_name, connect_timeout=0.5,
+                             command_timeout=0.5)
+    client = open_redis(settings)
+    cache = RedisCache(client, keys, LoopClock(), is_owned={"r1"}.__contains__, timeout=0.5)
+    try:
+        await cache.start()
+        await wait_for(lambda: cache.is_subscribed)
+        await cache.put(JOB, sample_result(), 60.0)
+        assert cache.stats().entries == 1
+
+        await asyncio.to_thread(redis_sentinel.kill_master)
+        await wait_for(lambda: cache.stats().entries == 0)
+        await wait_for(lambda: cache.is_subscribed)
+        await wait_for_write(cache, TABLE)
+
+        assert await cache.get(TABLE) is not None
+        assert cache.stats().local_hits == 1
+    finally:
+        await cache.stop()
+        await client.aclose()
+
+
+async def wait_for_write(cache: RedisCache, key: CacheKey) -> None:
+    """Put until a write succeeds, as the pollers would at each poll."""
+    deadline = asyncio.get_running_loop().time() + WAIT_TIMEOUT
+    errors = cache.stats().write_errors
+    while True:
+        await cache.put(key, sample_table(), 60.0, slow=True)
+        if cache.stats().write_errors == errors:
+            return
+        errors = cache.stats().write_errors
+        assert asyncio.get_running_loop().time() < deadline, "no write succeeded in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_silent_redis_detected_by_ping(own_redis: RedisServer, keys: Keys,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # SIGSTOP keeps the connection open but leaves every PING unanswered, as a network
+    # partition without a reset would.
+    monkeypatch.setattr(cache_redis, "PING_INTERVAL", 0.05)
+    monkeypatch.setattr(cache_redis, "PING_TIMEOUT", 0.3)
+    async with node(own_redis, keys, {"r1"}) as owner:
+        await owner.put(JOB, sample_result(), 60.0)
+        await asyncio.sleep(0.5)
+        assert owner.is_subscribed
+        assert owner.stats().entries == 1
+
+        assert own_redis.process is not None
+        own_redis.process.send_signal(signal.SIGSTOP)
+        try:
+            await wait_for(lambda: not owner.is_subscribed)
+            assert owner.stats().entries == 0
+        finally:
+            own_redis.process.send_signal(signal.SIGCONT)
+        await wait_for(lambda: owner.is_subscribed)

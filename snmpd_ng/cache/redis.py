@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import structlog
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from snmpd_ng.cache.base import CacheEntry, CacheKey, CacheStats
 from snmpd_ng.cache.codec import CacheDecodeError, decode_entry, encode_entry, is_slow_payload
@@ -45,9 +45,9 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-REDIS_ERRORS = (RedisError, OSError)
-"""Exceptions of a failed Redis call. OSError includes the builtin TimeoutError that the bound
-of `timeout` seconds raises."""
+REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
+"""Exceptions of a failed Redis call. RedisClusterException covers an unreachable Redis Cluster,
+and OSError the builtin TimeoutError that the bound of `timeout` seconds raises."""
 
 DEFAULT_TIMEOUT = 2.0
 """Seconds one cache operation may wait for Redis before it counts as failed."""
@@ -58,6 +58,37 @@ PING_INTERVAL = 5.0
 """Seconds without a message after which the listener sends PING to check its connection."""
 PING_TIMEOUT = 3 * PING_INTERVAL
 """Seconds without any message or reply after which the subscription counts as lost."""
+
+# Writes and removals are Lua scripts, so that each is atomic and one round trip, and so that
+# PUBLISH goes with them on Redis Cluster too, where redis-py refuses it in a pipeline. All
+# keys carry the cluster's hash tag, so they are in one slot.
+
+WRITE_SCRIPT = """
+-- KEYS: entry, index. ARGV: payload, TTL in ms, channel, message.
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], KEYS[1])
+-- The index lives as long as its longest-lived entry: NX sets a TTL on a new index and GT
+-- extends an existing one.
+redis.call('PEXPIRE', KEYS[2], ARGV[2], 'NX')
+redis.call('PEXPIRE', KEYS[2], ARGV[2], 'GT')
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+"""
+
+REMOVE_SCRIPT = """
+-- KEYS: index, then the entries to delete. ARGV: channel, message, then index members whose
+-- entry has expired. Returns how many entries were deleted.
+local deleted = 0
+for i = 2, #KEYS do
+  deleted = deleted + redis.call('DEL', KEYS[i])
+  redis.call('SREM', KEYS[1], KEYS[i])
+end
+for i = 3, #ARGV do
+  redis.call('SREM', KEYS[1], ARGV[i])
+end
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return deleted
+"""
 
 
 class RedisCache:
@@ -89,6 +120,8 @@ class RedisCache:
         self._subscribed = False
         self._listener: asyncio.Task[None] | None = None
         self._warnings = WarningLimiter()
+        self._write_script = client.register_script(WRITE_SCRIPT)
+        self._remove_script = client.register_script(REMOVE_SCRIPT)
         self._hits = self._local_hits = self._misses = 0
         self._decode_errors = self._read_errors = self._write_errors = 0
         self._invalidated = 0
@@ -219,24 +252,13 @@ class RedisCache:
         message = FIELD_SEPARATOR.join(key)
         self._expect_own(message)
         try:
-            await self._bounded(self._write_transaction(name, index, payload, ttl_ms, message))
+            await self._bounded(self._write_script(
+                keys=[name, index], args=[payload, ttl_ms, self._keys.cache_channel, message]))
         except REDIS_ERRORS as exc:
             self._forget_own(message)
             self._count_write_error("write", "cache write failed", name, exc)
             return False
         return True
-
-    async def _write_transaction(self, name: str, index: str, payload: bytes, ttl_ms: int,
-                                 message: str) -> None:
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.set(name, payload, px=ttl_ms)
-            pipe.sadd(index, name)
-            # The index lives as long as its longest-lived entry: NX sets a TTL on a new index,
-            # GT extends an existing one.
-            pipe.pexpire(index, ttl_ms, nx=True)
-            pipe.pexpire(index, ttl_ms, gt=True)
-            pipe.publish(self._keys.cache_channel, message)
-            await pipe.execute()
 
     async def _remove(self, target: str, slow_only: bool, message: str) -> int:
         index = self._keys.cache_index(target)
@@ -247,14 +269,9 @@ class RedisCache:
                         for payload in await self._client.mget(names)]
             doomed, expired_names = self._slow_entries(names, payloads)
 
-        async with self._client.pipeline(transaction=True) as pipe:
-            if doomed:
-                pipe.delete(*doomed)
-            if doomed or expired_names:
-                pipe.srem(index, *doomed, *expired_names)
-            pipe.publish(self._keys.cache_channel, message)
-            results = await pipe.execute()
-        return int(results[0]) if doomed else 0
+        deleted = await self._remove_script(
+            keys=[index, *doomed], args=[self._keys.cache_channel, message, *expired_names])
+        return int(deleted)
 
     def _slow_entries(self, names: list[bytes], payloads: list[bytes | None],
                       ) -> tuple[list[bytes], list[bytes]]:
