@@ -145,7 +145,7 @@ async def test_commit_rejected_after_lease_passed_on(make_node: NodeFactory) -> 
 
     await asyncio.sleep(0.7)  # a's lease ends; b takes the target with a new token.
     await b.beat()
-    written = await a.commit(claim, {"target": TARGETS[0]})
+    written = await a.commit(claim, {"job": "system", "slot": "1.000"})
 
     assert written is False
 
@@ -156,7 +156,19 @@ async def test_commit_written_while_lease_holds(make_node: NodeFactory) -> None:
     claim = a.claim(TARGETS[0], budget=0.1)
     assert claim is not None
 
-    assert await a.commit(claim, {"target": TARGETS[0]}) is True
+    assert await a.commit(claim, {"job": "system", "slot": "1.000"}) is True
+
+
+async def test_commit_repeated_slot_writes_one_record(make_node: NodeFactory) -> None:
+    a = make_node("a")
+    await a.beat()
+    claim = a.claim(TARGETS[0], budget=0.1)
+    assert claim is not None
+
+    for _ in range(2):
+        await a.commit(claim, {"job": "system", "slot": "1.000"})
+
+    assert await a._client.xlen(a.keys.polls) == 1
 
 
 async def test_new_holder_gets_larger_token(make_node: NodeFactory) -> None:

@@ -220,12 +220,17 @@ class ClusterNode:
     async def commit(self, claim: Claim, fields: dict[str, str]) -> bool:
         """Write the poll's record if the lease still holds; return False when fenced off.
 
+        `fields` must hold "job" and "slot" (the slot's Unix time as text), which make the
+        record idempotent; the others are stored as they are.
+
         A Redis failure is counted and returns True: the local lease was valid when the poll
         started and its deadline covers the poll's budget, so the result stands.
         """
-        args = [self.keys.base, claim.target, claim.lease_value, str(POLL_LOG_LENGTH)]
+        args = [self.keys.base, claim.target, claim.lease_value, str(POLL_LOG_LENGTH),
+                fields.get("job", ""), fields.get("slot", "")]
         for name, value in fields.items():
-            args += [name, value]
+            if name not in ("job", "slot"):
+                args += [name, value]
         try:
             written = await self._commit_script(keys=[self.keys.members], args=args)
         except (RedisError, OSError) as exc:

@@ -118,9 +118,18 @@ local base, target, lease = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('GET', base .. 'lease:' .. target) ~= lease then
   return 0
 end
-redis.call('XADD', base .. 'polls', 'MAXLEN', '~', tonumber(ARGV[4]), '*', unpack(ARGV, 5))
+-- A repeat of the same slot is the client's retry of this very write: written already.
+local slot_field = target .. '\\31' .. ARGV[5]
+if redis.call('HGET', base .. 'slots', slot_field) == ARGV[6] then
+  return 1
+end
+redis.call('HSET', base .. 'slots', slot_field, ARGV[6])
+redis.call('XADD', base .. 'polls', 'MAXLEN', '~', tonumber(ARGV[4]), '*', 'job', ARGV[5],
+           'slot', ARGV[6], unpack(ARGV, 7))
 return 1
 """
 """ARGV: base, target, the lease value the poll started under ("<node> <token>"), the stream's
-length cap, then the entry's field/value pairs. Reply 0 (nothing written) when the lease changed:
-the fencing check that keeps a node that lost its lease from writing."""
+length cap, the job, the slot (Unix seconds, as text), then the entry's other field/value pairs.
+Reply 0 (nothing written) when the lease changed: the fencing check that keeps a node that lost
+its lease from writing. The `slots` hash keeps the last slot recorded per target and job, which
+makes the write idempotent: the Redis client may send it again after a broken connection."""
