@@ -207,8 +207,8 @@ async def test_invalidate_unknown_target_removes_nothing(redis_server: RedisServ
         assert await cache.invalidate_target("nowhere", slow_only=False) == 0
 
 
-async def test_invalidate_slow_only_drops_expired_index_members(redis_server: RedisServer,
-                                                                keys: Keys) -> None:
+async def test_invalidate_drops_expired_index_members(redis_server: RedisServer,
+                                                      keys: Keys) -> None:
     raw = client_for(redis_server)
     async with node(redis_server, keys, set()) as cache:
         await cache.put(JOB, sample_result(), 60.0)

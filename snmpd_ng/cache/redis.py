@@ -202,7 +202,7 @@ class RedisCache:
     # Ownership and listing
 
     def drop_local(self, target: str) -> None:
-        """Drop the local copies of `target`; the cluster calls it when the target's owner
+        """Drop the local copies of `target`. The cluster calls it when the target's owner
         changes."""
         self._local.drop_target(target, slow_only=False)
         self._count_drop(target)
@@ -351,7 +351,8 @@ class RedisCache:
                 log.debug("cache subscription close failed", error=repr(exc))
 
     async def _receive(self, pubsub: Any) -> None:
-        """Handle messages until the connection fails; PING when idle to find a dead one."""
+        """Handle messages until the connection fails, and send PING when idle to find a dead
+        connection."""
         loop = asyncio.get_running_loop()
         last_seen = loop.time()
         while True:
