@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 import uvloop
@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 
 from snmpd_ng.alerting.runtime import Alerting
 from snmpd_ng.clock import LoopClock
+from snmpd_ng.cluster.node_id import NodeIdError
 from snmpd_ng.config.errors import ConfigError
 from snmpd_ng.config.loader import check_config_file, format_warnings, load_config
 from snmpd_ng.config.model import DaemonConfig, ManagerConfig
@@ -58,6 +59,9 @@ from snmpd_ng.polling.queues import ResultBus
 from snmpd_ng.polling.result import PollResult
 from snmpd_ng.state_dir import StateDirError, choose_state_dir, prepare_state_dir
 from snmpd_ng.systemd import SystemdNotifier
+
+if TYPE_CHECKING:
+    from snmpd_ng.daemon_cluster import ClusterRuntime
 
 log = structlog.get_logger("snmpd_ng.daemon")
 
@@ -90,7 +94,9 @@ class PollingLike(Protocol):
 
 
 ManagerFactory = Callable[[], AbstractAsyncContextManager[Any]]
-PollingFactory = Callable[[DaemonConfig, Any], PollingLike]
+PollingFactory = Callable[..., PollingLike]
+"""Called with the config and the manager, and in cluster mode with the keyword arguments of
+`ClusterRuntime.polling_options`."""
 
 
 def _default_manager(settings: ManagerConfig) -> AbstractAsyncContextManager[Any]:
@@ -100,10 +106,10 @@ def _default_manager(settings: ManagerConfig) -> AbstractAsyncContextManager[Any
                    send_buffer_size=settings.send_buffer_size)
 
 
-def _default_polling(config: DaemonConfig, manager: Any) -> PollingLike:
+def _default_polling(config: DaemonConfig, manager: Any, **cluster: Any) -> PollingLike:
     from snmpd_ng.polling.service import PollingService
 
-    return PollingService(config, manager, counter_naming=COUNTER_NAMING)
+    return PollingService(config, manager, counter_naming=COUNTER_NAMING, **cluster)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +154,7 @@ class Daemon:
         self._config: DaemonConfig | None = None
         self._polling: PollingLike | None = None
         self._alerting: Alerting | None = None
+        self._cluster: ClusterRuntime | None = None
         self._alert_api: AlertApi | None = None
         self._http_state: HttpState | None = None
         self._server: HttpServer | None = None
@@ -204,12 +211,13 @@ class Daemon:
             self._prepare_state_dir(config)
             self._start_watchdog(loop)
             manager = await self._open_manager(config)
-            self._polling = self._polling_factory(config, manager)
+            self._polling = await self._build_polling(config, manager)
             await self._start_alerting(config, self._polling)
             self._stack.push_async_callback(self._stop_step, "polling", self._polling.stop)
             await self._polling.start()
             await self._start_http(config, manager)
-        except (ConfigError, StateDirError, HttpStartError, *ALERTING_START_ERRORS) as exc:
+        except (ConfigError, StateDirError, HttpStartError, NodeIdError,
+                *ALERTING_START_ERRORS) as exc:
             await self._stack.aclose()
             raise StartError(str(exc)) from exc
         except BaseException:
@@ -280,6 +288,20 @@ class Daemon:
 
         self._stack.push_async_callback(self._stop_step, "manager", close)
         return manager
+
+    async def _build_polling(self, config: DaemonConfig, manager: Any) -> PollingLike:
+        """Build the polling service; in cluster mode, start the cluster node first."""
+        if config.cluster is None:
+            return self._polling_factory(config, manager)
+
+        from snmpd_ng.daemon_cluster import ClusterRuntime, polling_totals
+
+        state_dir = choose_state_dir(config.state_dir, self._environ)
+        cluster = ClusterRuntime.build(config, state_dir, LoopClock())
+        polling = self._polling_factory(config, manager, **cluster.polling_options(config))
+        await cluster.start(self._stack, self._stop_step, lambda: polling_totals(polling))
+        self._cluster = cluster
+        return polling
 
     async def _start_alerting(self, config: DaemonConfig, polling: PollingLike) -> None:
         """Start the alert service, then the rules, subscribed to the polling results.
@@ -357,6 +379,8 @@ class Daemon:
         collectors = [self._polling.collector(), DaemonCollector(self._stats, global_stats)]
         if self._alerting is not None:
             collectors.append(self._alerting.collector())
+        if self._cluster is not None:
+            collectors.append(self._cluster.collector())
         self._http_state = HttpState(
             registry=build_registry(collectors),
             heartbeat=self._heartbeat,
@@ -368,6 +392,8 @@ class Daemon:
         app = build_app(self._http_state)
         if self._alerting is not None and config.alerting is not None:
             self._alert_api = add_alert_api(app, self._alerting, config.alerting)
+        if self._cluster is not None:
+            self._cluster.add_routes(app)
         self._server = HttpServer(app, config.http.listen, ssl_context)
         self._stack.push_async_callback(self._stop_step, "http", self._server.stop)
         await self._server.start()
@@ -425,6 +451,8 @@ class Daemon:
         self._apply_logging(config)
         try:
             await self._polling.reload(config)
+            if self._cluster is not None:
+                self._cluster.reload(config)
             await self._reload_alerting(config)
             self._apply_http_changes(old, config)
             _warn_if_manager_changed(old, config)

@@ -30,7 +30,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import structlog
-from redis.exceptions import RedisClusterException, RedisError
 
 from snmpd_ng.cache.base import CacheEntry, CacheKey, CacheStats
 from snmpd_ng.cache.codec import CacheDecodeError, decode_entry, encode_entry, is_slow_payload
@@ -38,16 +37,12 @@ from snmpd_ng.cache.codec_values import CacheEncodeError
 from snmpd_ng.cache.local_copies import LocalCopies
 from snmpd_ng.clock import Clock
 from snmpd_ng.cluster.keys import FIELD_SEPARATOR, Keys
-from snmpd_ng.cluster.redis_conn import RedisClient
+from snmpd_ng.cluster.redis_conn import REDIS_ERRORS, RedisClient
 from snmpd_ng.ratelimit import WarningLimiter
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-
-REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
-"""Exceptions of a failed Redis call. RedisClusterException covers an unreachable Redis Cluster,
-and OSError the builtin TimeoutError that the bound of `timeout` seconds raises."""
 
 DEFAULT_TIMEOUT = 2.0
 """Seconds one cache operation may wait for Redis before it counts as failed."""

@@ -23,13 +23,17 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 import structlog
-from redis.exceptions import RedisError
 
 from snmpd_ng.clock import Clock
 from snmpd_ng.cluster.assignment import assign
 from snmpd_ng.cluster.keys import Keys
 from snmpd_ng.cluster.ownership import Claim, LeaseChanges, Ownership
-from snmpd_ng.cluster.redis_conn import RedisClient, describe, persistence_warning
+from snmpd_ng.cluster.redis_conn import (
+    REDIS_ERRORS,
+    RedisClient,
+    describe,
+    persistence_warning,
+)
 from snmpd_ng.cluster.scripts import COMMIT_POLL, HEARTBEAT, LEASES, LEAVE
 from snmpd_ng.cluster.settings import ClusterSettings
 from snmpd_ng.cluster.status import ClusterStatus
@@ -164,7 +168,7 @@ class ClusterNode:
                                                 *sorted(self.ownership.held)])
                 await self._leave_script(keys=[self.keys.members],
                                          args=[self.keys.base, self.node_id])
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (*REDIS_ERRORS, TimeoutError) as exc:
             log.warning("cluster leave failed; the leases will expire instead",
                         node=self.node_id, error=repr(exc))
         self.ownership.held.clear()
@@ -233,7 +237,7 @@ class ClusterNode:
                 args += [name, value]
         try:
             written = await self._commit_script(keys=[self.keys.members], args=args)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             self.counters.commit_failures += 1
             self._warn("commit", "cluster poll record not written", error=repr(exc))
             return True
@@ -264,7 +268,7 @@ class ClusterNode:
         try:
             reply = await self._heartbeat_script(keys=[self.keys.members],
                                                  args=self._heartbeat_args())
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             self._on_redis_failure(exc, sent_at)
             return
         self.counters.last_heartbeat_rtt = self._clock.now() - sent_at
@@ -360,7 +364,7 @@ class ClusterNode:
         sent_at = self._clock.now()
         try:
             tokens = await self._leases_script(keys=[self.keys.members], args=args)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             self.counters.lease_requests_failed += 1
             self._warn("leases", "cluster lease request failed", error=repr(exc))
             return
@@ -388,7 +392,7 @@ class ClusterNode:
                 targets=self._targets, join_delay=self.settings.join_delay_seconds,
                 self_id=self.node_id, config_hash=self.settings.config_hash,
                 fenced=self._fenced)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             self._warn("status", "cluster status not read", error=repr(exc))
             return
         total = sum(member.polls_total for member in self.snapshot.members)

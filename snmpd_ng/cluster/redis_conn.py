@@ -47,6 +47,11 @@ RETRY_BACKOFF_CAP = 0.5
 REDACTED = "<redacted>"
 
 
+REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
+"""Exceptions of a failed Redis call. RedisClusterException covers an unreachable Redis Cluster
+(it is no RedisError), and OSError the builtin TimeoutError of a bounded call."""
+
+
 class ClusterRedisError(Exception):
     """Redis could not be reached or rejected a command. The message names the address and what
     to check."""

@@ -1,0 +1,129 @@
+"""The daemon's cluster mode: what it builds and starts when the config has a `cluster:` section.
+
+Start order: node id, Redis client, the shared cache (and its invalidation listener), the cluster
+node (its first heartbeat runs in the background, so a Redis that is down delays polling, not the
+start). Polling then gets the node as its gate and the Redis cache. Stop order is the reverse,
+after polling has stopped: the node releases its leases and leaves, so the other nodes take its
+targets at their next heartbeat rather than after the leases expire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client.registry import Collector
+
+from snmpd_ng.cache.redis import RedisCache
+from snmpd_ng.clock import Clock
+from snmpd_ng.cluster.metrics import ClusterCollector
+from snmpd_ng.cluster.node import ClusterNode, PollTotals
+from snmpd_ng.cluster.node_id import NodeIdError, resolve_node_id
+from snmpd_ng.cluster.ownership import LeaseChanges
+from snmpd_ng.cluster.redis_conn import RedisClient, describe, open_redis
+from snmpd_ng.cluster.settings import ClusterSettings
+from snmpd_ng.config.model import DaemonConfig
+from snmpd_ng.http.cluster import add_cluster_routes
+from snmpd_ng.http.latest import add_latest_routes
+
+log = structlog.get_logger("snmpd_ng.daemon")
+
+CLUSTER_START_ERRORS: tuple[type[Exception], ...] = (NodeIdError,)
+"""Errors that stop the start with their message (a Redis that is down does not)."""
+
+
+class ClusterRuntime:
+    """The cluster node, its Redis client and the shared cache of one daemon."""
+
+    def __init__(self, settings: ClusterSettings, node: ClusterNode, client: RedisClient,
+                 cache: RedisCache) -> None:
+        self.settings = settings
+        self.node = node
+        self.client = client
+        self.cache = cache
+
+    @classmethod
+    def build(cls, config: DaemonConfig, state_dir: Path | None, clock: Clock) -> ClusterRuntime:
+        """Resolve the node id and build the parts; nothing talks to Redis yet.
+
+        Raises NodeIdError when the node has no id and no state directory to keep one in.
+        """
+        settings = config.cluster
+        assert settings is not None
+        node_id = resolve_node_id(settings, state_dir)
+        client = open_redis(settings.redis)
+        node = ClusterNode(settings, node_id=node_id, targets=_target_names(config),
+                           client=client, clock=clock)
+        cache = RedisCache(client, node.keys, clock, is_owned=node.owns,
+                           local_cache=settings.local_cache)
+        node.add_listener(lambda changes: _drop_local_copies(cache, changes))
+        return cls(settings, node, client, cache)
+
+    def polling_options(self, config: DaemonConfig) -> dict[str, Any]:
+        """Keyword arguments of PollingService for cluster mode."""
+        cap = self.max_budget()
+        capped = sum(1 for target in config.targets for job in target.jobs
+                     if target.budget_for(job) > cap)
+        if capped:
+            log.warning("cluster mode shortens poll budgets so that each poll ends before its "
+                        "lease could pass to another node; raise cluster.lease_ttl to allow "
+                        "longer polls", max_budget=round(cap, 3), jobs=capped)
+        return {"gate": self.node, "cache": self.cache, "max_budget": cap}
+
+    def max_budget(self) -> float:
+        """The longest poll budget whose poll still ends inside a lease renewed on time.
+
+        A lease has at least `lease_ttl - heartbeat_interval` seconds left between renewals; a
+        poll needs its budget, the grace after it (at most 1 s, counted in the margin check of
+        each claim) and the margin.
+        """
+        settings = self.settings
+        return max(0.1, settings.lease_ttl - settings.heartbeat_seconds
+                   - settings.lease_margin - 1.0)
+
+    async def start(self, stack: AsyncExitStack, stop_step: Any,
+                    poll_totals: Any) -> None:
+        """Start the cache listener and the node, and register their stops on `stack`."""
+        self.node.set_poll_totals(poll_totals)
+        stack.push_async_callback(stop_step, "redis client", self._close_client)
+        stack.push_async_callback(stop_step, "cluster cache", self.cache.stop)
+        await self.cache.start()
+        stack.push_async_callback(stop_step, "cluster node", self.node.stop)
+        await self.node.start()
+        log.info("cluster mode started", node=self.node.node_id,
+                 redis=describe(self.settings.redis))
+
+    async def _close_client(self) -> None:
+        await self.client.aclose()
+
+    def collector(self) -> Collector:
+        return ClusterCollector(self.node)
+
+    def add_routes(self, app: web.Application) -> None:
+        add_cluster_routes(app, lambda: self.node.snapshot)
+        add_latest_routes(app, self.cache, lambda: self.node.targets)
+
+    def reload(self, config: DaemonConfig) -> None:
+        """Take the reloaded target list; node-local settings apply at the next start."""
+        self.node.update_targets(_target_names(config))
+        if config.cluster is not None and config.cluster != self.settings:
+            log.warning("cluster settings changed; they apply when the daemon restarts",
+                        node=self.node.node_id)
+
+
+def polling_totals(polling: Any) -> PollTotals:
+    runs, failed, up = polling.poll_totals()
+    return PollTotals(polls=runs, poll_errors=failed, targets_up=up)
+
+
+def _target_names(config: DaemonConfig) -> Collection[str]:
+    return [target.name for target in config.targets]
+
+
+def _drop_local_copies(cache: RedisCache, changes: LeaseChanges) -> None:
+    for target in changes.gained | changes.lost:
+        cache.drop_local(target)
