@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
-from redisfix import RedisServer, running_redis
+from redisfix import RedisClusterDeployment, RedisServer, running_redis
 
 from snmpd_ng.clock import LoopClock
 from snmpd_ng.cluster.node import ClusterNode
 from snmpd_ng.cluster.ownership import LeaseChanges
+from snmpd_ng.cluster.redis_conn import open_redis
 from snmpd_ng.cluster.settings import ClusterSettings, RedisSettings
 
 TARGETS = [f"router-{i:02d}" for i in range(30)]
@@ -250,3 +251,28 @@ async def test_fenced_node_rejoins_when_redis_returns(tmp_path: Path,
         await node.beat()
 
         assert (node.fenced, node.owned()) == (False, frozenset(TARGETS))
+
+
+async def test_nodes_share_targets_on_redis_cluster(redis_cluster: RedisClusterDeployment) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    settings = {
+        node_id: ClusterSettings(
+            redis=RedisSettings(url=redis_cluster.url, cluster=True, key_prefix=prefix),
+            node_id=node_id, lease_ttl=1.0, heartbeat_interval=0.25, lease_margin=0.05,
+            join_delay=0.0)
+        for node_id in ("a", "b")
+    }
+    clients = {node_id: open_redis(s.redis) for node_id, s in settings.items()}
+    nodes = [ClusterNode(settings[n], node_id=n, targets=TARGETS, client=clients[n],
+                         clock=LoopClock()) for n in ("a", "b")]
+    try:
+        for node in (*nodes, *nodes):
+            await node.beat()
+        claim = nodes[0].claim(next(iter(nodes[0].owned())), budget=0.1)
+        assert claim is not None
+        written = await nodes[0].commit(claim, {"job": "system", "slot": "1.000"})
+
+        assert (nodes[0].owned() | nodes[1].owned(), written) == (frozenset(TARGETS), True)
+    finally:
+        for client in clients.values():
+            await client.aclose()
