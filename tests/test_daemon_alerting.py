@@ -204,6 +204,13 @@ class TestThresholdNotifications:
 
         await wait_until(resolved, "the resolve notification")
         resolve = webhook.verified[events(webhook).index("resolved")]
+
+        async def resolve_recorded() -> bool:
+            # The receiver has the resolve before the daemon records its delivery.
+            return find_value(await metrics(url), "snmpd_ng_alert_notifications", channel="hook",
+                              result="delivered") == 3.0
+
+        await wait_until(resolve_recorded, "the resolve's delivery on /metrics")
         body = await metrics(url)
         process.send(signal.SIGTERM)
         status = await asyncio.to_thread(process.wait, 5.0)
