@@ -1,11 +1,12 @@
 """One node of the cluster: heartbeats, assignment, target leases, self-fencing.
 
-Theory of operation. Every heartbeat interval the node runs one HEARTBEAT script (its membership
-lease, the removal of dead members, the leader lease; the reply lists the live members), computes
-the rendezvous assignment over the eligible members, and runs one LEASES script that acquires or
-renews the leases of its targets and releases those it no longer owns. Polling asks `claim()`
-before each poll, which answers from local state with no round trip, and `commit()` after it,
-which writes the poll record only while the lease still holds (the fencing check).
+Theory of operation. Every heartbeat interval the node runs one HEARTBEAT script, which renews
+its membership lease, removes dead members, renews the leader lease and returns the live members.
+The node then computes the rendezvous assignment over the eligible members, and runs one LEASES
+script that acquires or renews the leases of its targets and releases those it no longer owns.
+Polling calls `claim()` before each poll, which decides from local state with no round trip, and
+`commit()` after it, which writes the poll record only while the lease still holds (the fencing
+check).
 
 When Redis cannot be reached, nothing is renewed: the leases' local deadlines pass, claims stop
 once the time left is shorter than a poll's budget plus the margin, and after the last deadline
@@ -76,7 +77,7 @@ class NodeCounters:
 
 @dataclass(frozen=True, slots=True)
 class PollTotals:
-    """What the polling service reports into the member hash at each heartbeat."""
+    """Polling totals that the node writes into its member hash at each heartbeat."""
 
     polls: int
     poll_errors: int
@@ -86,8 +87,8 @@ class PollTotals:
 class PollRate:
     """Polls per second over the whole cluster, from two successive snapshots of the totals.
 
-    A member that left takes its total with it; a drop of the sum is therefore not a rate and
-    leaves the last rate in place.
+    A member that leaves takes its total with it, so a drop of the sum is no rate: the last rate
+    stays in place.
     """
 
     def __init__(self) -> None:
@@ -134,7 +135,7 @@ class ClusterNode:
         self._members: tuple[Member, ...] = ()
         self._eligible: tuple[Member, ...] = ()
         self._last_ok: float | None = None
-        """Local monotonic time of the last heartbeat Redis answered."""
+        """Local monotonic time of the last heartbeat that Redis replied to."""
         self._joined = False
         self._fenced = False
         self._checked_persistence = False
@@ -227,8 +228,8 @@ class ClusterNode:
         `fields` must hold "job" and "slot" (the slot's Unix time as text), which make the
         record idempotent; the others are stored as they are.
 
-        A Redis failure is counted and returns True: the local lease was valid when the poll
-        started and its deadline covers the poll's budget, so the result stands.
+        A Redis failure is counted and returns True, because the local lease was valid when the
+        poll started and its deadline covers the poll's budget: the result is valid.
         """
         args = [self.keys.base, claim.target, claim.lease_value, str(POLL_LOG_LENGTH),
                 fields.get("job", ""), fields.get("slot", "")]
@@ -263,7 +264,7 @@ class ClusterNode:
             await self._clock.sleep_until(started + interval)
 
     async def beat(self) -> None:
-        """One heartbeat: membership, assignment, leases, then the status snapshot."""
+        """Run one heartbeat: membership, assignment, leases, then the status snapshot."""
         sent_at = self._clock.now()
         try:
             reply = await self._heartbeat_script(keys=[self.keys.members],
@@ -423,7 +424,7 @@ class ClusterNode:
         if self._fenced:
             self._fenced = False
             self.counters.rejoins += 1
-            log.info("cluster node rejoined: Redis answers again", node=self.node_id)
+            log.info("cluster node rejoined: Redis responds again", node=self.node_id)
         if not self._joined:
             self._joined = True
             log.info("cluster joined", node=self.node_id, members=len(self._members))
