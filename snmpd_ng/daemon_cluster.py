@@ -59,7 +59,7 @@ class ClusterRuntime:
         node = ClusterNode(settings, node_id=node_id, targets=_target_names(config),
                            client=client, clock=clock)
         cache = RedisCache(client, node.keys, clock, is_owned=node.owns,
-                           local_cache=settings.local_cache)
+                           local_cache=settings.local_cache, fence=node.lease_value)
         node.add_listener(lambda changes: _drop_local_copies(cache, changes))
         return cls(settings, node, client, cache)
 

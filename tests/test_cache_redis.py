@@ -543,3 +543,50 @@ async def test_silent_redis_detected_by_ping(own_redis: RedisServer, keys: Keys,
         finally:
             own_redis.process.send_signal(signal.SIGCONT)
         await wait_for(lambda: owner.is_subscribed)
+
+
+# Fencing
+
+
+@asynccontextmanager
+async def fenced_cache(server: RedisServer, keys: Keys,
+                       lease: str | None) -> AsyncIterator[RedisCache]:
+    """A cache whose writes are fenced by `lease`, the lease value this node believes it holds."""
+    client = client_for(server)
+    try:
+        yield RedisCache(client, keys, LoopClock(), is_owned=lambda target: True,
+                         local_cache=False, timeout=0.5, fence=lambda target: lease)
+    finally:
+        await client.aclose()
+
+
+async def test_fenced_write_made_while_lease_holds(redis_server: RedisServer,
+                                                   keys: Keys) -> None:
+    raw = client_for(redis_server)
+    await raw.set(keys.lease(JOB.target), "node-a 3")
+    async with fenced_cache(redis_server, keys, "node-a 3") as cache:
+        await cache.put(JOB, sample_result(), 60.0)
+
+    assert await raw.exists(keys.cache(*JOB)) == 1
+    await raw.aclose()
+
+
+async def test_fenced_write_rejected_after_lease_passed_on(redis_server: RedisServer,
+                                                           keys: Keys) -> None:
+    raw = client_for(redis_server)
+    await raw.set(keys.lease(JOB.target), "node-b 4")
+    async with fenced_cache(redis_server, keys, "node-a 3") as cache:
+        await cache.put(JOB, sample_result(), 60.0)
+
+    assert (await raw.exists(keys.cache(*JOB)), cache.fenced_writes) == (0, 1)
+    await raw.aclose()
+
+
+async def test_fenced_write_skipped_without_lease(redis_server: RedisServer,
+                                                  keys: Keys) -> None:
+    raw = client_for(redis_server)
+    async with fenced_cache(redis_server, keys, None) as cache:
+        await cache.put(JOB, sample_result(), 60.0)
+
+    assert (await raw.exists(keys.cache(*JOB)), cache.fenced_writes) == (0, 1)
+    await raw.aclose()

@@ -59,7 +59,12 @@ PING_TIMEOUT = 3 * PING_INTERVAL
 # keys carry the cluster's hash tag, so they are in one slot.
 
 WRITE_SCRIPT = """
--- KEYS: entry, index. ARGV: payload, TTL in ms, channel, message.
+-- KEYS: entry, index, the target's lease. ARGV: payload, TTL in ms, channel, message, and the
+-- lease value the writer holds ('' when the write is not fenced). Returns 0 when the lease has
+-- passed to another node: the fencing check.
+if ARGV[5] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[5] then
+  return 0
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SADD', KEYS[2], KEYS[1])
 -- The index lives as long as its longest-lived entry: NX sets a TTL on a new index and GT
@@ -97,11 +102,15 @@ class RedisCache:
 
     def __init__(self, client: RedisClient, keys: Keys, clock: Clock, *,
                  is_owned: Callable[[str], bool], local_cache: bool = True,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT,
+                 fence: Callable[[str], str | None] | None = None) -> None:
         self._client = client
         self._keys = keys
         self._clock = clock
         self._is_owned = is_owned
+        self._fence = fence
+        self.fenced_writes = 0
+        """Writes not made because this node no longer held the target's lease."""
         self._local_cache = local_cache
         self._timeout = timeout
         self._local = LocalCopies()
@@ -242,16 +251,28 @@ class RedisCache:
     async def _write(self, key: CacheKey, payload: bytes, ttl: float) -> bool:
         name = self._name(key)
         index = self._keys.cache_index(key.target)
+        lease = ""
+        if self._fence is not None:
+            held = self._fence(key.target)
+            if held is None:
+                self.fenced_writes += 1
+                return False
+            lease = held
         # Redis needs a whole, positive number of milliseconds.
         ttl_ms = max(1, math.ceil(ttl * 1000))
         message = FIELD_SEPARATOR.join(key)
         self._expect_own(message)
         try:
-            await self._bounded(self._write_script(
-                keys=[name, index], args=[payload, ttl_ms, self._keys.cache_channel, message]))
+            written = await self._bounded(self._write_script(
+                keys=[name, index, self._keys.lease(key.target)],
+                args=[payload, ttl_ms, self._keys.cache_channel, message, lease]))
         except REDIS_ERRORS as exc:
             self._forget_own(message)
             self._count_write_error("write", "cache write failed", name, exc)
+            return False
+        if not written:
+            self._forget_own(message)
+            self.fenced_writes += 1
             return False
         return True
 

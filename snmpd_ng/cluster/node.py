@@ -206,6 +206,17 @@ class ClusterNode:
     def owned(self) -> frozenset[str]:
         return self.ownership.owned(self._clock.now())
 
+    def lease_value(self, target: str) -> str | None:
+        """Return the value of the target's lease key while this node holds it, else None.
+
+        The shared cache passes it with each write, which Redis makes only while the lease key
+        still has that value.
+        """
+        lease = self.ownership.held.get(target)
+        if lease is None or lease.deadline <= self._clock.now():
+            return None
+        return f"{self.node_id} {lease.token}"
+
     @property
     def joined(self) -> bool:
         return self._joined
