@@ -388,6 +388,11 @@ class Daemon:
             stats=self._stats,
             basic_auth=config.http.basic_auth,
         )
+        if self._cluster is not None:
+            self._http_state.not_ready_reason = self._cluster.not_ready_reason
+            self._http_state.index_lines = (
+                "/cluster  cluster members, leases and the last failover (JSON)",
+                "/api/v1/targets/NAME/latest  a target's latest values from the shared cache")
         ssl_context = create_ssl_context(config.http.tls) if config.http.tls else None
         app = build_app(self._http_state)
         if self._alerting is not None and config.alerting is not None:

@@ -107,6 +107,15 @@ class ClusterRuntime:
         add_cluster_routes(app, lambda: self.node.snapshot)
         add_latest_routes(app, self.cache, lambda: self.node.targets)
 
+    def not_ready_reason(self) -> str:
+        """Say why /readyz answers 503 in cluster mode."""
+        node = self.node
+        if node.fenced:
+            return "fenced: Redis has been unreachable for longer than the leases"
+        if not node.joined:
+            return "not a cluster member yet: waiting for Redis to answer a heartbeat"
+        return "waiting for the first poll attempt of every target this node holds"
+
     def reload(self, config: DaemonConfig) -> None:
         """Take the reloaded target list; node-local settings apply at the next start."""
         self.node.update_targets(_target_names(config))

@@ -637,6 +637,14 @@ class TestCheckConfig:
         assert "the configuration is valid" in result.stdout
         assert "warning: cluster.heartbeat_interval: lease_ttl 10 s" in result.stderr
 
+    def test_valid_section_summarised(self, tmp_path: Path) -> None:
+        text = cluster_text(lease_ttl="10s", heartbeat_interval="2s")
+
+        result = check_config_file(write(tmp_path, text), {})
+
+        assert "cluster: node " in result.stdout
+        assert "lease 10 s, heartbeat 2 s, config hash " in result.stdout
+
     def test_invalid_section_exits_1(self, tmp_path: Path) -> None:
         text = cluster_text(f"url: redis://:{REDIS_PASSWORD}@127.0.0.1")
 

@@ -190,6 +190,25 @@ class TestHealthEndpoints:
         assert before.status == 503
         assert after.status == 200
 
+    async def test_readyz_gives_default_reason(self, served: Served) -> None:
+        reply = await served.get("/readyz")
+
+        assert "waiting for the first poll attempt" in reply.body
+
+    async def test_readyz_gives_daemon_reason(self, served: Served) -> None:
+        served.state.not_ready_reason = lambda: "fenced: Redis unreachable"
+
+        reply = await served.get("/readyz")
+
+        assert reply.body == "not ready: fenced: Redis unreachable\n"
+
+    async def test_index_lists_optional_routes(self, served: Served) -> None:
+        served.state.index_lines = ("/cluster  cluster members",)
+
+        reply = await served.get("/")
+
+        assert reply.body.endswith("/cluster  cluster members\n")
+
 
 class TestBasicAuth:
     async def test_missing_credentials_get_401(self, served_with_auth: Served) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from snmpd_ng.cluster.settings import ClusterSettings
 from snmpd_ng.config.alerting import AlertingSettings
 from snmpd_ng.config.model import DaemonConfig, JobConfig, TargetConfig
 from snmpd_ng.security.credentials import KeyKind, UsmUser
@@ -43,7 +44,18 @@ def summarize(config: DaemonConfig) -> str:
     lines.append(f"http: {', '.join(config.http.listen)}{_describe_http_options(config)}")
     if config.alerting is not None:
         lines += _describe_alerting(config.alerting)
+    if config.cluster is not None:
+        lines.append(_describe_cluster(config.cluster))
     return "\n".join(lines) + "\n"
+
+
+def _describe_cluster(settings: ClusterSettings) -> str:
+    from snmpd_ng.cluster.redis_conn import describe
+
+    node = settings.node_id or "from the state directory's node-id file"
+    return (f"cluster: node {node}, Redis {describe(settings.redis)}, lease "
+            f"{settings.lease_ttl:g} s, heartbeat {settings.heartbeat_seconds:g} s, "
+            f"config hash {settings.config_hash}")
 
 
 def _describe_snmpv3_targets(targets: tuple[TargetConfig, ...]) -> list[str]:

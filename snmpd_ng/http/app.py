@@ -41,6 +41,10 @@ class HttpState:
     stats: DaemonStats
     basic_auth: BasicAuthConfig | None = None
     last_auth_log: float = float("-inf")
+    not_ready_reason: Callable[[], str] | None = None
+    """Why /readyz answers 503; by default, the first poll attempts are still running."""
+    index_lines: tuple[str, ...] = ()
+    """More lines of the index page, one per optional route (such as /cluster)."""
 
 
 STATE_KEY = web.AppKey("state", HttpState)
@@ -118,14 +122,16 @@ async def _healthz(request: web.Request) -> web.StreamResponse:
 
 
 async def _readyz(request: web.Request) -> web.StreamResponse:
-    if request.app[STATE_KEY].is_ready():
+    state = request.app[STATE_KEY]
+    if state.is_ready():
         return web.Response(text="ready\n")
-    return web.Response(
-        status=503, text="not ready: waiting for the first poll attempt of every target\n"
-    )
+    reason = "waiting for the first poll attempt of every target"
+    if state.not_ready_reason is not None:
+        reason = state.not_ready_reason()
+    return web.Response(status=503, text=f"not ready: {reason}\n")
 
 
 async def _index(request: web.Request) -> web.StreamResponse:
-    return web.Response(
-        text="snmpd-ng\n/metrics  Prometheus metrics\n/healthz  liveness\n/readyz   readiness\n"
-    )
+    lines = ["snmpd-ng", "/metrics  Prometheus metrics", "/healthz  liveness",
+             "/readyz   readiness", *request.app[STATE_KEY].index_lines]
+    return web.Response(text="\n".join(lines) + "\n")
