@@ -13,6 +13,7 @@ from snmpd_ng.alerting.config import AlertingConfig, load_alerting
 from snmpd_ng.alerting.notification import Delivery, DeliveryKind, Notification
 from snmpd_ng.alerting.rules.model import RuleSignal
 from snmpd_ng.alerting.service import AlertService
+from snmpd_ng.alerting.sqlite_store import SqliteAlertStore
 
 MONDAY_NOON_UTC = 1_714_996_800.0
 """2024-05-06T12:00:00Z, a Monday."""
@@ -95,8 +96,8 @@ def simple_config(fakes: Mapping[str, Channel], **overrides: Any) -> AlertingCon
 async def started(tmp_path: Path, clock: FakeClock, alerting: AlertingConfig,
                   fakes: Mapping[str, Channel], name: str = "alerts.db") -> AlertService:
     """Build and start a service driven by hand (no tasks) on a database in tmp_path."""
-    service = AlertService(alerting, fakes, store_path=tmp_path / name, clock=clock,
-                           run_tasks=False)
+    store = SqliteAlertStore(tmp_path / name)
+    service = AlertService(alerting, fakes, store=store, clock=clock, run_tasks=False)
     await service.start()
     return service
 

@@ -19,7 +19,7 @@ from alerting_helpers import step as run_step
 from fakes import FakeClock
 
 from snmpd_ng.alerting.notification import Delivery, DeliveryKind, Notification
-from snmpd_ng.alerting.outbox import decode_notification, encode_notification
+from snmpd_ng.alerting.outbox_entry import decode_notification, encode_notification
 from snmpd_ng.alerting.service import AlertService
 
 RETRYABLE = DeliveryKind.RETRYABLE

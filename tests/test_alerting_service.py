@@ -11,9 +11,11 @@ import pytest
 from alerting_helpers import FakeChannel, channels, new_clock, signal, simple_config, started
 from alerting_helpers import step as run_step
 
+from snmpd_ng.alerting import sqlite_store
+from snmpd_ng.alerting.backend import StateChanges
 from snmpd_ng.alerting.notification import Delivery, DeliveryKind, Notification
 from snmpd_ng.alerting.service import AlertService
-from snmpd_ng.alerting.store import StateChanges
+from snmpd_ng.alerting.sqlite_store import SqliteAlertStore
 
 FAST_GROUPING = {"group_by": ["target"], "group_wait": "0s", "group_interval": "1s"}
 WAIT = 5.0
@@ -37,7 +39,7 @@ class SignallingChannel(FakeChannel):
 async def running(tmp_path: Path, channel: FakeChannel, **overrides: object) -> AlertService:
     fakes = {channel.name: channel}
     alerting = simple_config(fakes, grouping=FAST_GROUPING, **overrides)
-    service = AlertService(alerting, fakes, store_path=tmp_path / "alerts.db")
+    service = AlertService(alerting, fakes, store=SqliteAlertStore(tmp_path / "alerts.db"))
     await service.start()
     return service
 
@@ -106,14 +108,14 @@ async def test_failed_write_is_redone_by_next_run(tmp_path: Path,
     service = await started(tmp_path, clock, simple_config(fakes, grouping=grouping), fakes)
     service.submit(signal(at=clock.wall()))
     await service.sync()
-    original = StateChanges.apply
+    original = sqlite_store.write_changes
 
-    def failing(self: StateChanges, connection: sqlite3.Connection) -> None:
+    def failing(connection: sqlite3.Connection, changes: StateChanges) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(StateChanges, "apply", failing)
+    monkeypatch.setattr(sqlite_store, "write_changes", failing)
     assert await service.run_due() == 0
-    monkeypatch.setattr(StateChanges, "apply", original)
+    monkeypatch.setattr(sqlite_store, "write_changes", original)
     await run_step(service, clock, 1)
     await service.stop()
 
@@ -122,7 +124,8 @@ async def test_failed_write_is_redone_by_next_run(tmp_path: Path,
 
 async def test_signal_before_start_is_counted(tmp_path: Path) -> None:
     fakes = channels("chat")
-    service = AlertService(simple_config(fakes), fakes, store_path=tmp_path / "alerts.db")
+    service = AlertService(simple_config(fakes), fakes,
+                           store=SqliteAlertStore(tmp_path / "alerts.db"))
     service.submit(signal(at=time.time()))
 
     assert service.counters.signals_rejected == 1

@@ -1,21 +1,26 @@
-"""The SQLite store: migrations, WAL mode, append-only history, batching and saved state."""
+"""The SQLite store: migrations, WAL mode, append-only history, batching and saved state.
+
+The rules every store backend follows are tested in test_alert_store_contract.py; these tests
+cover what only the SQLite file and its thread do.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from snmpd_ng.alerting import history
+from snmpd_ng.alerting import sqlite_history as history
+from snmpd_ng.alerting.backend import StateChanges
 from snmpd_ng.alerting.history import HistoryEntry
+from snmpd_ng.alerting.sqlite_store import SqliteAlertStore, read_state, write_changes
 from snmpd_ng.alerting.store import (
     MIGRATIONS,
     Migration,
-    StateChanges,
     Store,
     StoreError,
-    load_state,
     migrate,
     schema_version,
 )
@@ -98,8 +103,8 @@ class TestHistory:
         changes = StateChanges()
         changes.record(entry("alert.pending"))
         changes.record(entry("alert.firing"))
-        await store.call(changes.apply)
-        entries = await store.call(lambda connection: history.query(connection, "fp1"))
+        await store.call(partial(write_changes, changes=changes))
+        entries = await store.call(lambda connection: history.query(connection, "fp1", 10))
 
         assert [item.kind for item in entries] == ["alert.pending", "alert.firing"]
         assert entries[0].detail == {"value": 2.5}
@@ -122,7 +127,7 @@ class TestHistory:
         with pytest.raises(sqlite3.IntegrityError):
             await store.call(lambda connection: connection.execute(
                 "UPDATE history SET actor = 'mallory'"))
-        (kept,) = await store.call(lambda connection: history.query(connection, "fp1"))
+        (kept,) = await store.call(lambda connection: history.query(connection, "fp1", 10))
 
         assert kept.actor == "rules"
 
@@ -132,7 +137,7 @@ class TestHistory:
             entry("notification.queued", None, "g1"),
             entry("notification.queued", None, "g2"),
         ]))
-        entries = await store.call(lambda connection: history.query(connection, "fp1"))
+        entries = await store.call(lambda connection: history.query(connection, "fp1", 10))
 
         assert [(item.kind, item.group_key) for item in entries] == [
             ("alert.grouped", "g1"), ("notification.queued", "g1")]
@@ -147,7 +152,7 @@ class TestOperations:
         store.submit(lambda connection: history.append(connection, [entry()]))
         store.submit(broken)
         await store.sync()
-        entries = await store.call(lambda connection: history.query(connection))
+        entries = await store.call(lambda connection: history.query(connection, None, 10))
         alerts = await store.call(lambda connection: connection.execute(
             "SELECT COUNT(*) FROM alerts").fetchone()[0])
 
@@ -175,8 +180,8 @@ class TestOperations:
         changes.put("alerts", "fp1", {"fingerprint": "fp1", "state": "firing"})
         changes.put("groups", "g1", {"group": {"key": "g1"}})
         changes.put("silences", "s1", {"id": "s1"})
-        await store.call(changes.apply)
-        saved = await store.call(load_state)
+        await store.call(partial(write_changes, changes=changes))
+        saved = await store.call(read_state)
 
         assert saved.alerts == [{"fingerprint": "fp1", "state": "firing"}]
         assert saved.groups == [{"group": {"key": "g1"}}]
@@ -185,12 +190,12 @@ class TestOperations:
     async def test_none_deletes_the_row(self, store: Store) -> None:
         changes = StateChanges()
         changes.put("alerts", "fp1", {"fingerprint": "fp1"})
-        await store.call(changes.apply)
+        await store.call(partial(write_changes, changes=changes))
         removal = StateChanges()
         removal.put("alerts", "fp1", None)
-        await store.call(removal.apply)
+        await store.call(partial(write_changes, changes=removal))
 
-        assert (await store.call(load_state)).alerts == []
+        assert (await store.call(read_state)).alerts == []
 
     async def test_writes_survive_reopen(self, tmp_path: Path) -> None:
         first = Store(tmp_path / "alerts.db")
@@ -199,8 +204,50 @@ class TestOperations:
         await first.close()
         second = Store(tmp_path / "alerts.db")
         applied = await second.open()
-        entries = await second.call(lambda connection: history.query(connection))
+        entries = await second.call(lambda connection: history.query(connection, None, 10))
         await second.close()
 
         assert applied == []
         assert len(entries) == 1
+
+
+class TestSqliteAlertStore:
+    async def test_sqlite_error_becomes_store_error(self, tmp_path: Path) -> None:
+        alert_store = SqliteAlertStore(tmp_path / "alerts.db")
+        await alert_store.open()
+        await alert_store.database.call(lambda connection: connection.execute(
+            "DROP TABLE outbox"))
+
+        with pytest.raises(StoreError, match="no such table: outbox"):
+            await alert_store.counts()
+        await alert_store.close()
+
+    async def test_unencodable_row_raises_store_error(self, tmp_path: Path) -> None:
+        alert_store = SqliteAlertStore(tmp_path / "alerts.db")
+        await alert_store.open()
+        changes = StateChanges()
+        changes.put("alerts", "fp1", {"value": object()})
+
+        with pytest.raises(StoreError, match="could not write the changes"):
+            await alert_store.apply(changes)
+        saved = await alert_store.load_state()
+        await alert_store.close()
+
+        assert saved.alerts == []
+
+    async def test_database_written_before_opens_unchanged(self, tmp_path: Path) -> None:
+        # A file with the version 1 schema and rows as earlier releases wrote them.
+        connection = sqlite3.connect(tmp_path / "alerts.db", isolation_level=None)
+        migrate(connection)
+        connection.execute("INSERT INTO alerts VALUES ('fp1', '{\"fingerprint\": \"fp1\"}')")
+        connection.execute("INSERT INTO history (at, kind, actor, detail) "
+                           "VALUES (1.0, 'alert.firing', 'rules', '{}')")
+        connection.close()
+        alert_store = SqliteAlertStore(tmp_path / "alerts.db")
+        await alert_store.open()
+        saved = await alert_store.load_state()
+        entries = await alert_store.history(None, 10)
+        await alert_store.close()
+
+        assert saved.alerts == [{"fingerprint": "fp1"}]
+        assert [entry.kind for entry in entries] == ["alert.firing"]

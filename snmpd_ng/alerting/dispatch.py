@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from snmpd_ng.alerting.backend import SavedState, StateChanges
 from snmpd_ng.alerting.channels.summary import group_fingerprint
 from snmpd_ng.alerting.config import AlertingConfig
 from snmpd_ng.alerting.escalation import EscalationState, Escalator, Outcome, Planned
@@ -37,11 +38,10 @@ from snmpd_ng.alerting.history import HistoryEntry
 from snmpd_ng.alerting.inhibition import Inhibitor
 from snmpd_ng.alerting.lifecycle import Alert, AlertState, Change, Lifecycle, TransitionError
 from snmpd_ng.alerting.notification import AlertView, Notification
-from snmpd_ng.alerting.outbox import OutboxEntry, insert_entries
+from snmpd_ng.alerting.outbox_entry import OutboxEntry
 from snmpd_ng.alerting.routing import Route, Router
 from snmpd_ng.alerting.rules.model import RuleSignal
 from snmpd_ng.alerting.silences import Silence, Silences
-from snmpd_ng.alerting.store import SavedState, StateChanges
 from snmpd_ng.ratelimit import WarningLimiter
 
 log = structlog.get_logger(__name__)
@@ -433,7 +433,7 @@ class Dispatcher:
             for planned in plan.planned:
                 entries.extend(self._fan_out(plan, planned, run))
         if entries:
-            run.changes.operations.append(insert_entries(entries, run.now))
+            run.changes.enqueue(entries, run.now)
             self.counters.notifications_queued += len(entries)
         return entries
 

@@ -25,6 +25,7 @@ from snmpd_ng.alerting.channels.base import Channel
 from snmpd_ng.alerting.pipeline import RulesPipeline
 from snmpd_ng.alerting.rules.model import SEVERITIES, RuleSignal, Severity
 from snmpd_ng.alerting.service import AlertService
+from snmpd_ng.alerting.sqlite_store import SqliteAlertStore
 from snmpd_ng.alerting.traps import TrapService, TrapSettings
 from snmpd_ng.clock import Clock
 from snmpd_ng.config.alerting import AlertingSettings, ChannelSpec
@@ -76,7 +77,7 @@ class Alerting:
         """The trap receiver, once started."""
         self._channels = dict(settings.channels)
         self.service = AlertService(settings.handling, settings.built_channels(),
-                                    store_path=self.store_path, clock=clock)
+                                    store=SqliteAlertStore(self.store_path), clock=clock)
         self.pipeline = RulesPipeline(settings.rules, self.service, clock,
                                       target_labels=target_labels(targets),
                                       counter_naming=counter_naming)

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 
 from snmpd_ng.alerting import history
+from snmpd_ng.alerting.backend import AlertStore, StateChanges, StoreError
 from snmpd_ng.alerting.channels.base import Channel
 from snmpd_ng.alerting.config import AlertingConfig
 from snmpd_ng.alerting.dispatch import AckResult, Counters, Dispatcher
@@ -35,7 +34,6 @@ from snmpd_ng.alerting.matchers import Matcher, matches_all, parse_matchers
 from snmpd_ng.alerting.outbox import Outbox
 from snmpd_ng.alerting.rules.model import RuleSignal
 from snmpd_ng.alerting.silences import Silence
-from snmpd_ng.alerting.store import StateChanges, Store, StoreError, load_state
 from snmpd_ng.clock import Clock, LoopClock
 
 log = structlog.get_logger(__name__)
@@ -67,10 +65,10 @@ class AlertService:
     """Alert handling of the daemon: lifecycle, grouping, escalation, outbox and history."""
 
     def __init__(self, config: AlertingConfig, channels: Mapping[str, Channel], *,
-                 store_path: Path, clock: Clock | None = None, run_tasks: bool = True) -> None:
+                 store: AlertStore, clock: Clock | None = None, run_tasks: bool = True) -> None:
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._channels = dict(channels)
-        self._store = Store(store_path)
+        self._store = store
         self._outbox = Outbox(self._store, self._channels, self._clock, config.outbox)
         self._dispatcher = Dispatcher(config, _types(self._channels))
         self._run_tasks = run_tasks
@@ -83,16 +81,16 @@ class AlertService:
         return self._dispatcher.counters
 
     @property
-    def store(self) -> Store:
+    def store(self) -> AlertStore:
         return self._store
 
     async def start(self) -> None:
         """Open the store, load the state saved before a restart, and start the tasks.
 
-        Raises StoreError when the database cannot be opened.
+        Raises StoreError when the store cannot be opened.
         """
         await self._store.open()
-        saved = await self._store.call(load_state)
+        saved = await self._store.load_state()
         self._dispatcher.restore(saved, self._clock.wall())
         requeued = await self._outbox.recover()
         self._wake = asyncio.Event()
@@ -129,7 +127,7 @@ class AlertService:
                                             "policies": sorted(config.policies),
                                             "receivers": sorted(config.receivers),
                                             "channels": sorted(self._channels)}))
-        await self._store.call(changes.apply)
+        await self._store.apply(changes)
         if self._run_tasks:
             await self._restart_workers()
         self._poke()
@@ -155,7 +153,7 @@ class AlertService:
                       error=repr(exc))
             return
         if applied or not changes.is_empty():
-            self._store.submit(changes.apply)
+            self._store.submit(changes)
             self._poke()
 
     async def acknowledge(self, key: str, by: str, comment: str | None = None,
@@ -228,8 +226,7 @@ class AlertService:
     async def history(self, key: str | None = None,
                       limit: int = history.DEFAULT_LIMIT) -> list[HistoryEntry]:
         """Return the history of an alert (fingerprint) or a group (key), oldest first."""
-        return await self._store.call(
-            lambda connection: history.query(connection, key, limit))
+        return await self._store.history(key, limit)
 
     # Running what is due
 
@@ -245,18 +242,18 @@ class AlertService:
     async def _commit(self, changes: StateChanges) -> bool:
         """Write `changes`; on failure take the saved state again and return False."""
         try:
-            await self._store.call(changes.apply)
-        except (sqlite3.Error, OSError, TypeError, ValueError) as exc:
-            # Memory is ahead of the database now, and the database is consistent, so its
+            await self._store.apply(changes)
+        except StoreError as exc:
+            # Memory is ahead of the store now, and the store is consistent, so its
             # state is taken again. The next run redoes the steps of this one.
             log.error("alert state write failed; reloading the saved state",
-                      error=str(exc), error_type=type(exc).__name__)
+                      error=str(exc), error_type=type(exc.__cause__ or exc).__name__)
             await self._reload_saved_state()
             return False
         return True
 
     async def _reload_saved_state(self) -> None:
-        saved = await self._store.call(load_state)
+        saved = await self._store.load_state()
         dispatcher = Dispatcher(self._dispatcher.config, _types(self._channels))
         dispatcher.counters = self._dispatcher.counters
         dispatcher.restore(saved, self._clock.wall(), confirm=False)
@@ -345,7 +342,7 @@ class AlertService:
         changes = StateChanges()
         changes.put("silences", silence.id, silence.to_dict())
         changes.record(HistoryEntry(at=now, kind=kind, actor=actor, detail=silence.to_dict()))
-        await self._store.call(changes.apply)
+        await self._store.apply(changes)
         self._dispatcher.mark_all()
         self._poke()
 

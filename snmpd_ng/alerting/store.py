@@ -1,7 +1,8 @@
-"""The SQLite store of alerting: alerts, groups, silences, the outbox and the history.
+"""The SQLite database of the alert store: its schema, and the thread that runs every operation.
 
-One thread owns the one connection and runs every operation in the order it was queued, so a
-read returns every write queued before it. `submit` queues a write and returns at once, which is
+`SqliteAlertStore` (sqlite_store.py) builds the alert store's operations on this. One thread
+owns the one connection and runs every operation in the order it was queued, so a read returns
+every write queued before it. `submit` queues a write and returns at once, which is
 what lets `AlertService.submit` never block; `call` queues an operation and awaits its result.
 The thread takes up to `MAX_BATCH` queued operations at a time and runs them in one
 transaction, each inside a savepoint, so one failing operation does not undo the others and
@@ -15,21 +16,20 @@ migration applied, and `open` applies the missing ones in order.
 from __future__ import annotations
 
 import asyncio
-import json
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
 
-from snmpd_ng.alerting import history
-from snmpd_ng.alerting.history import HistoryEntry
-from snmpd_ng.protocol.errors import SnmpError
+# Imported under its own name so that `from snmpd_ng.alerting.store import StoreError` keeps
+# working for the modules that import it from here.
+from snmpd_ng.alerting.backend import StoreError as StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -39,10 +39,6 @@ Operation = Callable[[sqlite3.Connection], Any]
 MAX_BATCH = 500
 """Operations run in one transaction at most: bounds how long one commit holds the lock."""
 BUSY_TIMEOUT_MS = 5000
-
-
-class StoreError(SnmpError):
-    """The alert store cannot be opened or written; the message names the file and the cause."""
 
 
 @dataclass(frozen=True)
@@ -280,61 +276,3 @@ def _set_result(future: asyncio.Future[Any], value: Any) -> None:
 def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)
-
-
-_STATE_TABLES = {"alerts": "fingerprint", "groups": "group_key", "silences": "id"}
-
-
-@dataclass
-class StateChanges:
-    """Writes that belong together: state rows, history entries and outbox rows.
-
-    They are applied in one operation, so a crash keeps all of them or none. That is what
-    makes an escalation step and the notifications it queued survive together.
-    """
-
-    rows: dict[str, dict[str, dict[str, Any] | None]] = field(
-        default_factory=lambda: {table: {} for table in _STATE_TABLES})
-    """New content by key for each state table; None deletes the row."""
-    history: list[HistoryEntry] = field(default_factory=list)
-    operations: list[Operation] = field(default_factory=list)
-    """More writes, such as the outbox's inserts, run after the rows."""
-
-    def put(self, table: str, key: str, data: dict[str, Any] | None) -> None:
-        self.rows[table][key] = data
-
-    def record(self, entry: HistoryEntry) -> None:
-        self.history.append(entry)
-
-    def is_empty(self) -> bool:
-        return not (any(self.rows.values()) or self.history or self.operations)
-
-    def apply(self, connection: sqlite3.Connection) -> None:
-        for table, key_column in _STATE_TABLES.items():
-            for key, data in self.rows[table].items():
-                if data is None:
-                    connection.execute(f"DELETE FROM {table} WHERE {key_column} = ?", (key,))
-                else:
-                    connection.execute(
-                        f"INSERT OR REPLACE INTO {table} ({key_column}, data) VALUES (?, ?)",
-                        (key, json.dumps(data, sort_keys=True)))
-        history.append(connection, self.history)
-        for operation in self.operations:
-            operation(connection)
-
-
-@dataclass(frozen=True)
-class SavedState:
-    alerts: list[dict[str, Any]]
-    groups: list[dict[str, Any]]
-    silences: list[dict[str, Any]]
-
-
-def load_state(connection: sqlite3.Connection) -> SavedState:
-    """Read every alert, group and silence, as saved by `StateChanges`."""
-    loaded = {}
-    for table in _STATE_TABLES:
-        rows = connection.execute(f"SELECT data FROM {table}").fetchall()
-        loaded[table] = [json.loads(row[0]) for row in rows]
-    return SavedState(alerts=loaded["alerts"], groups=loaded["groups"],
-                      silences=loaded["silences"])

@@ -23,14 +23,14 @@ from typing import Any
 import structlog
 from aiohttp import hdrs, web
 
+from snmpd_ng.alerting.backend import StoreError
 from snmpd_ng.alerting.channels.summary import group_fingerprint
 from snmpd_ng.alerting.dispatch import AcknowledgeError, AckResult, AlertNotFoundError
-from snmpd_ng.alerting.history_page import MAX_PAGE_SIZE, query_page
+from snmpd_ng.alerting.history_page import MAX_PAGE_SIZE
 from snmpd_ng.alerting.lifecycle import Alert, AlertState
 from snmpd_ng.alerting.matchers import MatcherError
 from snmpd_ng.alerting.service import AlertService
 from snmpd_ng.alerting.silences import Silence, SilenceError, SilenceNotFoundError
-from snmpd_ng.alerting.store import StoreError
 from snmpd_ng.clock import Clock, LoopClock
 from snmpd_ng.http import alert_requests as requests
 from snmpd_ng.http import pagerduty_webhook as pagerduty
@@ -410,8 +410,7 @@ async def _history_page(request: web.Request) -> web.Response:
                              maximum=MAX_PAGE_SIZE)
     before = requests.optional_integer(request.query, "before", minimum=1)
     kind = request.query.get("kind") or None
-    page = await api.service.store.call(
-        lambda connection: query_page(connection, limit=limit, before=before, kind=kind))
+    page = await api.service.store.history_page(limit=limit, before=before, kind=kind)
     return web.json_response({"entries": [requests.entry_json(entry) for entry in page.entries],
                               "next_before": page.next_before})
 
