@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -253,11 +254,14 @@ async def test_fenced_node_rejoins_when_redis_returns(tmp_path: Path,
         assert (node.fenced, node.owned()) == (False, frozenset(TARGETS))
 
 
-async def test_nodes_share_targets_on_redis_cluster(redis_cluster: RedisClusterDeployment) -> None:
+@asynccontextmanager
+async def nodes_on_redis_cluster(
+        deployment: RedisClusterDeployment) -> AsyncIterator[list[ClusterNode]]:
+    """Two nodes, a and b, on the Redis Cluster, after two heartbeats each."""
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     settings = {
         node_id: ClusterSettings(
-            redis=RedisSettings(url=redis_cluster.url, cluster=True, key_prefix=prefix),
+            redis=RedisSettings(url=deployment.url, cluster=True, key_prefix=prefix),
             node_id=node_id, lease_ttl=1.0, heartbeat_interval=0.25, lease_margin=0.05,
             join_delay=0.0)
         for node_id in ("a", "b")
@@ -268,11 +272,26 @@ async def test_nodes_share_targets_on_redis_cluster(redis_cluster: RedisClusterD
     try:
         for node in (*nodes, *nodes):
             await node.beat()
+        yield nodes
+    finally:
+        for client in clients.values():
+            await client.aclose()
+
+
+async def test_nodes_share_targets_on_redis_cluster(
+        redis_cluster: RedisClusterDeployment) -> None:
+    async with nodes_on_redis_cluster(redis_cluster) as nodes:
         claim = nodes[0].claim(next(iter(nodes[0].owned())), budget=0.1)
         assert claim is not None
         written = await nodes[0].commit(claim, {"job": "system", "slot": "1.000"})
 
         assert (nodes[0].owned() | nodes[1].owned(), written) == (frozenset(TARGETS), True)
-    finally:
-        for client in clients.values():
-            await client.aclose()
+
+
+async def test_status_read_on_redis_cluster(redis_cluster: RedisClusterDeployment) -> None:
+    async with nodes_on_redis_cluster(redis_cluster) as nodes:
+        await nodes[0].beat()  # b took its share after a's last read.
+        snapshot = nodes[0].snapshot
+
+    assert snapshot is not None
+    assert (len(snapshot.members), snapshot.unleased_count) == (2, 0)

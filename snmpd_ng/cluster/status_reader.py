@@ -86,9 +86,11 @@ async def _read_first(client: RedisClient, keys: Keys, targets: Sequence[str]) -
         pipe.zrange(keys.members, 0, -1, withscores=True)
         pipe.get(keys.leader)
         pipe.xrevrange(keys.events, count=FIRST_EVENTS)
-        for chunk in chunks:
-            pipe.mget(chunk)
-        replies = await pipe.execute()
+        replies = list(await pipe.execute())
+    # MGET goes outside the pipeline: redis-py refuses multi-key commands in a Redis Cluster
+    # pipeline, although all these keys share one slot. One round trip per 500 targets.
+    for chunk in chunks:
+        replies.append(await client.mget(chunk))
 
     seconds, microseconds = replies[0]
     now_ms = int(seconds) * 1000 + int(microseconds) // 1000
@@ -328,6 +330,7 @@ def _describe_event(event: FailoverEvent | None, now: float) -> str:
     when = datetime.fromtimestamp(event.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     text = f"{event.kind} of {event.node_id} at {when} ({max(0.0, now - event.at):.0f} s ago)"
     if event.kind == "expire":
-        text += f", which held {event.targets} target leases"
+        noun = "lease" if event.targets == 1 else "leases"
+        text += f", which held {event.targets} target {noun}"
     return text
 
