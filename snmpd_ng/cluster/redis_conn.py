@@ -299,16 +299,16 @@ async def persistence_warning(client: RedisClient) -> str | None:
     off = sorted(server for server, value in values.items() if value != "yes")
     if not off:
         return None
-    return (f"Redis at {', '.join(off)} runs with appendonly no, so the alert outbox and the "
-            "alert state are lost when Redis restarts: set `appendonly yes` in redis.conf, or "
-            "run CONFIG SET appendonly yes and then CONFIG REWRITE")
+    return (f"Redis at {', '.join(off)} runs with appendonly no, so the cluster's state "
+            "(members, leases, fencing tokens, the poll log and the shared cache) is lost when "
+            "Redis restarts, and every node rejoins from scratch: set `appendonly yes` in "
+            "redis.conf, or run CONFIG SET appendonly yes and then CONFIG REWRITE")
 
 
 def _unchecked_persistence_text(where: str, reason: str) -> str:
     return (f"cannot check whether Redis at {where} keeps an append-only file ({reason}); "
             "managed Redis services often block CONFIG. Make sure the service persists its data "
-            "(appendonly yes), or the alert outbox and the alert state are lost when Redis "
-            "restarts")
+            "(appendonly yes), or the cluster's state is lost when Redis restarts")
 
 
 async def _appendonly_by_server(client: RedisClient) -> dict[str, str | None]:
