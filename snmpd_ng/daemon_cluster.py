@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from snmpd_ng.cluster.ownership import LeaseChanges
 from snmpd_ng.cluster.redis_conn import RedisClient, describe, open_redis
 from snmpd_ng.cluster.settings import ClusterSettings
 from snmpd_ng.config.model import DaemonConfig
+from snmpd_ng.config.warnings import request_wait
 from snmpd_ng.http.cluster import add_cluster_routes
 from snmpd_ng.http.latest import add_latest_routes
 
@@ -56,8 +58,11 @@ class ClusterRuntime:
         assert settings is not None
         node_id = resolve_node_id(settings, state_dir)
         client = open_redis(settings.redis)
+        longest = max((job.interval for target in config.targets for job in target.jobs),
+                      default=0.0)
         node = ClusterNode(settings, node_id=node_id, targets=_target_names(config),
-                           client=client, clock=clock)
+                           client=client, clock=clock,
+                           failover_bound=_failover_bound(settings, longest))
         cache = RedisCache(client, node.keys, clock, is_owned=node.owns,
                            local_cache=settings.local_cache, fence=node.lease_value)
         node.add_listener(lambda changes: _drop_local_copies(cache, changes))
@@ -68,10 +73,19 @@ class ClusterRuntime:
         cap = self.max_budget()
         capped = sum(1 for target in config.targets for job in target.jobs
                      if target.budget_for(job) > cap)
-        if capped:
-            log.warning("cluster mode shortens poll budgets so that each poll ends before its "
-                        "lease could pass to another node; raise cluster.lease_ttl to allow "
-                        "longer polls", max_budget=round(cap, 3), jobs=capped)
+        # A shorter budget matters only where one request to a silent agent outlasts it: then
+        # the last retries are never sent.
+        cut_retries = sorted(target.name for target in config.targets
+                             if request_wait(target) > cap)
+        if cut_retries:
+            log.warning("cluster mode caps poll budgets below the time one request may wait "
+                        "for a silent agent, so its last retries are never sent; raise "
+                        "cluster.lease_ttl, or lower timeout or retries",
+                        max_budget=round(cap, 3), targets=len(cut_retries),
+                        first_targets=cut_retries[:5])
+        elif capped:
+            log.info("cluster mode caps poll budgets so that each poll ends inside its lease",
+                     max_budget=round(cap, 3), jobs=capped)
         return {"gate": self.node, "cache": self.cache, "max_budget": cap}
 
     def max_budget(self) -> float:
@@ -110,6 +124,9 @@ class ClusterRuntime:
     def not_ready_reason(self) -> str:
         """Say why /readyz answers 503 in cluster mode."""
         node = self.node
+        if node.duplicate_of is not None:
+            return (f"another process is running with node id {node.node_id}; give each node "
+                    "its own cluster.node_id or state_dir")
         if node.fenced:
             return "fenced: Redis has been unreachable for longer than the leases"
         if not node.joined:
@@ -117,11 +134,22 @@ class ClusterRuntime:
         return "waiting for the first poll attempt of every target this node holds"
 
     def reload(self, config: DaemonConfig) -> None:
-        """Take the reloaded target list; node-local settings apply at the next start."""
+        """Take the reloaded target list and config hash; other cluster settings need a restart.
+
+        The config hash changes with any shared key (a job's interval, say), so it is taken at
+        once: the other nodes compare it at the next heartbeat.
+        """
         self.node.update_targets(_target_names(config))
-        if config.cluster is not None and config.cluster != self.settings:
+        new = config.cluster
+        if new is None:
+            log.warning("cluster section removed; cluster mode ends when the daemon restarts",
+                        node=self.node.node_id)
+            return
+        if replace(new, config_hash="") != replace(self.settings, config_hash=""):
             log.warning("cluster settings changed; they apply when the daemon restarts",
                         node=self.node.node_id)
+        self.settings = replace(self.settings, config_hash=new.config_hash)
+        self.node.settings = replace(self.node.settings, config_hash=new.config_hash)
 
 
 def polling_totals(polling: Any) -> PollTotals:
@@ -136,3 +164,14 @@ def _target_names(config: DaemonConfig) -> Collection[str]:
 def _drop_local_copies(cache: RedisCache, changes: LeaseChanges) -> None:
     for target in changes.gained | changes.lost:
         cache.drop_local(target)
+
+
+def _failover_bound(settings: ClusterSettings, longest_interval: float) -> float:
+    """Return the failover bound, and warn when a configured one is shorter than can hold."""
+    computed = settings.lease_ttl + settings.heartbeat_seconds + longest_interval
+    bound = settings.failover_bound_seconds(longest_interval)
+    if bound < computed:
+        log.warning("cluster.failover_bound is shorter than a failover can take (lease_ttl + "
+                    "heartbeat_interval + the longest job interval); it will be missed",
+                    failover_bound=bound, computed_bound=round(computed, 3))
+    return bound

@@ -217,6 +217,37 @@ async def test_config_hash_majority_is_not_flagged(make_node: NodeFactory) -> No
     assert a.config_mismatch is False
 
 
+async def test_duplicate_node_id_polls_nothing(make_node: NodeFactory) -> None:
+    first, second = make_node("a"), make_node("a")
+    await first.beat()
+
+    await second.beat()
+
+    assert (second.duplicate_of, second.owned()) == (first.instance, frozenset())
+
+
+async def test_duplicate_node_id_leaves_first_alone(make_node: NodeFactory) -> None:
+    first, second = make_node("a"), make_node("a")
+    await first.beat()
+    await second.beat()
+
+    await second.stop()
+    await first.beat()
+
+    assert (first.joined, first.owned()) == (True, frozenset(TARGETS))
+
+
+async def test_restarted_node_replaces_stale_instance(make_node: NodeFactory) -> None:
+    crashed = make_node("a", lease_ttl=1.0)
+    await crashed.beat()
+    await asyncio.sleep(0.6)  # Two heartbeats (0.25 s each) without one: the process is gone.
+    restarted = make_node("a", lease_ttl=1.0)
+
+    await restarted.beat()
+
+    assert (restarted.duplicate_of, restarted.joined) == (None, True)
+
+
 async def test_first_node_becomes_leader(make_node: NodeFactory) -> None:
     a, b = make_node("a"), make_node("b")
 

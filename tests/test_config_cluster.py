@@ -121,8 +121,8 @@ class TestValidSection:
     def test_minimal_section_timing_defaults(self, tmp_path: Path) -> None:
         cluster = load_cluster(tmp_path, BASE + MINIMAL_CLUSTER)
 
-        assert cluster.lease_ttl == 10.0
-        assert cluster.heartbeat_seconds == 2.5
+        assert cluster.lease_ttl == 15.0
+        assert cluster.heartbeat_seconds == 3.75
         assert cluster.lease_margin == 1.0
 
     def test_full_section_builds_every_key(self, tmp_path: Path) -> None:

@@ -40,12 +40,20 @@ class ClusterCollector(Collector):
                        "families.", node.is_leader),
             "config_mismatch": ("1 when this node's config hash differs from the other "
                                 "nodes'.", node.config_mismatch),
+            "duplicate_node_id": ("1 while another live process uses this node's id, so "
+                                  "this one polls nothing.", node.duplicate_of is not None),
         }
         for name, (help_text, value) in states.items():
             yield GaugeMetricFamily(f"{PREFIX}_{name}", help_text, value=1.0 if value else 0.0)
         yield GaugeMetricFamily(f"{PREFIX}_owned_targets",
                                 "Targets whose lease this node holds.",
                                 value=len(node.ownership.held))
+        if node.failover_bound is not None:
+            yield GaugeMetricFamily(f"{PREFIX}_failover_bound_seconds",
+                                    "Seconds within which a dead node's targets are polled "
+                                    "again: lease_ttl + heartbeat_interval + the longest job "
+                                    "interval, or cluster.failover_bound.",
+                                    value=node.failover_bound)
         yield GaugeMetricFamily(f"{PREFIX}_heartbeat_rtt_seconds",
                                 "Round trip of the last heartbeat to Redis.",
                                 value=node.counters.last_heartbeat_rtt)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from snmpd_ng.cluster.redis_conn import (
     REDIS_ERRORS,
     RedisClient,
     describe,
+    explain_redis_error,
     persistence_warning,
 )
 from snmpd_ng.cluster.scripts import COMMIT_POLL, HEARTBEAT, LEASES, LEAVE
@@ -115,9 +117,12 @@ class ClusterNode:
 
     def __init__(self, settings: ClusterSettings, *, node_id: str, targets: Collection[str],
                  client: RedisClient, clock: Clock,
-                 poll_totals: Callable[[], PollTotals] | None = None) -> None:
+                 poll_totals: Callable[[], PollTotals] | None = None,
+                 failover_bound: float | None = None) -> None:
         self.settings = settings
         self.node_id = node_id
+        self.failover_bound = failover_bound
+        """Seconds within which a dead node's targets are polled again (reported only)."""
         self.keys = Keys(settings.redis.key_prefix)
         self.counters = NodeCounters()
         self.ownership = Ownership(node_id, settings.lease_margin)
@@ -141,6 +146,10 @@ class ClusterNode:
         self._checked_persistence = False
         self.leader: str | None = None
         self.config_mismatch = False
+        self.instance = secrets.token_hex(8)
+        """Tells this process from another one started with the same node id by mistake."""
+        self.duplicate_of: str | None = None
+        """The other live process's instance id while it holds this node id."""
         self.snapshot: ClusterStatus | None = None
         self.poll_rate = PollRate()
 
@@ -151,7 +160,8 @@ class ClusterNode:
         log.info("cluster node starting", node=self.node_id, redis=describe(self.settings.redis),
                  lease_ttl=self.settings.lease_ttl,
                  heartbeat_interval=self.settings.heartbeat_seconds,
-                 join_delay=self.settings.join_delay_seconds)
+                 join_delay=self.settings.join_delay_seconds,
+                 failover_bound=self.failover_bound)
         self._task = asyncio.create_task(self._loop(), name="snmpd-ng cluster heartbeat")
 
     async def stop(self) -> None:
@@ -168,10 +178,10 @@ class ClusterNode:
                                           args=[self.keys.base, self.node_id, ttl_ms, "0",
                                                 *sorted(self.ownership.held)])
                 await self._leave_script(keys=[self.keys.members],
-                                         args=[self.keys.base, self.node_id])
+                                         args=[self.keys.base, self.node_id, self.instance])
         except (*REDIS_ERRORS, TimeoutError) as exc:
             log.warning("cluster leave failed; the leases will expire instead",
-                        node=self.node_id, error=repr(exc))
+                        node=self.node_id, error=self._explain(exc))
         self.ownership.held.clear()
         log.info("cluster node stopped", node=self.node_id)
 
@@ -251,7 +261,7 @@ class ClusterNode:
             written = await self._commit_script(keys=[self.keys.members], args=args)
         except REDIS_ERRORS as exc:
             self.counters.commit_failures += 1
-            self._warn("commit", "cluster poll record not written", error=repr(exc))
+            self._warn("commit", "cluster poll record not written", error=self._explain(exc))
             return True
         if written:
             self.counters.commits += 1
@@ -285,6 +295,12 @@ class ClusterNode:
             return
         self.counters.last_heartbeat_rtt = self._clock.now() - sent_at
         self.counters.heartbeats += 1
+        if _text(reply[0]) == "conflict":
+            self._on_duplicate_id(_text(reply[2]))
+            return
+        if self.duplicate_of is not None:
+            log.info("cluster node id free again: this process joins", node=self.node_id)
+            self.duplicate_of = None
         now_ms = self._read_members(reply)
         await self._on_redis_back()
 
@@ -306,7 +322,9 @@ class ClusterNode:
             "heartbeat_rtt_ms": f"{self.counters.last_heartbeat_rtt * 1000:.1f}",
         }
         ttl_ms = int(self.settings.lease_ttl * 1000)
-        args = [self.keys.base, self.node_id, str(ttl_ms)]
+        # Two heartbeats without one from the other process: it has stopped.
+        stale_ms = int(2 * self.settings.heartbeat_seconds * 1000)
+        args = [self.keys.base, self.node_id, str(ttl_ms), self.instance, str(stale_ms)]
         for name, value in fields.items():
             args += [name, value]
         return args
@@ -378,7 +396,7 @@ class ClusterNode:
             tokens = await self._leases_script(keys=[self.keys.members], args=args)
         except REDIS_ERRORS as exc:
             self.counters.lease_requests_failed += 1
-            self._warn("leases", "cluster lease request failed", error=repr(exc))
+            self._warn("leases", "cluster lease request failed", error=self._explain(exc))
             return
         changes = self.ownership.apply(hold, [int(t) for t in tokens], release, sent_at,
                                        self.settings.lease_ttl)
@@ -405,17 +423,31 @@ class ClusterNode:
                 self_id=self.node_id, config_hash=self.settings.config_hash,
                 fenced=self._fenced)
         except REDIS_ERRORS as exc:
-            self._warn("status", "cluster status not read", error=repr(exc))
+            self._warn("status", "cluster status not read", error=self._explain(exc))
             return
         total = sum(member.polls_total for member in self.snapshot.members)
         self.poll_rate.update(self._clock.now(), total)
+
+    def _on_duplicate_id(self, other: str) -> None:
+        """Poll nothing while another live process uses this node id."""
+        if self.duplicate_of is None:
+            log.error("another snmpd-ng process is running with this node id; this one polls "
+                      "nothing until that one stops. Give each node its own cluster.node_id "
+                      "or state_dir", node=self.node_id, instance=self.instance,
+                      other_instance=other)
+        self.duplicate_of = other
+        self._joined = False
+        lapsed = frozenset(self.ownership.held)
+        self.ownership.held.clear()
+        if lapsed:
+            self._notify(LeaseChanges(frozenset(), lapsed))
 
     # Redis lost and found
 
     def _on_redis_failure(self, exc: BaseException, sent_at: float) -> None:
         self.counters.heartbeat_failures += 1
         self._warn("heartbeat", "cluster heartbeat failed; polling continues until the leases "
-                   "end", error=repr(exc), redis=describe(self.settings.redis))
+                   "end", error=self._explain(exc))
         now = self._clock.now()
         lapsed = self.ownership.expire(now)
         if lapsed:
@@ -446,12 +478,15 @@ class ClusterNode:
         try:
             warning = await persistence_warning(self._client)
         except Exception as exc:  # Checked again at the next heartbeat.
-            log.warning("cluster persistence check failed", error=repr(exc))
+            log.warning("cluster persistence check failed", error=self._explain(exc))
             return
         self._checked_persistence = True
         if warning is not None:
             log.warning("redis persistence", warning=warning,
                         redis=describe(self.settings.redis))
+
+    def _explain(self, exc: BaseException) -> str:
+        return explain_redis_error(self.settings.redis, exc)
 
     def _warn(self, kind: str, event: str, **fields: object) -> None:
         suppressed = self._warnings.admit(kind, self._clock.now())

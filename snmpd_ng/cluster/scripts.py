@@ -13,10 +13,22 @@ from __future__ import annotations
 
 HEARTBEAT = """
 local base, node, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local instance, stale = ARGV[4], tonumber(ARGV[5])
 local members = base .. 'members'
 local events = base .. 'events'
+local key = base .. 'member:' .. node
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- Another live process with this node id: refuse, and change nothing. A process that stopped
+-- beating (a crashed node restarting within its lease) is replaced.
+if redis.call('ZSCORE', members, node) then
+  local other = redis.call('HGET', key, 'instance')
+  local beat = tonumber(redis.call('HGET', key, 'heartbeat_ms') or '0')
+  if other and other ~= instance and now - beat < stale then
+    return {'conflict', now, other}
+  end
+end
 
 -- Members whose lease ended are dead: remove them and record the expiry.
 local dead = redis.call('ZRANGEBYSCORE', members, '-inf', now)
@@ -29,7 +41,6 @@ for _, id in ipairs(dead) do
 end
 
 -- This node: a new lease, and a join event when it was not a member.
-local key = base .. 'member:' .. node
 local joined = now
 if redis.call('ZSCORE', members, node) then
   joined = tonumber(redis.call('HGET', key, 'joined_ms') or now)
@@ -38,8 +49,9 @@ else
              'at_ms', now, 'targets', 0)
 end
 redis.call('ZADD', members, now + ttl, node)
-redis.call('HSET', key, 'node_id', node, 'joined_ms', joined, 'heartbeat_ms', now)
-for i = 4, #ARGV, 2 do
+redis.call('HSET', key, 'node_id', node, 'joined_ms', joined, 'heartbeat_ms', now,
+           'instance', instance)
+for i = 6, #ARGV, 2 do
   redis.call('HSET', key, ARGV[i], ARGV[i + 1])
 end
 redis.call('PEXPIRE', key, 3 * ttl)
@@ -63,12 +75,19 @@ for _, id in ipairs(redis.call('ZRANGE', members, 0, -1)) do
 end
 return reply
 """
-"""ARGV: base, node id, lease TTL (ms), then field/value pairs of the member hash."""
+"""ARGV: base, node id, lease TTL (ms), this process's instance id, the age (ms) after which
+another instance's heartbeat is stale, then field/value pairs of the member hash. Reply: now,
+leader, then four values per live member; or "conflict", now and the other instance id when
+another live process uses this node id."""
 
 LEAVE = """
-local base, node = ARGV[1], ARGV[2]
+local base, node, instance = ARGV[1], ARGV[2], ARGV[3]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- A process that was refused as a duplicate never owned the member entry: leave it alone.
+if redis.call('HGET', base .. 'member:' .. node, 'instance') ~= instance then
+  return 0
+end
 if redis.call('ZREM', base .. 'members', node) == 1 then
   redis.call('XADD', base .. 'events', 'MAXLEN', '~', 1000, '*', 'kind', 'leave', 'node', node,
              'at_ms', now, 'targets', 0)
@@ -79,7 +98,8 @@ if redis.call('GET', base .. 'leader') == node then
 end
 return 1
 """
-"""ARGV: base, node id. The node's target leases are released by LEASES beforehand."""
+"""ARGV: base, node id, instance id. The node's target leases are released by LEASES
+beforehand."""
 
 LEASES = """
 local base, node, ttl, holds = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])

@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 from snmpd_ng.secret import Secret
 
-DEFAULT_LEASE_TTL = 10.0
-"""Seconds a node's membership lease and its target leases last without a renewal."""
+DEFAULT_LEASE_TTL = 15.0
+"""Seconds a node's membership lease and its target leases last without a renewal.
+
+With the default heartbeat (a quarter of it) and margins, polls get 9.25 s, more than the 6 s
+that net-snmp's default timeout and retries may wait for a silent agent."""
 
 
 @dataclass(frozen=True, slots=True)
