@@ -383,7 +383,7 @@ class TestCrossChecks:
          ({"lease_ttl": "10s", "failover_bound": "10s"},
           "cluster.failover_bound: failover_bound 10 s is not longer than lease_ttl 10 s"),
          ({"failover_bound": "5s"},
-          "failover_bound 5 s is not longer than lease_ttl 10 s, but the targets of a failed "
+          "failover_bound 5 s is not longer than lease_ttl 15 s, but the targets of a failed "
           "node move only after its lease expired; raise it above lease_ttl")],
     )  # fmt: skip
     def test_lease_timing_error(self, tmp_path: Path, keys: dict[str, str],
@@ -491,12 +491,12 @@ class TestWarnings:
         assert self.warnings(tmp_path, text) == []
 
     def test_long_command_timeout_warns(self, tmp_path: Path) -> None:
-        text = cluster_text("url: redis://127.0.0.1\ncommand_timeout: 8s")
+        text = cluster_text("url: redis://127.0.0.1\ncommand_timeout: 12s")
 
         (warning,) = self.warnings(tmp_path, text)
 
-        assert ("cluster.redis.command_timeout: heartbeat_interval (2.5 s) plus command_timeout "
-                "(8 s) is not shorter than lease_ttl (10 s)") in warning
+        assert ("cluster.redis.command_timeout: heartbeat_interval (3.75 s) plus "
+                "command_timeout (12 s) is not shorter than lease_ttl (15 s)") in warning
 
     def test_no_node_id_nor_state_dir_warns(self, tmp_path: Path) -> None:
         text = cluster_text().replace("  node_id: poller-a\n", "")
