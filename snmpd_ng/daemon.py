@@ -300,8 +300,15 @@ class Daemon:
         cluster = ClusterRuntime.build(config, state_dir, LoopClock())
         polling = self._polling_factory(config, manager, **cluster.polling_options(config))
         await cluster.start(self._stack, self._stop_step, lambda: polling_totals(polling))
+        cluster.node.add_listener(self._forget_moved_targets)
         self._cluster = cluster
         return polling
+
+    def _forget_moved_targets(self, changes: Any) -> None:
+        """Let the alerting rules drop the targets that another cluster node polls now."""
+        if self._alerting is not None:
+            for target in sorted(changes.lost):
+                self._alerting.pipeline.forget_target(target)
 
     async def _start_alerting(self, config: DaemonConfig, polling: PollingLike) -> None:
         """Start the alert service, then the rules, subscribed to the polling results.
