@@ -169,3 +169,25 @@ async def test_target_request_help_says_resends_count_apart() -> None:
     assert ("# HELP snmp_target_retries_total Resends of a request after one of its attempts "
             "timed out.\n") in text
     assert "snmp_target_requests_total{target=\"a\"} 1\n" in text
+
+
+def shared_pipeline() -> PipelineStats:
+    from snmpd_ng.cache.base import CacheStats
+
+    cache = CacheStats(0, 5, 1, 0, 0, local_hits=3, fenced_writes=2, shared=True)
+    return PipelineStats([], cache, 0, 1, 0, 0, 0, 0)
+
+
+def test_shared_cache_counters_exported() -> None:
+    metrics = PollingMetrics(FakeClock(START), shared_pipeline)
+
+    text = render(metrics)
+
+    assert "\nsnmp_cache_local_hits_total 3\n" in text
+    assert "\nsnmp_cache_fenced_writes_total 2\n" in text
+
+
+def test_in_process_cache_has_no_shared_counters() -> None:
+    metrics = PollingMetrics(FakeClock(START), pipeline)
+
+    assert "snmp_cache_local_hits" not in render(metrics)

@@ -76,3 +76,7 @@ class CacheStats:
     write_errors: int = 0
     """Writes and invalidations that failed (Redis failed or timed out, or the value could not
     be encoded)."""
+    fenced_writes: int = 0
+    """Writes not made because the node no longer held the target's lease."""
+    shared: bool = False
+    """Whether the cache is the shared one of cluster mode, whose extra counters /metrics shows."""

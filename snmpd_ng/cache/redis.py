@@ -201,6 +201,7 @@ class RedisCache:
             expired=self._local.expired, invalidated=self._invalidated,
             local_hits=self._local_hits, decode_errors=self._decode_errors,
             read_errors=self._read_errors, write_errors=self._write_errors,
+            fenced_writes=self.fenced_writes, shared=True,
         )
 
     # Ownership and listing

@@ -309,6 +309,26 @@ def _add_cache(families: FamilySink, cache: CacheStats) -> None:
     families.add("snmp_cache_invalidated", "counter",
                  "Cache entries dropped because their target rebooted or was reconfigured.", {},
                  cache.invalidated)
+    if cache.shared:
+        _add_shared_cache(families, cache)
+
+
+def _add_shared_cache(families: FamilySink, cache: CacheStats) -> None:
+    """Add the counters of cluster mode's cache in Redis."""
+    families.add("snmp_cache_local_hits", "counter",
+                 "Cache hits served from this node's local copy, without a Redis call.", {},
+                 cache.local_hits)
+    families.add("snmp_cache_decode_errors", "counter",
+                 "Cache entries read from Redis that could not be decoded (counted as misses).",
+                 {}, cache.decode_errors)
+    families.add("snmp_cache_read_errors", "counter",
+                 "Cache reads that failed because Redis failed or timed out (counted as misses).",
+                 {}, cache.read_errors)
+    families.add("snmp_cache_write_errors", "counter",
+                 "Cache writes and invalidations that failed.", {}, cache.write_errors)
+    families.add("snmp_cache_fenced_writes", "counter",
+                 "Cache writes not made because another node holds the target's lease now.", {},
+                 cache.fenced_writes)
 
 
 def _add_scheduler(families: FamilySink, stats: PipelineStats) -> None:
