@@ -1,10 +1,11 @@
 """Run several `snmpd-ng run` processes as one cluster on loopback, and check what they polled.
 
 The nodes are real subprocesses that share one YAML config (apart from the node id, the HTTP
-port and the state directory) and one Redis. What they did is read back three ways: from Redis
-(the `polls` stream of committed polls, the target leases, the `events` stream), from each
-node's /metrics, /readyz and /cluster, and from the agents (net-snmp's snmpInPkts counter, and
-the arrival times that a `SilentAgent` records).
+port and the state directory) and one Redis. The tests read what the nodes did in three places:
+
+- Redis: the `polls` stream of committed polls, the target leases and the `events` stream;
+- each node's /metrics, /readyz and /cluster;
+- the agents: net-snmp's snmpInPkts counter, and the arrival times a `SilentAgent` records.
 
 `check_poll_log` states the polling guarantee of cluster mode as two invariants over the poll
 log, and every test of tests/test_cluster_daemons.py applies it to the polls of its own time.
@@ -24,6 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -51,7 +53,7 @@ POLL_STEP = 0.1
 
 @dataclass(frozen=True)
 class Timing:
-    """The cluster and job timing of the tests, in seconds; short so that failovers are quick."""
+    """The cluster and job timing of the tests, in seconds, short so that failovers are quick."""
 
     lease_ttl: float = 3.0
     heartbeat: float = 0.75
@@ -90,8 +92,11 @@ def spread_targets(count: int, agents: Sequence[NetSnmpAgent],
 
 
 def silent_target_names(node_ids: Sequence[str]) -> list[str]:
-    """Return one target name per node, s00, s01, ..., that the assignment gives that node when
-    all of `node_ids` are eligible; so each node has a silent target to be caught polling."""
+    """Return one target name per node, the first of s00, s01, ... that the assignment gives
+    that node when all of `node_ids` are eligible.
+
+    So each node polls one silent target, and a pause can catch any node in the middle of a poll.
+    """
     nodes = [(node_id, 1.0) for node_id in node_ids]
     names: dict[str, str] = {}
     number = 0
@@ -133,10 +138,11 @@ def render_config(*, node_id: str, http_port: int, state_dir: Path, targets: Seq
 
 
 class SilentAgent:
-    """A UDP socket on loopback that receives requests, records when, and never answers.
+    """A UDP socket on loopback that receives requests, records their arrival times, and never
+    responds.
 
-    It stands in for an agent that does not respond, so that every poll of its targets lasts
-    the whole poll budget: a node paused then is caught in the middle of a poll.
+    It stands in for an unreachable agent. Every poll of its target lasts the whole poll budget,
+    so a node paused just after a request arrived is caught in the middle of a poll.
     """
 
     def __init__(self) -> None:
@@ -289,21 +295,50 @@ class NodeProcess:
         reply = self.get("/readyz")
         return None if reply is None else reply.status
 
-    def log_events(self) -> list[dict[str, Any]]:
-        """The JSON log lines of every start so far; other lines are skipped."""
+    def log_events(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """The JSON log lines of every start, from Unix time `since` on; other lines are skipped."""
         events = []
         for line in self.log_path.read_text(errors="replace").splitlines():
             try:
                 event = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(event, dict):
+            if isinstance(event, dict) and _event_time(event) >= since:
                 events.append(event)
         return events
 
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _event_time(event: dict[str, Any]) -> float:
+    """The Unix time of a log event; its `timestamp` is ISO 8601 in UTC, such as
+    2024-06-05T10:00:00.123456Z."""
+    stamp = str(event.get("timestamp", ""))
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+CRASH_EVENTS = frozenset({"poll crashed", "scheduled run failed", "cluster heartbeat step failed",
+                          "cluster change listener failed", "result consumer failed",
+                          "cache listener failed", "stop step failed"})
+"""Log events of a fault that a catch-all handler caught: each is a bug."""
+
+
+def find_crashes(nodes: Iterable[NodeProcess], since: float) -> list[str]:
+    """List the nodes that exited on their own, and the log events of faults (CRASH_EVENTS, or
+    any event with a traceback) from Unix time `since` on."""
+    crashes = []
+    for node in nodes:
+        if node.should_run and not node.is_running:
+            crashes.append(f"{node.node_id} exited:\n{node.log_tail()}")
+        for event in node.log_events(since):
+            if event.get("event") in CRASH_EVENTS or "exception" in event:
+                crashes.append(f"{node.node_id}: {event}")
+    return crashes
 
 
 @dataclass(frozen=True)
