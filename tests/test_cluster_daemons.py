@@ -153,6 +153,13 @@ class Scenario:
         assert not result.gaps, "\n".join(result.gaps)
         return result
 
+    def kill(self, node: NodeProcess) -> float:
+        """SIGKILL `node`, note the kill as an outage, and return its Unix time."""
+        killed_at = time.time()
+        node.kill()
+        self.outages.append(Outage(killed_at, killed_at, f"SIGKILL of {node.node_id}"))
+        return killed_at
+
     def check_no_crash(self) -> None:
         """Assert that no node exited on its own or logged a fault during the test."""
         crashes = find_crashes(self.cluster.nodes, self.started_at)
@@ -313,9 +320,7 @@ def test_sigkill_targets_polled_within_bound(cluster: Scenario,
     victim = trio.node("node-b")
     orphans = _owned_by(trio.lease_owners(), victim.node_id)
 
-    killed_at = time.time()
-    victim.kill()
-    cluster.outages.append(Outage(killed_at, killed_at, "SIGKILL of node-b"))
+    killed_at = cluster.kill(victim)
 
     delays = wait_repolled(trio, orphans, killed_at, exclude=victim.node_id)
     worst = max(delays.values())
@@ -355,9 +360,7 @@ def test_restarted_node_rejoins_after_join_delay(cluster: Scenario,
     trio = cluster.cluster
     victim = trio.node("node-c")
     orphans = _owned_by(trio.lease_owners(), victim.node_id)
-    killed_at = time.time()
-    victim.kill()
-    cluster.outages.append(Outage(killed_at, killed_at, "SIGKILL of node-c"))
+    killed_at = cluster.kill(victim)
     wait_repolled(trio, orphans, killed_at, exclude=victim.node_id)
     assert victim.node_id not in trio.members()
 
@@ -608,9 +611,7 @@ class Chaos:
         # lease expiry keeps the failover bound (test_rejoin_at_lease_expiry_keeps_bound).
         node = self.pick_node()
         wait_heartbeat(self.trio, node.node_id)
-        killed_at = time.time()
-        node.kill()
-        self.scenario.outages.append(Outage(killed_at, killed_at, f"SIGKILL of {node.node_id}"))
+        self.scenario.kill(node)
         taken_over = TIMING.failover_bound + TIMING.interval
         down = self.rng.choice([0.0, self.rng.uniform(taken_over, taken_over + 2.0)])
         time.sleep(down)
