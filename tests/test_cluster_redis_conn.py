@@ -345,7 +345,7 @@ async def test_persistence_warning_without_appendonly(tmp_path: Path,
         assert warning is not None
         assert f"127.0.0.1:{server.port}" in warning
         assert "appendonly no" in warning
-        assert "outbox" in warning
+        assert "is lost when Redis restarts" in warning
         assert "lost when Redis restarts" in warning
         assert "`appendonly yes`" in warning
 

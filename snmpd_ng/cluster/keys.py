@@ -17,8 +17,8 @@ node's clock (nodes are expected to run NTP).
 - leader (string, with a TTL): node id of the node that exports the cluster-wide aggregates.
 - polls (stream, capped): one entry per committed poll: node, target, job, slot, started,
   finished, token, ok. The tests check the polling invariants from it.
-- slots (hash): "<target>\\x1f<job>" -> the slot of the last recorded poll, which makes a
-  retried record write harmless.
+- slots (hash): "<target>\\x1f<job>" -> "<slot> <lease value>" of the last recorded poll, which
+  makes a retried record write harmless.
 - events (stream, capped): membership changes: kind (join, leave, expire), node, at_ms, and for an
   expiry the number of targets the node held.
 - cache:<target>:<kind>:<name> (string, with a TTL): one cache entry (snmpd_ng.cache.codec).

@@ -138,12 +138,14 @@ local base, target, lease = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('GET', base .. 'lease:' .. target) ~= lease then
   return 0
 end
--- A repeat of the same slot is the client's retry of this very write: written already.
+-- A repeat of the same slot under the same lease is the client's retry of this very write:
+-- written already. The same slot under another lease is a double poll, and is recorded.
 local slot_field = target .. '\\31' .. ARGV[5]
-if redis.call('HGET', base .. 'slots', slot_field) == ARGV[6] then
+local recorded = ARGV[6] .. ' ' .. lease
+if redis.call('HGET', base .. 'slots', slot_field) == recorded then
   return 1
 end
-redis.call('HSET', base .. 'slots', slot_field, ARGV[6])
+redis.call('HSET', base .. 'slots', slot_field, recorded)
 redis.call('XADD', base .. 'polls', 'MAXLEN', '~', tonumber(ARGV[4]), '*', 'job', ARGV[5],
            'slot', ARGV[6], unpack(ARGV, 7))
 return 1
@@ -151,5 +153,6 @@ return 1
 """ARGV: base, target, the lease value the poll started under ("<node> <token>"), the stream's
 length cap, the job, the slot (Unix seconds, as text), then the entry's other field/value pairs.
 Reply 0 (nothing written) when the lease changed: the fencing check that keeps a node that lost
-its lease from writing. The `slots` hash keeps the last slot recorded per target and job, which
-makes the write idempotent: the Redis client may send it again after a broken connection."""
+its lease from writing. The `slots` hash keeps the last slot and lease recorded per target and
+job, which makes the write idempotent: the Redis client may send it again after a broken
+connection."""
