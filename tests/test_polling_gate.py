@@ -47,6 +47,7 @@ class FakeGate:
     finished: list[str] = field(default_factory=list)
     budgets: list[float] = field(default_factory=list)
     listeners: list[Callable[[OwnershipChange], None]] = field(default_factory=list)
+    quiet: Callable[[str, float], bool] | None = None
 
     def claim(self, target: str, budget: float) -> FakeClaim | None:
         self.budgets.append(budget)
@@ -67,6 +68,9 @@ class FakeGate:
 
     def add_listener(self, listener: Callable[[OwnershipChange], None]) -> None:
         self.listeners.append(listener)
+
+    def set_quiet_check(self, quiet: Callable[[str, float], bool]) -> None:
+        self.quiet = quiet
 
     def move(self, change: Change) -> None:
         self.mine |= change.gained
@@ -211,3 +215,24 @@ def test_aligned_first_slot_is_not_in_the_past() -> None:
     slot = aligned_first_slot(("router", "system"), 10.0, 1.0, now=50.0, wall=1_700_000_123.4)
 
     assert 50.0 <= slot < 60.0
+
+
+async def test_target_not_quiet_just_before_its_slot() -> None:
+    gate = FakeGate({"router"})
+    service, _, clock = make_service(gate)
+    await run_one_interval(service, clock)
+
+    # The system job runs every 10 s from t=0 (no jitter): the next slot is 10 s away.
+    assert gate.quiet is not None
+    assert gate.quiet("router", 10.5) is False
+    await service.stop()
+
+
+async def test_target_quiet_far_from_its_slot() -> None:
+    gate = FakeGate({"router"})
+    service, _, clock = make_service(gate)
+    await run_one_interval(service, clock)
+
+    assert gate.quiet is not None
+    assert gate.quiet("router", 1.0) is True
+    await service.stop()

@@ -29,7 +29,7 @@ import structlog
 from snmpd_ng.clock import Clock
 from snmpd_ng.cluster.assignment import assign
 from snmpd_ng.cluster.keys import Keys
-from snmpd_ng.cluster.ownership import Claim, LeaseChanges, Ownership
+from snmpd_ng.cluster.ownership import Claim, LeaseChanges, Ownership, QuietCheck
 from snmpd_ng.cluster.redis_conn import (
     REDIS_ERRORS,
     RedisClient,
@@ -131,6 +131,7 @@ class ClusterNode:
         self._clock = clock
         self._poll_totals = poll_totals
         self._listeners: list[ChangeListener] = []
+        self._quiet: QuietCheck = _always_quiet
         self._task: asyncio.Task[None] | None = None
         self._warnings = WarningLimiter()
         self._heartbeat_script = client.register_script(HEARTBEAT)
@@ -188,6 +189,14 @@ class ClusterNode:
     def add_listener(self, listener: ChangeListener) -> None:
         """Call `listener` with the targets gained and lost after each lease change."""
         self._listeners.append(listener)
+
+    def set_quiet_check(self, quiet: QuietCheck) -> None:
+        """Ask `quiet(target, window)` before releasing a target that moved away.
+
+        Polling answers from its schedules: whether no slot of the target is due within the
+        window. Without it, a target is released at the first heartbeat after it moved.
+        """
+        self._quiet = quiet
 
     def set_poll_totals(self, source: Callable[[], PollTotals]) -> None:
         """Read the polling totals for the member hash from `source` at each heartbeat."""
@@ -388,7 +397,11 @@ class ClusterNode:
         self.ownership.set_desired(t for t, owner in owners.items() if owner == self.node_id)
 
     async def _update_leases(self) -> None:
-        hold, release = self.ownership.to_request()
+        # The new owner acquires a released target at its next heartbeat, so no slot of it may
+        # be due before then (plus the margin).
+        window = self.settings.heartbeat_seconds + self.settings.lease_margin
+        hold, release = self.ownership.to_request(self._clock.now(), self._quiet, window,
+                                                  self.settings.lease_ttl)
         ttl_ms = int(self.settings.lease_ttl * 1000)
         args = [self.keys.base, self.node_id, str(ttl_ms), str(len(hold)), *hold, *release]
         sent_at = self._clock.now()
@@ -522,3 +535,7 @@ def _float_or(value: object, default: float) -> float:
     except ValueError:
         return default
     return result if result > 0 else default
+
+
+def _always_quiet(target: str, window: float) -> bool:
+    return True

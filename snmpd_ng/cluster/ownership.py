@@ -4,15 +4,23 @@ Sans-IO: the node (snmpd_ng.cluster.node) talks to Redis and passes the replies 
 this table decides. A lease's local deadline is the time the renewal request was *sent* plus the
 TTL: Redis started the TTL later than that, so the lease surely lasts until the deadline, whatever
 happened to the reply. A poll may start only while its lease has more time left than the poll's
-budget plus a margin, so it ends before the lease could pass to another node. A target the
-assignment moved away is released only once its polls in progress have ended.
+budget plus a margin, so it ends before the lease could pass to another node.
+
+A target that the assignment moved away drains: this node keeps polling it until a quiet
+moment, when no slot of the target is due before the new owner's next heartbeat, and releases
+it then, with no poll in progress. So the new owner holds the lease before the next slot, and
+the move skips none. A target that never has such a moment (an interval shorter than a
+heartbeat) is released after one lease TTL of draining.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+QuietCheck = Callable[[str, float], bool]
+"""Given a target and a window in seconds, whether no slot of the target is due within it."""
 
 
 @dataclass(slots=True)
@@ -52,16 +60,34 @@ class Ownership:
         """Targets the assignment gives this node now."""
         self.held: dict[str, HeldLease] = {}
         self._in_flight: Counter[str] = Counter()
+        self._draining_since: dict[str, float] = {}
+        """Targets held but no longer desired, with the local time they started draining."""
         self.refused_claims = 0
         """Claims refused for a target this node wants but whose lease is too short or absent."""
 
     def set_desired(self, targets: Iterable[str]) -> None:
         self.desired = frozenset(targets)
 
-    def to_request(self) -> tuple[list[str], list[str]]:
-        """Return the targets to hold (acquire or renew) and those to release now."""
-        hold = sorted(self.desired)
-        release = sorted(t for t in self.held if t not in self.desired and not self._in_flight[t])
+    def to_request(self, now: float, quiet: QuietCheck, window: float,
+                   max_drain: float) -> tuple[list[str], list[str]]:
+        """Return the targets to hold (acquire or renew) and those to release now.
+
+        A draining target is released when no poll of it runs and either no slot of it is due
+        within `window` seconds, or it has drained for `max_drain` seconds. Until then it is
+        renewed with the others.
+        """
+        for target in self.held:
+            if target not in self.desired:
+                self._draining_since.setdefault(target, now)
+        for target in list(self._draining_since):
+            if target in self.desired or target not in self.held:
+                del self._draining_since[target]
+
+        release = sorted(
+            target for target, since in self._draining_since.items()
+            if not self._in_flight[target]
+            and (quiet(target, window) or now - since >= max_drain))
+        hold = sorted((self.desired | set(self._draining_since)) - set(release))
         return hold, release
 
     def apply(self, held: Sequence[str], tokens: Sequence[int], released: Iterable[str],
@@ -88,7 +114,7 @@ class Ownership:
     def claim(self, target: str, budget: float, now: float) -> Claim | None:
         """Return a claim to poll `target` now, or None when this node must not poll it."""
         lease = self.held.get(target)
-        if lease is None or target not in self.desired:
+        if lease is None:
             if target in self.desired:
                 self.refused_claims += 1
             return None
@@ -105,8 +131,9 @@ class Ownership:
             del self._in_flight[claim.target]
 
     def owns(self, target: str, now: float) -> bool:
+        """Tell whether this node holds the target's lease now (draining targets included)."""
         lease = self.held.get(target)
-        return lease is not None and lease.deadline > now and target in self.desired
+        return lease is not None and lease.deadline > now
 
     def owned(self, now: float) -> frozenset[str]:
         return frozenset(t for t in self.held if self.owns(t, now))

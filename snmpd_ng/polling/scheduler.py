@@ -163,6 +163,11 @@ class Scheduler:
     def keys(self) -> list[ScheduleKey]:
         return list(self._schedules)
 
+    def next_slot(self, key: ScheduleKey) -> float | None:
+        """Return the clock time of the schedule's next slot, None for an unknown key."""
+        schedule = self._schedules.get(key)
+        return None if schedule is None else schedule.next_slot
+
     def add(self, key: ScheduleKey, interval: float, run: RunFunction) -> None:
         """Start a schedule whose first slot is jittered from now; `key` must be new."""
         if key in self._schedules:

@@ -71,6 +71,7 @@ class PollingService:
         if gate is not None:
             first_slot = self._aligned_first_slot
             gate.add_listener(self._on_ownership_change)
+            gate.set_quiet_check(self.is_quiet)
         self._scheduler = Scheduler(self._clock,
                                     ConcurrencyLimit(config.scheduler.max_concurrent_polls),
                                     config.scheduler.jitter, first_slot)
@@ -255,6 +256,21 @@ class PollingService:
             "ok": "1" if result.error_kind is None else "0",
             "error": result.error_kind or "",
         }
+
+    def is_quiet(self, target: str, window: float) -> bool:
+        """Tell whether no slot of the target is due within `window` seconds from now.
+
+        A slot whose run has not started yet counts as due: its schedule's next slot is then
+        in the past.
+        """
+        now = self._clock.now()
+        for key in self._pollers:
+            if key[0] != target:
+                continue
+            slot = self._scheduler.next_slot(key)
+            if slot is not None and slot - now <= window:
+                return False
+        return True
 
     def _aligned_first_slot(self, key: ScheduleKey, interval: float, jitter: float) -> float:
         return aligned_first_slot(key, interval, jitter, self._clock.now(), self._clock.wall())
