@@ -9,7 +9,7 @@ PYTEST := $(VENV)/bin/pytest -q -p no:cacheprovider
 # snmpd lives in /usr/sbin, which is not on a normal user's PATH on Debian.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: venv deps test lint fuzz demo bench
+.PHONY: venv deps test lint fuzz demo bench chaos
 
 venv: $(VENV_STAMP)
 
@@ -61,6 +61,11 @@ test: deps venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# The cluster chaos test for 10 minutes (make test runs it for 60 s); SNMPD_NG_CHAOS_SECONDS and
+# SNMPD_NG_CHAOS_SEED change its length and its seed.
+chaos: deps venv
+	SNMPD_NG_CHAOS_SECONDS=$${SNMPD_NG_CHAOS_SECONDS:-600} $(PYTEST) tests/test_cluster_daemons.py -k chaos
 
 # pytest exits with 5 when no test is selected, which is not a failure while no slow test exists.
 fuzz: venv
