@@ -41,13 +41,14 @@ from cluster_measure import (
     progress,
 )
 from cluster_nodes import (
+    IDLE_CAPACITY,
     BenchError,
     ClusterTiming,
     Node,
     Processes,
     count_log_events,
+    launch_node,
     node_config,
-    start_node,
     start_redis,
     start_responder,
     target_names,
@@ -60,10 +61,13 @@ from report import load_average, machine_facts, save_report
 from snmpd_ng.cluster.keys import Keys
 
 KEY_PREFIX = "bench"
-MEASURES = ("scale", "commands", "failover")
+MEASURES = ("scale", "idle", "commands", "failover")
+QUICK_MEASURES = ("scale", "commands", "failover")
+"""The quick mode leaves out the idle member to stay under a minute."""
+
 CLUSTER_NODES = 3
 """Nodes of the command count and the failovers, and of the last scale-out row."""
-QUICK = BenchOptions(targets=200, interval=2.0, warm_up=1.0, window=3.0, command_window=2.0,
+QUICK = BenchOptions(targets=200, interval=2.0, warm_up=0.5, window=2.0, command_window=1.5,
                      repeats=3, node_counts=(1, 3),
                      timing=ClusterTiming(lease_ttl=3.0, heartbeat=0.75, lease_margin=0.5))
 """Rough figures in under a minute: few targets, short leases, no row for 2 nodes."""
@@ -75,6 +79,8 @@ class BenchResult:
     machine: dict[str, str]
     command: str
     scale: list[ScaleRow] = field(default_factory=list)
+    idle: ScaleRow | None = None
+    """A fourth member that holds no target, next to the 3 nodes."""
     commands: CommandResult | None = None
     failover: FailoverResult | None = None
     log_events: dict[str, int] = field(default_factory=dict)
@@ -105,28 +111,35 @@ class Bench:
         assert self.redis.process is not None
         return {"redis": self.redis.process.pid, "responder": self.responder.process.pid}
 
+    def start_node(self, name: str, cluster: dict[str, Any] | None) -> Node:
+        """Start a node named `name` with `cluster` as its config's section (None: none)."""
+        folder = self.folder / name
+        config = node_config(self.responder, self.load, folder, cluster,
+                             self.options.max_concurrent_polls)
+        return launch_node(self.processes, Node(name, folder, config,
+                                                self.options.daemon_command))
+
     def standalone_row(self) -> ScaleRow:
         """Measure one node without cluster mode, then stop it."""
-        folder = self.folder / "standalone"
-        config = node_config(self.responder, self.load, folder, None,
-                             self.options.max_concurrent_polls)
-        node = start_node(self.processes, Node("standalone", folder, config,
-                                               self.options.daemon_command))
+        node = self.start_node("standalone", None)
         try:
+            node.wait_until_ready()
             time.sleep(self.options.warm_up)
             return measure_scale([node], self.others(), self.options.window, cluster=False)
         finally:
             node.stop()
 
-    def add_node(self) -> float:
-        """Start one more cluster node; return the seconds until the targets settled."""
-        name = f"node-{len(self.nodes) + 1}"
-        folder = self.folder / name
-        cluster = self.options.timing.section(name, self.redis.url, KEY_PREFIX)
-        config = node_config(self.responder, self.load, folder, cluster,
-                             self.options.max_concurrent_polls)
-        self.nodes.append(start_node(self.processes, Node(name, folder, config,
-                                                          self.options.daemon_command)))
+    def add_nodes(self, count: int) -> float:
+        """Start `count` more cluster nodes at once; return the seconds until the targets
+        settled on all the nodes."""
+        started = []
+        for _ in range(count):
+            name = f"node-{len(self.nodes) + 1}"
+            section = self.options.timing.section(name, self.redis.url, KEY_PREFIX)
+            started.append(self.start_node(name, section))
+            self.nodes.append(started[-1])
+        for node in started:
+            node.wait_until_ready()
         return wait_for_assignment(self.client, self.keys, self.targets,
                                    [node.name for node in self.nodes],
                                    self.options.settle_timeout)
@@ -135,21 +148,40 @@ class Bench:
         time.sleep(self.options.warm_up)
         return measure_scale(self.nodes, self.others(), self.options.window, cluster=True)
 
+    def idle_row(self) -> ScaleRow:
+        """Measure a member that the assignment gives no target, then stop it.
+
+        Its CPU is what every node pays whatever its share: heartbeats, the status read and
+        a schedule for every target of the config, whose slots it skips.
+        """
+        section = self.options.timing.section("idle", self.redis.url, KEY_PREFIX)
+        section["capacity"] = IDLE_CAPACITY
+        node = self.start_node("idle", section)
+        try:
+            node.wait_until_ready()
+            time.sleep(self.options.timing.join_delay_seconds() + self.options.warm_up)
+            return measure_scale([node], self.others(), self.options.window, cluster=True)
+        finally:
+            node.stop()
+
 
 def run_measures(bench: Bench, result: BenchResult, measures: Sequence[str]) -> None:
-    """Run the `measures` named (scale, commands, failover); the nodes start in any case."""
+    """Run the `measures` named (of MEASURES); the nodes start in any case."""
     options = bench.options
     scale = "scale" in measures
     if scale:
         progress(f"1 node without cluster mode, {options.targets} targets every "
                  f"{options.interval:g} s ...")
         result.scale.append(bench.standalone_row())
-    for count in range(1, CLUSTER_NODES + 1):
-        settled = bench.add_node()
+    for count in sorted({*options.node_counts, CLUSTER_NODES}):
+        settled = bench.add_nodes(count - len(bench.nodes))
         progress(f"{count} of {CLUSTER_NODES} nodes in cluster mode, settled in "
                  f"{settled:.1f} s")
         if scale and count in options.node_counts:
             result.scale.append(bench.cluster_row())
+    if "idle" in measures:
+        progress("a fourth member that holds no target ...")
+        result.idle = bench.idle_row()
 
     if "commands" in measures:
         progress(f"Redis commands over {options.command_window:g} s ...")
@@ -245,9 +277,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-concurrent-polls", type=int,
                         help="scheduler.max_concurrent_polls of every node (default: the "
                         "daemon's, 256)")
-    parser.add_argument("--measures", default=",".join(MEASURES), type=_measures,
-                        help="comma-separated measures to run, of scale, commands and "
-                        "failover (default: all)")
+    parser.add_argument("--measures", type=_measures,
+                        help=f"comma-separated measures to run, of {', '.join(MEASURES)} "
+                        f"(default: all; quick: {', '.join(QUICK_MEASURES)})")
     parser.add_argument("--output", type=Path, help="also write the Markdown report here")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     return parser.parse_args(argv)
@@ -259,6 +291,12 @@ def _measures(text: str) -> str:
         raise argparse.ArgumentTypeError(f"unknown measure {', '.join(unknown)}: use "
                                          f"{', '.join(MEASURES)}")
     return text
+
+
+def _selected_measures(arguments: argparse.Namespace) -> list[str]:
+    if arguments.measures:
+        return list(arguments.measures.split(","))
+    return list(QUICK_MEASURES if arguments.quick else MEASURES)
 
 
 def build_options(arguments: argparse.Namespace) -> BenchOptions:
@@ -282,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     result = BenchResult(options, cluster_machine_facts(), command)
 
     try:
-        run_bench(options, result, arguments.measures.split(","))
+        run_bench(options, result, _selected_measures(arguments))
     except KeyboardInterrupt:
         progress("interrupted; the processes it started are stopped")
         sys.exit(130)
@@ -291,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(markdown)
     raw = {"options": asdict(options), "machine": result.machine, "command": command,
            "elapsed": result.elapsed, "error": result.error,
-           "scale": [as_json(row) for row in result.scale],
+           "scale": [as_json(row) for row in result.scale], "idle": as_json(result.idle),
            "commands": as_json(result.commands),
            "failover": as_json(result.failover), "log_events": result.log_events}
     save_report(markdown, raw, arguments.output, arguments.json)

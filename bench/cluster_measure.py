@@ -47,7 +47,7 @@ STREAM_CHECK_PERIOD = 0.1
 
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
-    targets: int = 2000
+    targets: int = 2500
     interval: float = 5.0
     """Seconds between two polls of one job on one target."""
     interfaces: int = 8

@@ -48,6 +48,8 @@ JOBS_PER_TARGET = 2
 """bench/daemon_load.py's config polls two jobs on each target: system and interfaces."""
 LEASE_CHECK_PERIOD = 0.2
 """Seconds between two reads of the lease keys while waiting for an assignment to settle."""
+IDLE_CAPACITY = 1e-9
+"""Capacity of the idle member: against members of capacity 1 it wins no target."""
 MGET_CHUNK = 1000
 """Lease keys per MGET, so that no single reply grows with the number of targets."""
 
@@ -156,10 +158,20 @@ class Node:
 
     def start(self) -> None:
         """Start the process (again, after a kill) and wait until /readyz returns 200."""
+        self.launch()
+        self.wait_until_ready()
+
+    def launch(self) -> None:
+        """Start the process without waiting for it."""
         environment = {**os.environ, COMMUNITY_VARIABLE: COMMUNITY}
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
                                             env=environment)
+
+    def wait_until_ready(self) -> None:
+        """Wait until /readyz returns 200; raise BenchError if the process exits first."""
+        if self.process is None:
+            raise BenchError(f"node {self.name} is not running")
         try:
             wait_until_ready(self.process, self.http_port, self.log_file)
         except LoadError as exc:
@@ -198,10 +210,10 @@ def node_config(responder: Responder, options: LoadOptions, folder: Path,
     return config
 
 
-def start_node(processes: Processes, node: Node) -> Node:
-    """Start `node` and register its stop on `processes`."""
+def launch_node(processes: Processes, node: Node) -> Node:
+    """Start `node` without waiting for it, and register its stop on `processes`."""
     processes.callback(node.stop)
-    node.start()
+    node.launch()
     return node
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cluster_measure import BenchOptions, CommandResult, FailoverResult, ScaleRow
+from cluster_nodes import IDLE_CAPACITY
 
 if TYPE_CHECKING:
     from cluster import BenchResult
@@ -133,6 +134,21 @@ def _error_kinds(rows: Sequence[ScaleRow]) -> list[str]:
     return ["Poll errors by kind (`snmp_poll_errors_total`):", "", *lines, ""]
 
 
+def render_idle(idle: ScaleRow | None, rows: Sequence[ScaleRow]) -> list[str]:
+    """Return the sentence on the member that holds no target."""
+    if idle is None or not idle.seconds:
+        return []
+    cores = idle.daemon_cores
+    text = (f"A fourth member that the assignment gives no target (capacity {IDLE_CAPACITY:g}) "
+            f"used {cores:.2f} cores beside the 3 nodes: heartbeats, the status read, and a "
+            "schedule for every target whose slots it skips. Every node pays this on top of "
+            "its share")
+    three = next((row for row in rows if row.cluster and row.nodes == 3), None)
+    if three is not None and three.daemon_cores:
+        text += f", so 3 nodes spend about {3 * cores / three.daemon_cores:.0%} of their CPU on it"
+    return [text + ".", ""]
+
+
 # ---------------------------------------------------------------------------------------------
 # Redis commands
 
@@ -242,6 +258,7 @@ def render_report(result: BenchResult) -> str:
     if result.error:
         lines += [f"The run failed: {result.error}", ""]
     lines += render_scale(result.scale, result.options)
+    lines += render_idle(result.idle, result.scale)
     lines += render_commands(result.commands)
     lines += render_failover(result.failover, result.options)
     lines += render_log_events(result.log_events)

@@ -32,8 +32,9 @@ from cluster_redis import CACHE_READ, STATUS_READ, classify
 
 REPO = Path(__file__).resolve().parent.parent
 QUICK_ARGUMENTS = ["--quick", "--targets", "20", "--interval", "1", "--window", "1",
-                   "--warm-up", "0.5", "--command-window", "1", "--repeats", "1"]
-# Seconds the run may take; it took about 27 on 2 cores.
+                   "--warm-up", "0.5", "--command-window", "1", "--repeats", "1",
+                   "--lease-ttl", "2.5", "--measures", "scale,idle,commands,failover"]
+# Seconds the run may take; it took 25 to 28 on 2 cores shared with other work.
 RUN_TIMEOUT = 90
 STOP_TIMEOUT = 30
 KEYS = Keys("bench")
@@ -68,6 +69,14 @@ def test_quick_run_measures_each_scale_row(quick_run: dict[str, Any]) -> None:
     for row in rows:
         assert row["polls_per_second"] > 0
         assert row["daemon_cores"] > 0
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 30)
+def test_quick_run_idle_member_polls_nothing(quick_run: dict[str, Any]) -> None:
+    idle = quick_run["idle"]
+
+    assert idle["counts"]["polls"] == 0
+    assert idle["daemon_cores"] > 0
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
