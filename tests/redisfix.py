@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 import redis
@@ -347,8 +347,8 @@ class SentinelDeployment:
         """
         client = sentinel.admin()
         try:
-            replicas = client.sentinel_slaves(self.service_name)
-            state = client.sentinel_master(self.service_name)
+            replicas: list[dict[str, Any]] = client.sentinel_slaves(self.service_name)
+            state: dict[str, Any] = client.sentinel_master(self.service_name)  # type: ignore[assignment]
         finally:
             client.close()
         linked = any(int(entry["port"]) == replica_port and not entry["is_disconnected"]
@@ -362,7 +362,9 @@ class SentinelDeployment:
                 continue
             client = sentinel.admin()
             try:
-                _host, port = client.sentinel_get_master_addr_by_name(self.service_name)
+                address: tuple[str, int] = client.sentinel_get_master_addr_by_name(  # type: ignore[assignment]
+                    self.service_name)
+                _host, port = address
             finally:
                 client.close()
             return int(port)
@@ -434,7 +436,8 @@ def _replica_online(master: RedisServer) -> bool:
 def _role(server: RedisServer) -> str:
     client = server.admin()
     try:
-        return str(client.execute_command("ROLE")[0])
+        reply: list[Any] = client.execute_command("ROLE")  # type: ignore[no-untyped-call]
+        return str(reply[0])
     finally:
         client.close()
 

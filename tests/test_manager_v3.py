@@ -500,13 +500,13 @@ BAD_RESPONSE_IDS = [row[0].__name__ for row in BAD_RESPONSES]
 
 
 async def poll_twice(setup: Setup, user: UsmUser, script: Script,
-                     timeout: float = SHORT) -> Any:
+                     attempt_timeout: float = SHORT) -> Any:
     """Poll once to synchronise and remember a Response, let an hour of engine time pass, then
     poll again through `script`.
 
     Returns the second GET's result or its error, and the target's stats.
     """
-    target = setup.target(user, timeout=timeout)
+    target = setup.target(user, timeout=attempt_timeout)
     await get_name(setup, target)
     setup.clock.advance(3600)
     setup.agent.script = script
