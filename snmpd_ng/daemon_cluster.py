@@ -128,7 +128,8 @@ class ClusterRuntime:
             return (f"another process is running with node id {node.node_id}; give each node "
                     "its own cluster.node_id or state_dir")
         if node.fenced:
-            return "fenced: Redis has been unreachable for longer than the leases"
+            return ("fenced: Redis has failed for longer than the leases (the log says why: "
+                    "unreachable, a rejected login, or a timeout)")
         if not node.joined:
             return "not a cluster member yet: waiting for Redis to answer a heartbeat"
         return "waiting for the first poll attempt of every target this node holds"

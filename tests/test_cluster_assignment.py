@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from snmpd_ng.cluster.assignment import assign, owner, uniform
+from snmpd_ng.cluster.assignment import Member, assign, eligible_members, owner, uniform
 
 TARGETS = [f"router-{i:04d}" for i in range(3000)]
 
@@ -67,3 +67,38 @@ def test_adding_a_node_takes_targets_only_for_itself() -> None:
     moved_elsewhere = [t for t in TARGETS if before[t] != after[t] and after[t] != "c"]
 
     assert moved_elsewhere == []
+
+
+DELAY_MS = 5000
+
+
+def member(node_id: str, joined_ms: int) -> Member:
+    return Member(node_id, joined_ms, 1.0, "hash")
+
+
+def test_members_started_together_are_eligible_at_once() -> None:
+    members = [member("a", 0), member("b", 400)]
+
+    eligible = eligible_members(members, now_ms=1000, delay_ms=DELAY_MS)
+
+    assert [m.node_id for m in eligible] == ["a", "b"]
+
+
+def test_late_member_waits_join_delay() -> None:
+    members = [member("a", 0), member("b", 60_000)]
+
+    eligible = eligible_members(members, now_ms=61_000, delay_ms=DELAY_MS)
+
+    assert [m.node_id for m in eligible] == ["a"]
+
+
+def test_late_member_eligible_after_join_delay() -> None:
+    members = [member("a", 0), member("b", 60_000)]
+
+    eligible = eligible_members(members, now_ms=65_000, delay_ms=DELAY_MS)
+
+    assert [m.node_id for m in eligible] == ["a", "b"]
+
+
+def test_no_members_none_eligible() -> None:
+    assert eligible_members([], now_ms=0, delay_ms=DELAY_MS) == ()

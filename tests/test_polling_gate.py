@@ -236,3 +236,32 @@ async def test_target_quiet_far_from_its_slot() -> None:
     assert gate.quiet is not None
     assert gate.quiet("router", 1.0) is True
     await service.stop()
+
+
+async def test_gained_target_keeps_node_ready() -> None:
+    gate = FakeGate({"router"})
+    service, _, clock = make_service(gate)
+    await run_one_interval(service, clock)
+    assert service.is_ready()
+
+    gate.move(Change(gained=frozenset({"switch"})))
+    ready = service.is_ready()
+    await service.stop()
+
+    assert ready is True
+
+
+async def test_rejoined_node_waits_for_first_polls() -> None:
+    gate = FakeGate({"router"})
+    service, _, clock = make_service(gate)
+    await run_one_interval(service, clock)
+    assert service.is_ready()
+    gate.joined = False
+    assert not service.is_ready()
+
+    gate.joined = True
+    gate.move(Change(gained=frozenset({"switch"})))
+    ready = service.is_ready()
+    await service.stop()
+
+    assert ready is False

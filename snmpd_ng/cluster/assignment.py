@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 _HASH_SCALE = 2.0**64
 
@@ -57,3 +58,29 @@ def assign(targets: Iterable[str], nodes: Sequence[tuple[str, float]]) -> dict[s
         assert chosen is not None
         result[target] = chosen
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A live member as the heartbeat reply lists it; `joined_ms` is Redis time in ms."""
+
+    node_id: str
+    joined_ms: int
+    capacity: float
+    config_hash: str
+
+
+def eligible_members(members: Sequence[Member], now_ms: int,
+                     delay_ms: float) -> tuple[Member, ...]:
+    """Return the members that may be given targets.
+
+    A member becomes eligible after `join_delay`, which keeps a node that restarts in a loop
+    from taking targets each time it comes back. Members that joined within `join_delay` of the
+    oldest live member are eligible at once: they started together with the cluster, and
+    waiting for each of them in turn would move targets back and forth at a cold start.
+    """
+    if not members:
+        return ()
+    oldest = min(member.joined_ms for member in members)
+    return tuple(m for m in members
+                 if now_ms - m.joined_ms >= delay_ms or m.joined_ms - oldest < delay_ms)

@@ -27,7 +27,7 @@ from importlib.metadata import PackageNotFoundError, version
 import structlog
 
 from snmpd_ng.clock import Clock
-from snmpd_ng.cluster.assignment import assign
+from snmpd_ng.cluster.assignment import Member, assign, eligible_members
 from snmpd_ng.cluster.keys import Keys
 from snmpd_ng.cluster.ownership import Claim, LeaseChanges, Ownership, QuietCheck
 from snmpd_ng.cluster.redis_conn import (
@@ -46,18 +46,12 @@ log = structlog.get_logger(__name__)
 
 POLL_LOG_LENGTH = 100_000
 """Entries kept in the `polls` stream (approximately: Redis trims whole blocks)."""
+LOGGED_TARGETS = 10
+"""Target names a log line lists at most; the counts cover all of them."""
 STOP_TIMEOUT = 2.0
 """Seconds the leave at stop may take; after it, the leases simply expire."""
 
 ChangeListener = Callable[[LeaseChanges], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    node_id: str
-    joined_ms: int
-    capacity: float
-    config_hash: str
 
 
 @dataclass(slots=True)
@@ -383,15 +377,9 @@ class ClusterNode:
         self.config_mismatch = mismatch
 
     def _update_assignment(self, now_ms: int) -> None:
-        """Give this node the targets the rendezvous hash assigns it among eligible members.
-
-        A member becomes eligible after `join_delay`, which keeps a flapping node from taking
-        targets each time it comes back. While no member is eligible yet (the whole cluster is
-        starting), every live member is.
-        """
+        """Give this node the targets the rendezvous hash assigns it among eligible members."""
         delay_ms = self.settings.join_delay_seconds * 1000
-        eligible = tuple(m for m in self._members if now_ms - m.joined_ms >= delay_ms)
-        self._eligible = eligible or self._members
+        self._eligible = eligible_members(self._members, now_ms, delay_ms)
         nodes = [(member.node_id, member.capacity) for member in self._eligible]
         owners = assign(self._targets, nodes)
         self.ownership.set_desired(t for t, owner in owners.items() if owner == self.node_id)
@@ -419,7 +407,9 @@ class ClusterNode:
         if not changes.gained and not changes.lost:
             return
         log.info("cluster targets moved", node=self.node_id, gained=len(changes.gained),
-                 lost=len(changes.lost), owned=len(self.ownership.held))
+                 lost=len(changes.lost), owned=len(self.ownership.held),
+                 gained_targets=sorted(changes.gained)[:LOGGED_TARGETS],
+                 lost_targets=sorted(changes.lost)[:LOGGED_TARGETS])
         for listener in self._listeners:
             try:
                 listener(changes)
@@ -459,8 +449,10 @@ class ClusterNode:
 
     def _on_redis_failure(self, exc: BaseException, sent_at: float) -> None:
         self.counters.heartbeat_failures += 1
-        self._warn("heartbeat", "cluster heartbeat failed; polling continues until the leases "
-                   "end", error=self._explain(exc))
+        event = "cluster heartbeat failed"
+        if self.ownership.held:
+            event += "; polling continues until the leases end"
+        self._warn("heartbeat", event, error=self._explain(exc))
         now = self._clock.now()
         lapsed = self.ownership.expire(now)
         if lapsed:
@@ -469,9 +461,9 @@ class ClusterNode:
             self._fenced = True
             self._joined = False
             self.counters.fenced_episodes += 1
-            log.error("cluster node fenced: Redis unreachable for longer than the lease; "
-                      "polling stopped until it answers", node=self.node_id,
-                      redis=describe(self.settings.redis))
+            log.error("cluster node fenced: Redis failed for longer than the lease; polling "
+                      "stopped until it answers again", node=self.node_id,
+                      redis=describe(self.settings.redis), error=self._explain(exc))
         if self.snapshot is not None and self._fenced:
             self.snapshot = _with_fenced(self.snapshot)
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from snmpd_ng.cluster.assignment import assign
+from snmpd_ng.cluster.assignment import Member, assign, eligible_members
 from snmpd_ng.cluster.keys import Keys
 from snmpd_ng.cluster.redis_conn import RedisClient
 from snmpd_ng.cluster.status import ClusterStatus, FailoverEvent, MemberStatus
@@ -158,10 +158,11 @@ def _build_members(first: _FirstReply, hashes: Sequence[Mapping[bytes, bytes]],
                    config_hash: str | None) -> tuple[MemberStatus, ...]:
     facts = [_MemberFacts.parse(hash_fields, first.now_ms) for hash_fields in hashes]
     nodes = [(node, fact.capacity) for (node, _), fact in zip(first.live, facts, strict=True)]
-    eligible = [(node, capacity) for (node, capacity), fact in zip(nodes, facts, strict=True)
-                if first.now_ms - fact.joined_ms >= join_delay * 1000]
-    # As in the node: while no member is eligible yet (the whole cluster is starting), all are.
-    eligible = eligible or nodes
+    # The node's own rule, so that the status shows the assignment the nodes compute.
+    live = [Member(node, int(fact.joined_ms), capacity, fact.config_hash)
+            for (node, capacity), fact in zip(nodes, facts, strict=True)]
+    chosen = {m.node_id for m in eligible_members(live, first.now_ms, join_delay * 1000)}
+    eligible = [(node, capacity) for node, capacity in nodes if node in chosen]
     assigned = Counter(assign(targets, eligible).values())
     leases = Counter(holder for holder in first.holders if holder is not None)
     if config_hash is None:

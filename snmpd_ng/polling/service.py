@@ -83,6 +83,7 @@ class PollingService:
         self._target_states: dict[str, TargetState] = {}
         self._attempted: set[str] = set()
         self._reachable: set[str] = set()
+        self._ready_since_join = False
         self.results_dropped = 0
         """Cluster mode: results dropped because the lease passed to another node mid-poll."""
         self._failure_log = LogRateLimiter(self._clock)
@@ -139,14 +140,19 @@ class PollingService:
     def is_ready(self) -> bool:
         """Tell whether every target this node polls has finished at least one poll attempt.
 
-        In cluster mode: whether the node has joined, and every target it holds has been tried.
+        In cluster mode: whether the node is a member and, since it joined, has once tried every
+        target it held. Targets it gains later (a failover, a rebalance) do not make it unready
+        again, so that the surviving nodes stay in service while they take over.
         """
         if self._gate is None:
             return all(name in self._attempted for name in self._targets)
         if not self._gate.joined:
+            self._ready_since_join = False
             return False
-        return all(name in self._attempted for name in self._gate.owned()
-                   if name in self._targets)
+        if not self._ready_since_join:
+            self._ready_since_join = all(name in self._attempted for name in self._gate.owned()
+                                         if name in self._targets)
+        return self._ready_since_join
 
     def poll_totals(self) -> tuple[int, int, int]:
         """Return runs, failed runs and targets whose last run was reachable, for cluster mode."""
