@@ -449,10 +449,9 @@ class ClusterNode:
 
     def _on_redis_failure(self, exc: BaseException, sent_at: float) -> None:
         self.counters.heartbeat_failures += 1
-        event = "cluster heartbeat failed"
-        if self.ownership.held:
-            event += "; polling continues until the leases end"
-        self._warn("heartbeat", event, error=self._explain(exc))
+        effect = "polling continues until the leases end" if self.ownership.held else "no leases"
+        self._warn("heartbeat", "cluster heartbeat failed", effect=effect,
+                   error=self._explain(exc))
         now = self._clock.now()
         lapsed = self.ownership.expire(now)
         if lapsed:
@@ -461,8 +460,9 @@ class ClusterNode:
             self._fenced = True
             self._joined = False
             self.counters.fenced_episodes += 1
-            log.error("cluster node fenced: Redis failed for longer than the lease; polling "
-                      "stopped until it answers again", node=self.node_id,
+            log.error("cluster node fenced", node=self.node_id,
+                      effect="Redis failed for longer than the lease: polling stopped until it "
+                             "answers again",
                       redis=describe(self.settings.redis), error=self._explain(exc))
         if self.snapshot is not None and self._fenced:
             self.snapshot = _with_fenced(self.snapshot)
