@@ -357,7 +357,8 @@ class Daemon:
     def _prepare_state_dir(self, config: DaemonConfig) -> None:
         path = choose_state_dir(config.state_dir, self._environ)
         if path is None:
-            log.info("no state directory configured; nothing needs one yet")
+            if config.cluster is None or config.cluster.node_id is not None:
+                log.info("no state directory configured; nothing needs one yet")
             return
         prepare_state_dir(path)
         log.info("state directory ready", path=str(path))

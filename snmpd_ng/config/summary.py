@@ -52,8 +52,9 @@ def summarize(config: DaemonConfig) -> str:
 def _describe_cluster(settings: ClusterSettings) -> str:
     from snmpd_ng.cluster.redis_conn import describe
 
-    node = settings.node_id or "from the state directory's node-id file"
-    return (f"cluster: node {node}, Redis {describe(settings.redis)}, lease "
+    node = settings.node_id or "from the node-id file in state_dir"
+    return (f"cluster: node {node}, capacity {settings.capacity:g}, "
+            f"Redis {describe(settings.redis)}, lease "
             f"{settings.lease_ttl:g} s, heartbeat {settings.heartbeat_seconds:g} s, "
             f"config hash {settings.config_hash}")
 
