@@ -9,10 +9,13 @@ share their data, as two processes or a restarted process do.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from snmpd_ng.alerting.backend import AlertStore, StateChanges, StoreError
 from snmpd_ng.alerting.history import HistoryEntry
@@ -26,23 +29,45 @@ from snmpd_ng.alerting.outbox_entry import (
     OutboxOutcome,
     entry_history,
 )
+from snmpd_ng.alerting.redis_store import RedisAlertStore
 from snmpd_ng.alerting.sqlite_store import SqliteAlertStore
 
 T0 = 1_714_996_800.0
 """Unix seconds: 2024-05-06T12:00:00Z."""
 
-STORE_FACTORIES: dict[str, Callable[[Path], AlertStore]] = {
-    "sqlite": lambda directory: SqliteAlertStore(directory / "alerts.db"),
+@dataclass
+class StoreSite:
+    """Where the stores of one test keep their data: a directory, or a key base on Redis."""
+
+    directory: Path
+    request: pytest.FixtureRequest
+    key_base: str = field(default_factory=lambda: f"{{test-{uuid.uuid4().hex}}}:alerts:")
+    clients: list[Redis] = field(default_factory=list)
+
+    def redis_client(self) -> Redis:
+        """Return a new client of the session's Redis, which starts at its first use."""
+        server = self.request.getfixturevalue("redis_server")
+        client = Redis.from_url(server.url)
+        self.clients.append(client)
+        return client
+
+
+STORE_FACTORIES: dict[str, Callable[[StoreSite], AlertStore]] = {
+    "sqlite": lambda site: SqliteAlertStore(site.directory / "alerts.db"),
+    "redis": lambda site: RedisAlertStore(site.redis_client(), site.key_base),
 }
 
 NewStore = Callable[[], AlertStore]
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))
-def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> NewStore:
+async def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[NewStore]:
     """Return a function that builds another store over the same data."""
     factory = STORE_FACTORIES[request.param]
-    return lambda: factory(tmp_path)
+    site = StoreSite(tmp_path, request)
+    yield lambda: factory(site)
+    for client in site.clients:
+        await client.aclose()
 
 
 @pytest.fixture
