@@ -92,7 +92,7 @@ async def test_apply_cut_by_crash_writes_nothing(own_redis: RedisServer, tag: st
     # The client waits longer than the pause, so the crash ends the call and no timeout does.
     async with opened(client_for(own_redis.url, command_timeout=20.0), tag) as store:
         await store.apply(some_changes(1))
-        # While paused, Redis holds the script call, so the crash comes after it was sent.
+        # While paused, Redis delays the script call, so the crash comes after it was sent.
         await admin.client_pause(10_000, all=False)
         pending = asyncio.create_task(store.apply(some_changes(2)))
         await wait_for_paused_call(admin)
@@ -230,6 +230,18 @@ async def test_node_not_leader_writes_nothing(redis_server: RedisServer, tag: st
 
         assert store.failed_writes == 1
         assert (await store.load_state()).alerts == []
+
+
+# Empty names are names, as in SQLite
+
+
+async def test_empty_names_match_nothing(redis_server: RedisServer, tag: str) -> None:
+    async with opened(client_for(redis_server.url), tag) as store:
+        await store.apply(some_changes(1))
+
+        assert await store.history("", 10) == []
+        assert (await store.history_page(limit=10, kind="")).entries == []
+        assert await store.next_due("") is None
 
 
 # The key layout

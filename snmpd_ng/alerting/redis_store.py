@@ -216,14 +216,15 @@ class RedisAlertStore:
         return await self._call(self._read_state)
 
     async def history(self, key: str | None, limit: int) -> list[HistoryEntry]:
-        reply = await self._call(lambda: self._script("HISTORY", [key or "", str(limit)]))
+        arguments = [str(limit)] if key is None else [str(limit), key]
+        reply = await self._call(lambda: self._script("HISTORY", arguments))
         return _history_entries(reply)
 
     async def history_page(self, *, limit: int, before: int | None = None,
                            kind: str | None = None) -> HistoryPage:
         check_page_limit(limit)
         upper = "+inf" if before is None else f"({before}"
-        arguments = [str(limit + 1), upper, kind or "", "1" if kind and kind.endswith(".") else ""]
+        arguments = [str(limit + 1), upper] if kind is None else [str(limit + 1), upper, kind]
         reply = await self._call(lambda: self._script("HISTORY_PAGE", arguments))
         # One entry more than requested shows whether an older page exists.
         entries = _history_entries(reply)
@@ -250,7 +251,8 @@ class RedisAlertStore:
         return await self._call(lambda: self._dead_letter(known, now))
 
     async def next_due(self, channel: str | None = None) -> float | None:
-        reply = await self._call(lambda: self._script("NEXT_DUE", [channel or ""]))
+        arguments = [] if channel is None else [channel]
+        reply = await self._call(lambda: self._script("NEXT_DUE", arguments))
         return None if reply is None else float(reply)
 
     async def counts(self) -> dict[str, int]:

@@ -109,10 +109,11 @@ local function open_key(channel, group_key)
 end
 """
 
-# ARGV after the operation id: the number of row writes, then (table, key, JSON or "") for each (""
-# deletes); the number of history entries, then (record, fingerprint, group key) for each,
-# "" for a missing one; the number of outbox entries, then (notification id, channel, group
-# key, group started, payload, created at, detail, queued record) for each.
+# ARGV after the operation id, in three parts that each start with their count:
+# - row writes: (table, key, JSON) for each, where an empty JSON deletes the row;
+# - history entries: (record, fingerprint, group key) for each, "" for a missing one;
+# - outbox entries: (notification id, channel, group key, group started, payload, created at,
+#   detail, record of its notification.queued entry) for each.
 APPLY = _COMMON + r"""
 local earlier = replay_or_reject()
 if earlier then return earlier end
@@ -298,12 +299,13 @@ return {redis.call('HVALS', base .. 'state:alerts'), redis.call('HVALS', base ..
         redis.call('HVALS', base .. 'state:silences')}
 """
 
-# ARGV: the key, or "" for every entry; limit. Returns id, record pairs, oldest first.
+# ARGV: limit, then the key, or nothing for every entry. Returns id, record pairs, oldest
+# first.
 HISTORY = r"""
 local base = KEYS[1]
-local key, limit = ARGV[1], tonumber(ARGV[2])
+local limit, key = tonumber(ARGV[1]), ARGV[2]
 local ids = {}
-if key == '' then
+if key == nil then
   ids = redis.call('ZREVRANGE', base .. 'history:ids', 0, limit - 1)
 else
   local found = {}
@@ -330,11 +332,12 @@ return reply
 
 # NOTE: with a kind, the script reads entries newest first until it found enough, so a rare
 # kind costs a walk through the whole history.
-# ARGV: limit + 1, the exclusive upper id bound or "+inf", the kind or "", "1" when the kind is
-# a family prefix. Returns id, record pairs, newest first.
+# ARGV: limit + 1, the exclusive upper id bound or "+inf", then the kind, or nothing for
+# every kind. Returns id, record pairs, newest first.
 HISTORY_PAGE = r"""
 local base = KEYS[1]
-local wanted, upper, kind, is_family = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4] == '1'
+local wanted, upper, kind = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local is_family = kind ~= nil and string.sub(kind, -1) == '.'
 local batch = 500
 local reply = {}
 local found = 0
@@ -343,7 +346,7 @@ while found < wanted do
                          'LIMIT', 0, batch)
   for _, id in ipairs(ids) do
     local record = redis.call('HGET', base .. 'history', id)
-    local keep = kind == ''
+    local keep = kind == nil
     if not keep then
       local entry_kind = cjson.decode(record)['kind']
       if is_family then
@@ -364,12 +367,12 @@ end
 return reply
 """
 
-# ARGV: the channel, or "" for all. Returns the earliest next attempt time as Redis wrote the
+# ARGV: the channel, or nothing for all. Returns the earliest next attempt time as Redis wrote the
 # score (17 digits, which round-trip to the same float), or nil.
 NEXT_DUE = r"""
 local base = KEYS[1]
 local channels = {ARGV[1]}
-if ARGV[1] == '' then
+if ARGV[1] == nil then
   channels = redis.call('SMEMBERS', base .. 'outbox:channels')
 end
 local best, best_text = nil, nil
