@@ -175,11 +175,13 @@ class RedisAlertStore:
         return self._failed_writes
 
     async def open(self) -> None:
+        if self._writer is not None:
+            return
         try:
             await self.client.ping()
         except REDIS_ERRORS as exc:
-            raise StoreError(f"cannot open the alert store in Redis ({self.keys_base}): "
-                             f"{exc}") from exc
+            raise StoreError(f"cannot open the alert store in Redis ({self.keys_base}): {exc}; "
+                             "check that Redis runs and this node can reach it") from exc
         self._writer = asyncio.create_task(self._run(), name="redis-alert-store")
         log.info("alert store opened", backend="redis", keys_base=self.keys_base)
 
