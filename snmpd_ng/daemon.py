@@ -407,6 +407,10 @@ class Daemon:
             self._alert_api = add_alert_api(app, self._alerting, config.alerting)
         if self._cluster is not None:
             self._cluster.add_routes(app)
+        else:
+            from snmpd_ng.http.cluster import add_cluster_off_route
+
+            add_cluster_off_route(app)
         self._server = HttpServer(app, config.http.listen, ssl_context)
         self._stack.push_async_callback(self._stop_step, "http", self._server.stop)
         await self._server.start()

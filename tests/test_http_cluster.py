@@ -10,7 +10,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from snmpd_ng.cluster.status import ClusterStatus, FailoverEvent, MemberStatus
-from snmpd_ng.http.cluster import NO_SNAPSHOT_MESSAGE, add_cluster_routes
+from snmpd_ng.http.cluster import (
+    CLUSTER_OFF_MESSAGE,
+    NO_SNAPSHOT_MESSAGE,
+    add_cluster_off_route,
+    add_cluster_routes,
+)
 
 MEMBER = MemberStatus(
     node_id="node-a", address="http://127.0.0.1:9161", capacity=2.0, version="1.2.3",
@@ -87,7 +92,11 @@ class TestClusterRoute:
         assert response.status == 503
 
     async def test_without_cluster_mode_404(self) -> None:
-        async with TestClient(TestServer(web.Application(), host="127.0.0.1")) as client:
+        app = web.Application()
+        add_cluster_off_route(app)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             response = await client.get("/cluster")
+            body = await response.json()
 
-            assert response.status == 404
+        assert response.status == 404
+        assert body == {"error": CLUSTER_OFF_MESSAGE, "status": 404}
