@@ -7,7 +7,8 @@ run` nodes, all started here on 127.0.0.1 and stopped at the end, also on an err
    polling the same targets. Per row: polls per second, from the nodes' /metrics, and the CPU
    time of the nodes, Redis and the responder over the window, from /proc/PID/stat.
 2. Redis commands: INFO commandstats before and after a period with 3 nodes, and a MONITOR feed
-   over the same period that tells the nodes' commands from their scripts', per poll recorded.
+   over the same period that separates the commands the nodes sent from those their scripts
+   ran, per poll recorded.
 3. Failover: with 3 nodes, SIGKILL one, and time until each of its targets has a poll recorded
    by another node in the `polls` stream; restart it and wait until it holds its share again.
 
@@ -54,6 +55,7 @@ from cluster_nodes import (
     target_names,
     wait_for_assignment,
 )
+from cluster_redis import MonitorError
 from cluster_report import render_report
 from daemon_load import LoadError, LoadOptions, Responder
 from report import load_average, machine_facts, save_report
@@ -80,7 +82,7 @@ class BenchResult:
     command: str
     scale: list[ScaleRow] = field(default_factory=list)
     idle: ScaleRow | None = None
-    """A fourth member that holds no target, next to the 3 nodes."""
+    """A fourth member that holds no lease, next to the 3 nodes."""
     commands: CommandResult | None = None
     failover: FailoverResult | None = None
     log_events: dict[str, int] = field(default_factory=dict)
@@ -112,7 +114,8 @@ class Bench:
         return {"redis": self.redis.process.pid, "responder": self.responder.process.pid}
 
     def start_node(self, name: str, cluster: dict[str, Any] | None) -> Node:
-        """Start a node named `name` with `cluster` as its config's section (None: none)."""
+        """Start a node named `name`, in cluster mode when `cluster` (the config's section) is
+        given."""
         folder = self.folder / name
         config = node_config(self.responder, self.load, folder, cluster,
                              self.options.max_concurrent_polls)
@@ -180,7 +183,7 @@ def run_measures(bench: Bench, result: BenchResult, measures: Sequence[str]) -> 
         if scale and count in options.node_counts:
             result.scale.append(bench.cluster_row())
     if "idle" in measures:
-        progress("a fourth member that holds no target ...")
+        progress("a fourth member that holds no lease ...")
         result.idle = bench.idle_row()
 
     if "commands" in measures:
@@ -202,7 +205,7 @@ def run_bench(options: BenchOptions, result: BenchResult, measures: Sequence[str
             # Registered first, so it runs last: after every node has stopped.
             processes.callback(_collect_log_events, Path(folder), result)
             run_measures(Bench(processes, Path(folder), options), result, measures)
-    except (BenchError, LoadError, redis.RedisError, OSError) as exc:
+    except (BenchError, LoadError, MonitorError, redis.RedisError, OSError) as exc:
         result.error = f"{type(exc).__name__}: {exc}"
         progress(f"failed: {result.error}")
     result.elapsed = time.monotonic() - started
@@ -257,6 +260,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help=f"{QUICK.targets} targets every {QUICK.interval:g} s, short "
                         f"windows, {QUICK.repeats} failovers and lease_ttl "
                         f"{QUICK.timing.lease_ttl:g} s; rough figures in under a minute")
+
     parser.add_argument("--targets", type=int, help=f"simulated agents (default: "
                         f"{defaults.targets}, quick: {QUICK.targets})")
     parser.add_argument("--interval", type=float, help=f"seconds between polls of one job "
@@ -274,12 +278,14 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lease-ttl", type=float, help="cluster.lease_ttl in seconds; the "
                         "heartbeat is a quarter of it (default: "
                         f"{defaults.timing.lease_ttl:g}, quick: {QUICK.timing.lease_ttl:g})")
+
     parser.add_argument("--max-concurrent-polls", type=int,
                         help="scheduler.max_concurrent_polls of every node (default: the "
                         "daemon's, 256)")
     parser.add_argument("--measures", type=_measures,
                         help=f"comma-separated measures to run, of {', '.join(MEASURES)} "
                         f"(default: all; quick: {', '.join(QUICK_MEASURES)})")
+
     parser.add_argument("--output", type=Path, help="also write the Markdown report here")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     return parser.parse_args(argv)

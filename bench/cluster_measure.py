@@ -1,8 +1,8 @@
-"""The three measures of the cluster benchmark: scale-out, Redis commands per poll, failover.
+"""The measures of the cluster benchmark: scale-out, Redis commands per poll, failover.
 
-Each measure takes running processes (bench/cluster_nodes.py) and returns a result dataclass;
-bench/cluster.py starts the processes in the order the measures need and bench/cluster_report.py
-renders the results.
+Each measure takes running processes (bench/cluster_nodes.py) and returns a result dataclass.
+bench/cluster.py starts the processes in the order the measures need, and
+bench/cluster_report.py renders the results.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
 import redis
@@ -40,22 +40,24 @@ from daemon_load import read_cpu_seconds
 from snmpd_ng.cluster.keys import Keys
 
 SCRAPE_TIMEOUT = 60.0
-"""Seconds one GET of /metrics may take; a busy node with 3,000 targets needs about 2."""
+"""Seconds one GET of /metrics may take: generous, for a busy node with thousands of targets."""
 STREAM_CHECK_PERIOD = 0.1
 """Seconds between two reads of the polls stream while waiting for a takeover."""
 
 
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
-    targets: int = 2500
+    """Sizes, durations and cluster settings of one run."""
+
+    targets: int = 2000
     interval: float = 5.0
     """Seconds between two polls of one job on one target."""
     interfaces: int = 8
     warm_up: float = 3.0
     """Seconds of polling after the targets settled on their nodes, before a window starts."""
-    window: float = 15.0
+    window: float = 12.0
     """Seconds over which the polls and the CPU time of one scale-out row are counted."""
-    command_window: float = 15.0
+    command_window: float = 10.0
     """Seconds over which the Redis commands are counted."""
     repeats: int = 10
     """Failovers measured."""
@@ -97,7 +99,7 @@ COUNTERS = {
                      "snmpd_ng_cluster_lease_request_failures_total",
                      "snmpd_ng_cluster_poll_record_failures_total"),
 }
-"""What the scale-out rows count, and the counters of /metrics that each sums."""
+"""The counts of a scale-out row, each with the /metrics counters it sums."""
 ERROR_KIND = re.compile(r'^snmp_poll_errors_total\{[^}]*kind="([^"]+)"[^}]*\} (\S+)$',
                         re.MULTILINE)
 
@@ -256,7 +258,8 @@ def measure_commands(client: redis.Redis, port: int, keys: Keys, nodes: int,
 
 @dataclass(slots=True)
 class Failover:
-    """One node killed with SIGKILL, its targets taken over, and the node back."""
+    """The times of one failover: a node killed with SIGKILL, its targets taken over, and the
+    node back."""
 
     node: str
     targets: int
@@ -268,7 +271,7 @@ class Failover:
     """From the kill to the first such poll."""
     leases_seconds: float | None = None
     """From the kill to the first check that found every one of its targets leased by another
-    node; the checks run every STREAM_CHECK_PERIOD seconds or so."""
+    node. The checks run about every STREAM_CHECK_PERIOD seconds."""
     missing: int = 0
     """Targets with no poll by another node within the wait."""
     rejoin_seconds: float = 0.0
@@ -309,7 +312,7 @@ class FailoverResult:
 
 @dataclass(slots=True)
 class Takeover:
-    """What the benchmark saw of one takeover, as Unix times in ms (Redis runs on this host)."""
+    """The takeover of one node's targets, as Unix times in ms (Redis runs on this host)."""
 
     polled_ms: dict[str, int] = field(default_factory=dict)
     """Per target: when its first poll record by another node was added to the stream."""
@@ -354,7 +357,8 @@ def fail_one(client: redis.Redis, keys: Keys, nodes: Sequence[Node], victim: Nod
     held = [target for target, holder in zip(targets, holders, strict=True)
             if holder == victim.name]
     if not held:
-        raise BenchError(f"node {victim.name} holds no lease, so its failover cannot be timed")
+        raise BenchError(f"node {victim.name} holds no lease, so its failover cannot be "
+                         "measured; check its log for why it polls nothing")
     killed_ms = int(time.time() * 1000)
     victim.kill()
     wait = 3 * options.timing.failover_bound(options.interval)
@@ -398,10 +402,13 @@ def _seconds(value: float | None) -> str:
     return "— (not within the wait)" if value is None else f"{value:.1f} s"
 
 
-def as_json(value: Any) -> Any:
-    """Return a result with its computed figures, for the --json file."""
-    from dataclasses import asdict, is_dataclass
+COMPUTED_FIGURES = ("good_polls", "polls_per_second", "daemon_cores", "polls_per_cpu_second",
+                    "heartbeats", "median_seconds", "max_seconds", "incomplete")
+"""Properties of the result classes that the --json file carries beside their fields."""
 
+
+def as_json(value: Any) -> Any:
+    """Return a result as JSON data, with its computed figures; other values as they are."""
     if not is_dataclass(value) or isinstance(value, type):
         return value
     data = asdict(value)
@@ -410,9 +417,7 @@ def as_json(value: Any) -> Any:
         counts = value.counts
         data["counts"] = {"sent": dict(counts.sent), "in_scripts": dict(counts.in_scripts),
                           "kinds": dict(counts.kinds)}
-    for name in ("good_polls", "polls_per_second", "daemon_cores", "polls_per_cpu_second",
-                 "heartbeats",
-                 "median_seconds", "max_seconds", "incomplete"):
+    for name in COMPUTED_FIGURES:
         if hasattr(value, name):
             data[name] = getattr(value, name)
     return data

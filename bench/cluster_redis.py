@@ -1,4 +1,4 @@
-"""What the cluster benchmark reads from Redis: command counts, the MONITOR feed and poll records.
+"""Readers of Redis for the cluster benchmark: command counts, the MONITOR feed, poll records.
 
 `INFO commandstats` counts every command Redis ran, the ones that the Lua scripts call included,
 and counts all scripts together under `evalsha`. So during the same period a MONITOR connection
@@ -49,6 +49,10 @@ STREAM_PAGE = 5000
 """Entries per XRANGE call."""
 MAX_SEQUENCE = 2**64 - 1
 """The highest sequence number of a stream entry id, for an inclusive upper end in ms."""
+
+
+class MonitorError(RuntimeError):
+    """The MONITOR feed could not be opened or read to the end of the period."""
 
 
 @dataclass(slots=True)
@@ -102,7 +106,7 @@ class MonitorFeed:
         self._thread.start()
         if not self._subscribed.wait(timeout):
             self._socket.close()
-            raise RuntimeError(f"Redis did not accept MONITOR within {timeout:.0f} s: "
+            raise MonitorError(f"Redis did not accept MONITOR within {timeout:.0f} s: "
                                f"{self._error or 'no reply'}")
 
     def finish(self, timeout: float = 30.0) -> CommandCounts:
@@ -111,9 +115,9 @@ class MonitorFeed:
         self._socket.close()
         self._thread.join(timeout)
         if self._error is not None:
-            raise RuntimeError(f"reading the MONITOR feed failed: {self._error}")
+            raise MonitorError(f"reading the MONITOR feed failed: {self._error}")
         if not finished:
-            raise RuntimeError(f"the MONITOR feed did not show the end of the period within "
+            raise MonitorError(f"the MONITOR feed did not show the end of the period within "
                                f"{timeout:.0f} s")
         return self._counts
 
@@ -123,6 +127,8 @@ class MonitorFeed:
                 if line == b"+OK":
                     self._subscribed.set()
                     continue
+                if line.startswith(b"-"):
+                    raise ValueError(f"Redis rejected MONITOR: {line[1:].decode()}")
                 self._count(line)
                 if self._markers == 2:
                     break

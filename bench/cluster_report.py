@@ -135,7 +135,7 @@ def _error_kinds(rows: Sequence[ScaleRow]) -> list[str]:
 
 
 def render_idle(idle: ScaleRow | None, rows: Sequence[ScaleRow]) -> list[str]:
-    """Return the sentence on the member that holds no target."""
+    """Return the sentence on the member that holds no lease."""
     if idle is None or not idle.seconds:
         return []
     cores = idle.daemon_cores
@@ -145,7 +145,9 @@ def render_idle(idle: ScaleRow | None, rows: Sequence[ScaleRow]) -> list[str]:
             "its share")
     three = next((row for row in rows if row.cluster and row.nodes == 3), None)
     if three is not None and three.daemon_cores:
-        text += f", so 3 nodes spend about {3 * cores / three.daemon_cores:.0%} of their CPU on it"
+        share = 3 * cores / three.daemon_cores
+        text += (f". Three times this is {share:.0%} of the CPU of the 3 nodes above, an "
+                 "estimate of what the schedules and heartbeats cost them")
     return [text + ".", ""]
 
 
@@ -201,6 +203,7 @@ def render_failover(result: FailoverResult | None, options: BenchOptions) -> lis
     rejoins = [repeat.rejoin_seconds for repeat in repeats]
     firsts = [repeat.first_seconds for repeat in repeats if repeat.first_seconds is not None]
     leases = result.lease_times
+
     row = [str(len(repeats)), _number(statistics.median(r.targets for r in repeats)),
            _median_max(leases), f"{result.lease_bound:g}",
            _number(statistics.median(firsts) if firsts else None, 1),
@@ -213,6 +216,7 @@ def render_failover(result: FailoverResult | None, options: BenchOptions) -> lis
             f"interval ({options.interval:g} s). First poll: the first such record. Rejoin: "
             "from the restart of the killed node until it held every target the assignment "
             "gives it again.")
+
     lines = ["#### Failover", "", note, "",
              *_table(["Repeats", "Targets of the killed node (median)",
                       "Leased, median / max (s)", "Bound (s)", "First poll, median (s)",

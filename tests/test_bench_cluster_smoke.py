@@ -1,8 +1,8 @@
 """Smoke test of bench/cluster.py: its quick mode with a few targets and one failover.
 
-The figures of such a run mean nothing, so the tests check that every measure produced one,
-that the MONITOR feed saw the same scripts as INFO commandstats, and that no process the
-benchmark started outlives it, also when it is stopped with SIGTERM.
+The figures of such a run mean nothing, so the tests check that every measure produced one and
+that the MONITOR feed saw the same scripts as INFO commandstats. They also check that no process
+the benchmark started outlives it, also when it is stopped with SIGTERM.
 """
 
 from __future__ import annotations
