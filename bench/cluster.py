@@ -222,9 +222,9 @@ def _collect_log_events(folder: Path, result: BenchResult) -> None:
 def cluster_machine_facts() -> dict[str, str]:
     """Describe the machine and the versions that the cluster figures depend on."""
     facts = machine_facts()
-    kept = ("date", "cpu", "cores", "kernel", "python", "load average at start", "snmpd-ng",
+    relevant = ("date", "cpu", "cores", "kernel", "python", "load average at start", "snmpd-ng",
             "uvloop")
-    selected = {key: facts[key] for key in kept if key in facts}
+    selected = {key: facts[key] for key in relevant if key in facts}
     selected["RAM"] = _memory_total()
     selected["redis-server"] = _redis_server_version()
     selected["redis-py"] = metadata.version("redis")

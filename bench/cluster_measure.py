@@ -325,7 +325,7 @@ def wait_for_takeover(client: redis.Redis, keys: Keys, victim: str, targets: Seq
     """Follow the leases and the polls stream after `victim` was killed at `killed_ms`, until
     every target of `targets` is leased and polled by another node or `timeout` seconds pass."""
     takeover = Takeover()
-    wanted = set(targets)
+    watched = set(targets)
     low = f"{killed_ms}-0"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -335,10 +335,10 @@ def wait_for_takeover(client: redis.Redis, keys: Keys, victim: str, targets: Seq
         for entry_id, fields in poll_records(client, keys, low):
             low = "(" + entry_id
             target = fields.get("target", "")
-            if (target in wanted and target not in takeover.polled_ms
+            if (target in watched and target not in takeover.polled_ms
                     and fields.get("node") != victim):
                 takeover.polled_ms[target] = entry_time_ms(entry_id)
-        if takeover.leased_ms is not None and len(takeover.polled_ms) == len(wanted):
+        if takeover.leased_ms is not None and len(takeover.polled_ms) == len(watched):
             break
         time.sleep(STREAM_CHECK_PERIOD)
     return takeover
