@@ -32,6 +32,7 @@ from structlog.testing import capture_logs
 
 from snmpd_ng.cluster.keys import Keys
 from snmpd_ng.cluster.redis_conn import (
+    MAX_CONNECTIONS,
     ClusterRedisError,
     RedisClient,
     check_reachable,
@@ -99,6 +100,16 @@ def closed_port() -> int:
 
 
 # Standalone
+
+
+async def test_standalone_waits_for_free_connection(redis_server: RedisServer,
+                                                    opened: list[RedisClient]) -> None:
+    # More commands at once than the pool has connections: they wait rather than fail.
+    client = open_for_test(RedisSettings(url=redis_server.url), opened)
+
+    replies = await asyncio.gather(*(client.ping() for _ in range(3 * MAX_CONNECTIONS)))
+
+    assert all(replies)
 
 
 async def test_standalone_runs_command_and_script(redis_server: RedisServer,

@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
@@ -79,6 +79,13 @@ def open_redis(settings: RedisSettings) -> RedisClient:
     return client
 
 
+MAX_CONNECTIONS = 64
+"""Connections to one Redis server per client: enough for a busy node, since each command holds
+one for a round trip only."""
+POOL_MAX_CONNECTIONS = 1024
+"""The limit of the Sentinel and Redis Cluster pools, which fail at once when it is reached."""
+
+
 def _connection_options(settings: RedisSettings) -> dict[str, Any]:
     """Keyword arguments shared by the connections to a Redis server (not to a Sentinel)."""
     # NOTE: redis-py also retries a command whose connection broke after it was sent, so a
@@ -103,10 +110,16 @@ def _is_retryable(exc: Exception) -> bool:
 
 def _open_standalone(settings: RedisSettings, url: str) -> Redis:
     # A database number in the URL's path takes precedence over `db` (redis-py's rule).
+    # A blocking pool makes a command wait for a free connection (up to command_timeout)
+    # rather than fail at once when every connection is busy, as redis-py's default pool does:
+    # a busy node runs up to max_concurrent_polls polls, each writing to Redis.
     try:
-        return Redis.from_url(url, db=settings.db, **_connection_options(settings))
+        pool = BlockingConnectionPool.from_url(
+            url, db=settings.db, max_connections=MAX_CONNECTIONS,
+            timeout=settings.command_timeout, **_connection_options(settings))
     except ValueError as exc:
         raise ClusterRedisError(_invalid_url_message(settings, exc)) from None
+    return Redis(connection_pool=pool)
 
 
 def _open_redis_cluster(settings: RedisSettings, url: str) -> RedisCluster:
@@ -115,7 +128,10 @@ def _open_redis_cluster(settings: RedisSettings, url: str) -> RedisCluster:
             f"cluster.redis.db is {settings.db}, but Redis Cluster has only database 0: "
             "remove db or set it to 0")
     try:
-        return RedisCluster.from_url(url, **_connection_options(settings))
+        # NOTE: redis-py's cluster pool fails at once when full rather than waiting, so its
+        # limit is set far above what max_concurrent_polls can use.
+        return RedisCluster.from_url(url, max_connections=POOL_MAX_CONNECTIONS,
+                                     **_connection_options(settings))
     except (ValueError, RedisClusterException) as exc:
         raise ClusterRedisError(_invalid_url_message(settings, exc)) from None
 
@@ -159,9 +175,11 @@ def _open_sentinel_master(settings: RedisSettings) -> Redis:
     }
     sentinel = Sentinel(list(settings.sentinels), sentinel_kwargs=sentinel_options,
                         **_connection_options(settings))
+    # NOTE: the Sentinel pool fails at once when full rather than waiting, so its limit is set
+    # far above what max_concurrent_polls can use.
     master: Redis = sentinel.master_for(settings.service_name,
                                         connection_pool_class=_SentinelMasterPool,
-                                        db=settings.db)
+                                        db=settings.db, max_connections=POOL_MAX_CONNECTIONS)
     return master
 
 
