@@ -89,7 +89,7 @@ class ClusterRuntime:
         return {"gate": self.node, "cache": self.cache, "max_budget": cap}
 
     def max_budget(self) -> float:
-        """The longest poll budget whose poll still ends inside a lease renewed on time.
+        """Return the maximum poll budget whose poll still ends inside a lease renewed on time.
 
         A lease has at least `lease_ttl - heartbeat_interval` seconds left between renewals; a
         poll needs its budget, the grace after it (at most 1 s, counted in the margin check of
@@ -122,7 +122,7 @@ class ClusterRuntime:
         add_latest_routes(app, self.cache, lambda: self.node.targets)
 
     def not_ready_reason(self) -> str:
-        """Say why /readyz answers 503 in cluster mode."""
+        """Return why /readyz responds 503 in cluster mode."""
         node = self.node
         if node.duplicate_of is not None:
             return (f"another process is running with node id {node.node_id}; give each node "

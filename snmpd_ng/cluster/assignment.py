@@ -29,14 +29,14 @@ def uniform(node_id: str, target: str) -> float:
 
 
 def score(node_id: str, capacity: float, target: str) -> float:
-    """The node's weight for the target; higher wins."""
+    """Return the node's weight for the target; the highest weight wins."""
     return -capacity / math.log(uniform(node_id, target))
 
 
 def owner(target: str, nodes: Sequence[tuple[str, float]]) -> str | None:
     """Return the id of the node that polls `target`, None when `nodes` is empty.
 
-    `nodes` holds (node id, capacity) pairs of the eligible members. Ties, which need two equal
+    `nodes` contains (node id, capacity) pairs of the eligible members. Ties, which need two equal
     64-bit hashes, go to the smaller node id so that every node agrees.
     """
     best: tuple[float, str] | None = None

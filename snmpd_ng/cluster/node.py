@@ -10,7 +10,7 @@ check).
 
 When Redis cannot be reached, nothing is renewed: the leases' local deadlines pass, claims stop
 once the time left is shorter than a poll's budget plus the margin, and after the last deadline
-the node is fenced (it polls nothing). When Redis answers again, the node rejoins as a new member,
+the node is fenced (it polls nothing). When Redis responds again, the node rejoins as a new member,
 waits out the join delay like any new node, and takes its share back. No restart is needed.
 """
 
@@ -144,7 +144,7 @@ class ClusterNode:
         self.instance = secrets.token_hex(8)
         """Tells this process from another one started with the same node id by mistake."""
         self.duplicate_of: str | None = None
-        """The other live process's instance id while it holds this node id."""
+        """Instance id of the other live process that uses this node id, None when there is none."""
         self.snapshot: ClusterStatus | None = None
         self.poll_rate = PollRate()
 
@@ -187,7 +187,7 @@ class ClusterNode:
     def set_quiet_check(self, quiet: QuietCheck) -> None:
         """Ask `quiet(target, window)` before releasing a target that moved away.
 
-        Polling answers from its schedules: whether no slot of the target is due within the
+        Polling decides from its schedules whether no slot of the target is due within the
         window. Without it, a target is released at the first heartbeat after it moved.
         """
         self._quiet = quiet

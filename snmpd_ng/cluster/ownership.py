@@ -1,4 +1,4 @@
-"""Which targets this node may poll now, from the assignment and the leases it holds.
+"""The local lease table: which targets this node may poll now, from the assignment and leases.
 
 Sans-IO: the node (snmpd_ng.cluster.node) talks to Redis and passes the replies and the time in;
 this table decides. A lease's local deadline is the time the renewal request was *sent* plus the
@@ -125,7 +125,7 @@ class Ownership:
         return Claim(target, self.node_id, lease.token)
 
     def finish(self, claim: Claim) -> None:
-        """The poll of `claim` ended (with or without success)."""
+        """Record that the poll of `claim` ended, with or without success."""
         self._in_flight[claim.target] -= 1
         if self._in_flight[claim.target] <= 0:
             del self._in_flight[claim.target]

@@ -80,8 +80,8 @@ def open_redis(settings: RedisSettings) -> RedisClient:
 
 
 MAX_CONNECTIONS = 64
-"""Connections to one Redis server per client: enough for a busy node, since each command holds
-one for a round trip only."""
+"""Maximum connections to one Redis server per client. This is enough for a busy node, because
+each command uses a connection only for one round trip."""
 POOL_MAX_CONNECTIONS = 1024
 """The limit of the Sentinel and Redis Cluster pools, which fail at once when it is reached."""
 
@@ -110,9 +110,9 @@ def _is_retryable(exc: Exception) -> bool:
 
 def _open_standalone(settings: RedisSettings, url: str) -> Redis:
     # A database number in the URL's path takes precedence over `db` (redis-py's rule).
-    # A blocking pool makes a command wait for a free connection (up to command_timeout)
-    # rather than fail at once when every connection is busy, as redis-py's default pool does:
-    # a busy node runs up to max_concurrent_polls polls, each writing to Redis.
+    # A busy node runs up to max_concurrent_polls polls, each writing to Redis. In a blocking
+    # pool a command waits for a free connection (up to command_timeout), whereas redis-py's
+    # default pool fails at once when every connection is busy.
     try:
         pool = BlockingConnectionPool.from_url(
             url, db=settings.db, max_connections=MAX_CONNECTIONS,

@@ -130,7 +130,7 @@ end
 return reply
 """
 """ARGV: base, node id, lease TTL (ms), the number of targets to hold, those targets, then the
-targets to release. Reply: per held target its fencing token, 0 when another node holds it.
+targets to release. Reply: per held target its fencing token, 0 when another node has it.
 A new holder gets a new token (HINCRBY on `fences`), so a token never repeats for a target."""
 
 COMMIT_POLL = """

@@ -15,7 +15,7 @@ that net-snmp's default timeout and retries may wait for a silent agent."""
 
 @dataclass(frozen=True, slots=True)
 class RedisSettings:
-    """Where Redis is and how to log in. Exactly one of `url` and `sentinels` is set.
+    """Address of Redis and its login. Exactly one of `url` and `sentinels` is set.
 
     `url` is a redis://, rediss:// or unix:// address of a standalone server (or of one node of a
     Redis Cluster when `cluster` is true). `sentinels` lists Sentinel addresses; the master is

@@ -1,4 +1,4 @@
-"""A snapshot of the cluster as Redis holds it: for /cluster and `snmpd-ng cluster status`."""
+"""A snapshot of the cluster state stored in Redis, for /cluster and `snmpd-ng cluster status`."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class FailoverEvent:
 class ClusterStatus:
     prefix: str
     redis: str
-    """Where Redis is, without credentials."""
+    """Address of Redis, without credentials."""
     leader: str | None
     members: tuple[MemberStatus, ...]
     targets: int
@@ -60,9 +60,9 @@ class ClusterStatus:
     last_expiry: FailoverEvent | None
     """The newest node whose lease expired (a failover)."""
     node_id: str | None = None
-    """The node that answered (None from the CLI)."""
+    """Node that built the snapshot (None from the CLI)."""
     fenced: bool = False
-    """The answering node has lost Redis and stopped polling (self-fenced)."""
+    """Whether that node lost Redis and stopped polling (self-fenced)."""
     unleased_count: int = 0
     """Targets no node holds a lease on now (all of them, where `unleased` lists 20)."""
     read_at: float | None = None

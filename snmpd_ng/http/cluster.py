@@ -1,7 +1,7 @@
 """GET /cluster: the cluster's state as this node last read it from Redis, as JSON.
 
 The handler renders the node's latest snapshot and never talks to Redis itself, so a slow or
-lost Redis cannot stall the HTTP server. A daemon without cluster mode answers 404 with a JSON
+lost Redis cannot stall the HTTP server. A daemon without cluster mode responds 404 with a JSON
 body that says so.
 """
 

@@ -1,4 +1,4 @@
-"""What polling asks of cluster mode before and after each poll (snmpd_ng.cluster.node).
+"""The interface polling calls in cluster mode before and after each poll (the cluster node).
 
 Polling depends on this protocol, never on the cluster package, so one node runs without Redis
 and without importing it.
@@ -39,7 +39,7 @@ class PollGate(Protocol[ClaimT]):
         ...
 
     def finish(self, claim: ClaimT) -> None:
-        """The poll under `claim` ended and its result is recorded."""
+        """Record that the poll under `claim` ended and its result is written."""
         ...
 
     async def commit(self, claim: ClaimT, fields: dict[str, str]) -> bool:

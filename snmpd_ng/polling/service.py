@@ -248,7 +248,7 @@ class PollingService:
             self._reachable.discard(result.target)
 
     def _poll_record(self, result: PollResult, token: int) -> dict[str, str]:
-        """The fields of the poll's entry in the cluster's poll log, times in Unix seconds."""
+        """Return the fields of the poll's entry in the cluster's poll log (times in Unix s)."""
         offset = self._clock.wall() - self._clock.now()
         assert self._gate is not None
         return {
