@@ -25,6 +25,11 @@ node's clock (nodes are expected to run NTP).
 - cache-index:<target> (set): the cache keys of one target, for invalidating them together.
 - cache-invalidate (pub/sub channel): "<target>" or "<target>\\x1f<kind>\\x1f<name>", published
   after a cache write or removal so that nodes drop their local copies.
+- alerts:* : the alert store of cluster mode (snmpd_ng.alerting.redis_store_scripts lists its keys).
+- alert-signals (stream, capped): the rules' signals of every node, read by the leader's alert
+  service through the consumer group `alerting`.
+- rules:<target> (string, with a TTL): the rules engine's state of one target (its series and
+  pending or firing alerts, times in Unix seconds), written by the target's owner under its lease.
 """
 
 from __future__ import annotations
@@ -80,3 +85,15 @@ class Keys:
     @property
     def cache_channel(self) -> str:
         return self.base + "cache-invalidate"
+
+    @property
+    def alerts_base(self) -> str:
+        """The key base of the alert store, passed to RedisAlertStore."""
+        return self.base + "alerts:"
+
+    @property
+    def alert_signals(self) -> str:
+        return self.base + "alert-signals"
+
+    def rule_state(self, target: str) -> str:
+        return f"{self.base}rules:{target}"
