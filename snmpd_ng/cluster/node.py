@@ -140,6 +140,8 @@ class ClusterNode:
         self._fenced = False
         self._checked_persistence = False
         self.leader: str | None = None
+        self._leader_until = 0.0
+        """Local monotonic time until which this node's leader lease surely holds."""
         self.config_mismatch = False
         self.instance = secrets.token_hex(8)
         """Tells this process from another one started with the same node id by mistake."""
@@ -240,7 +242,24 @@ class ClusterNode:
 
     @property
     def is_leader(self) -> bool:
-        return self.leader == self.node_id and not self._fenced
+        """True while this node holds the leader lease, by its own clock.
+
+        The lease counts from when the heartbeat that renewed it was sent, less the margin, so
+        a node that stalled (a stopped process, a long pause) stops acting as the leader before
+        Redis hands the lease to another node.
+        """
+        return (self.leader == self.node_id and not self._fenced
+                and self._clock.now() < self._leader_until)
+
+    def leader_address(self) -> str | None:
+        """Return the leader's advertised URL from the last status, or None when unknown."""
+        snapshot = self.snapshot
+        if snapshot is None or snapshot.leader is None:
+            return None
+        for member in snapshot.members:
+            if member.node_id == snapshot.leader:
+                return member.address or None
+        return None
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -305,6 +324,8 @@ class ClusterNode:
             log.info("cluster node id free again: this process joins", node=self.node_id)
             self.duplicate_of = None
         now_ms = self._read_members(reply)
+        if self.leader == self.node_id:
+            self._leader_until = sent_at + self.settings.lease_ttl - self.settings.lease_margin
         await self._on_redis_back()
 
         self._update_assignment(now_ms)
