@@ -260,3 +260,53 @@ class TestDeviceDown:
         assert [alert.rule for alert in sent.alerts] == ["TargetDown"]
         assert len([alert for alert in service.alerts() if alert.inhibited_by]) == 48
         await service.stop()
+
+
+class TestLeadership:
+    """Cluster mode: the service starts and stops with the leader lease, in one process."""
+
+    async def test_no_send_once_may_send_says_no(self, tmp_path: Path) -> None:
+        fakes = channels("chat")
+        service, _ = await notified_service(tmp_path, fakes)
+        service._outbox.may_send = lambda: False
+
+        sent = await service.deliver_due()
+
+        assert (sent, fakes["chat"].calls) == (0, [])
+        await service.stop()
+
+    async def test_entry_left_claimed_is_sent_by_the_next_start(self, tmp_path: Path) -> None:
+        fakes = channels("chat")
+        service, _ = await notified_service(tmp_path, fakes)
+        service._outbox.may_send = lambda: False
+        await service.deliver_due()
+        await service.stop()
+
+        service._outbox.may_send = None
+        await service.start()
+        await service.deliver_due()
+
+        assert [call.event for call in fakes["chat"].calls] == ["firing"]
+        await service.stop()
+
+    async def test_restart_in_process_takes_state_from_store(self, tmp_path: Path) -> None:
+        fakes = channels("chat")
+        service, _ = await notified_service(tmp_path, fakes)
+        await service.deliver_due()
+        await service.stop()
+
+        assert service.alerts() == []
+        await service.start()
+
+        assert [alert.rule for alert in service.alerts()] == ["LinkDown"]
+        await service.stop()
+
+    async def test_signal_after_stop_is_rejected(self, tmp_path: Path) -> None:
+        fakes = channels("chat")
+        service, clock = await notified_service(tmp_path, fakes)
+        await service.stop()
+        rejected = service.counters.signals_rejected
+
+        service.submit(signal(at=clock.wall()))
+
+        assert service.counters.signals_rejected == rejected + 1

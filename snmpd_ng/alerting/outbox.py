@@ -24,7 +24,7 @@ ticket channels look the group's ticket up before creating one.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,8 +76,11 @@ class Outbox:
     """Claims due entries, sends them through their channel, and records each outcome."""
 
     def __init__(self, store: AlertStore, channels: Mapping[str, Channel], clock: Clock,
-                 policy: OutboxPolicy | None = None) -> None:
+                 policy: OutboxPolicy | None = None, *,
+                 may_send: Callable[[], bool] | None = None) -> None:
         self.store = store
+        self.may_send = may_send
+        """Asked before each send; False stops the round and leaves the rest claimed."""
         self.channels = dict(channels)
         self.clock = clock
         self.policy = policy or OutboxPolicy()
@@ -149,11 +152,22 @@ class Outbox:
             if not entries:
                 break
             for entry in entries:
+                if not self._may_send(name, len(entries)):
+                    return sent
                 delivery = await self._send(target, entry)
                 kind = await self._record(entry, delivery, self.clock.wall())
                 self.results[(name, RESULTS[kind])] += 1
-            sent += len(entries)
+                sent += 1
         return sent
+
+    def _may_send(self, channel: str, claimed: int) -> bool:
+        if self.may_send is None or self.may_send():
+            return True
+        # The entries stay claimed; the node that sends now puts them back to pending when it
+        # starts, since claimed entries are what a stopped sender leaves.
+        log.warning("alert sends stopped: this node no longer leads the cluster",
+                    channel=channel, claimed=claimed)
+        return False
 
     @staticmethod
     async def _send(channel: Channel, entry: OutboxEntry) -> Delivery:

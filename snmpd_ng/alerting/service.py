@@ -11,6 +11,11 @@ the HTTP API and of PagerDuty's webhook. Their writes are committed before they 
 
 With `run_tasks=False` no task is started, and the caller drives the service with `run_due`
 and `deliver_due`, as the tests do with a fake clock.
+
+In cluster mode the service runs on the leader only: it starts when the node becomes the
+leader and stops when it stops being it, possibly several times in one process. Each start
+takes the state from the store afresh, and each stop forgets it. `may_send`, when given, is
+asked before each send, so that a node that lost the leadership sends nothing more.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -65,13 +70,18 @@ class AlertService:
     """Alert handling of the daemon: lifecycle, grouping, escalation, outbox and history."""
 
     def __init__(self, config: AlertingConfig, channels: Mapping[str, Channel], *,
-                 store: AlertStore, clock: Clock | None = None, run_tasks: bool = True) -> None:
+                 store: AlertStore, clock: Clock | None = None, run_tasks: bool = True,
+                 may_send: Callable[[], bool] | None = None,
+                 confirm_restored: bool = True) -> None:
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._channels = dict(channels)
         self._store = store
-        self._outbox = Outbox(self._store, self._channels, self._clock, config.outbox)
+        self._outbox = Outbox(self._store, self._channels, self._clock, config.outbox,
+                              may_send=may_send)
         self._dispatcher = Dispatcher(config, _types(self._channels))
         self._run_tasks = run_tasks
+        self._confirm_restored = confirm_restored
+        """Whether restored alerts wait for the rules to confirm them (see `start`)."""
         self._wake: asyncio.Event | None = None
         self._channel_wakes: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -84,14 +94,24 @@ class AlertService:
     def store(self) -> AlertStore:
         return self._store
 
+    @property
+    def is_running(self) -> bool:
+        """True between `start` and `stop`."""
+        return self._wake is not None
+
     async def start(self) -> None:
         """Open the store, load the state saved before a restart, and start the tasks.
 
-        Raises StoreError when the store cannot be opened.
+        After a restart the rules engine starts empty and signals every alert that still
+        holds, so restored alerts that no signal confirms within a grace time resolve. In
+        cluster mode (`confirm_restored` False) the rules on the other nodes keep their state
+        across a change of leader and signal only changes, so restored alerts are taken as
+        they are. Raises StoreError when the store cannot be opened.
         """
         await self._store.open()
         saved = await self._store.load_state()
-        self._dispatcher.restore(saved, self._clock.wall())
+        self._dispatcher = self._new_dispatcher()
+        self._dispatcher.restore(saved, self._clock.wall(), confirm=self._confirm_restored)
         requeued = await self._outbox.recover()
         self._wake = asyncio.Event()
         if self._run_tasks:
@@ -110,7 +130,11 @@ class AlertService:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._wake = None
+        self._channel_wakes.clear()
         await self._store.close()
+        # A later start loads the state again, which another node may have changed meanwhile.
+        self._dispatcher = self._new_dispatcher()
         log.info("alert service stopped")
 
     async def reload(self, config: AlertingConfig, channels: Mapping[str, Channel] | None = None,
@@ -254,10 +278,15 @@ class AlertService:
 
     async def _reload_saved_state(self) -> None:
         saved = await self._store.load_state()
-        dispatcher = Dispatcher(self._dispatcher.config, _types(self._channels))
-        dispatcher.counters = self._dispatcher.counters
+        dispatcher = self._new_dispatcher()
         dispatcher.restore(saved, self._clock.wall(), confirm=False)
         self._dispatcher = dispatcher
+
+    def _new_dispatcher(self) -> Dispatcher:
+        """Return an empty dispatcher with the config, and the counters since the start."""
+        dispatcher = Dispatcher(self._dispatcher.config, _types(self._channels))
+        dispatcher.counters = self._dispatcher.counters
+        return dispatcher
 
     async def deliver_due(self) -> int:
         """Send every due outbox entry of every channel once; return how many were sent."""
