@@ -11,9 +11,14 @@ A timer task calls the engine's `tick` about once a second on the daemon's clock
 `absent_for`, rules across targets, and alerts whose data stopped arriving. The same task
 refreshes the outbox counts shown on /metrics every few seconds.
 
-Nothing here waits: the engine takes plain data, and `submit` queues its store write and
-returns. So the consumer takes each result as soon as the bus delivers it, and the publisher
-waits only if this consumer falls `results_queue_size` results behind.
+In cluster mode the signals go to `signal_sink` (the Redis stream the leader's alert service
+reads) instead, and `handoff` carries each target's rule state between nodes: the pipeline
+waits for a target's state to load before it evaluates the target's first result on this node,
+and marks the target after each result so that its state is saved.
+
+Nothing here waits but that load: the engine takes plain data, and `submit` queues its store
+write and returns. So the consumer takes each result as soon as the bus delivers it, and the
+publisher waits only if this consumer falls `results_queue_size` results behind.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 import structlog
 
@@ -42,6 +48,15 @@ OUTBOX_REFRESH_TICKS = 5
 """Ticks between two reads of the outbox counts from the store."""
 
 CpuTimer = Callable[[], float]
+SignalSink = Callable[[RuleSignal], None]
+
+
+class TargetHandoff(Protocol):
+    """Carries a target's rule state between cluster nodes (snmpd_ng.cluster.rule_state)."""
+
+    async def ready(self, target: str) -> None: ...
+
+    def mark(self, target: str) -> None: ...
 
 
 class RulesPipeline:
@@ -56,8 +71,12 @@ class RulesPipeline:
                  target_labels: Mapping[str, Mapping[str, str]],
                  counter_naming: CounterNaming = "object",
                  tick_interval: float = TICK_INTERVAL,
-                 cpu_timer: CpuTimer = time.thread_time) -> None:
+                 cpu_timer: CpuTimer = time.thread_time,
+                 signal_sink: SignalSink | None = None) -> None:
         self.engine = RulesEngine(rules, clock)
+        self._sink: SignalSink = signal_sink if signal_sink is not None else service.submit
+        self.handoff: TargetHandoff | None = None
+        """Set in cluster mode, before the first result."""
         self._rule_names = tuple(rule.name for rule in rules)
         self._service = service
         self._clock = clock
@@ -74,10 +93,14 @@ class RulesPipeline:
 
     async def handle_result(self, result: PollResult) -> None:
         """Evaluate the rules over one result's samples and submit the signals (the consumer)."""
+        if self.handoff is not None:
+            await self.handoff.ready(result.target)
         started = self._cpu_timer()
         labels = self._target_labels.get(result.target)
         samples = samples_from_result(result, labels, self._counter_naming)
         self._submit(self.engine.observe(samples))
+        if self.handoff is not None:
+            self.handoff.mark(result.target)
         self.results += 1
         self.cpu_seconds += self._cpu_timer() - started
 
@@ -141,6 +164,10 @@ class RulesPipeline:
 
     async def refresh_outbox(self) -> None:
         """Read the outbox counts from the store, for the next scrapes."""
+        if not self._service.is_running:
+            # A cluster node that does not lead: the leader exports the outbox.
+            self._outbox = {}
+            return
         self._outbox = await self._service.outbox_counts()
 
     # Timer
@@ -177,4 +204,4 @@ class RulesPipeline:
 
     def _submit(self, signals: list[RuleSignal]) -> None:
         for signal in signals:
-            self._service.submit(signal)
+            self._sink(signal)

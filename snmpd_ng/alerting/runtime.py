@@ -7,6 +7,10 @@ order, as separate steps. The trap receiver runs the traps it queued through its
 the rules' timer runs once more. Then the alert service writes what is queued, and last the
 channels close their connections.
 
+In cluster mode (snmpd_ng.daemon_cluster_alerting) the daemon passes the store in Redis, the
+sink that sends signals to the leader, and the send check; the alert service then starts only
+on the leader.
+
 A reload applies new rules, target labels, channels and alert handling settings. Alerts,
 groups, escalations, silences and the outbox stay. A channel whose settings changed is closed,
 and the one built from the new settings takes its place. An unchanged channel keeps its
@@ -16,13 +20,14 @@ connections and its rate limit.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import structlog
 
+from snmpd_ng.alerting.backend import AlertStore
 from snmpd_ng.alerting.channels.base import Channel
-from snmpd_ng.alerting.pipeline import RulesPipeline
+from snmpd_ng.alerting.pipeline import RulesPipeline, SignalSink
 from snmpd_ng.alerting.rules.model import SEVERITIES, RuleSignal, Severity
 from snmpd_ng.alerting.service import AlertService
 from snmpd_ng.alerting.sqlite_store import SqliteAlertStore
@@ -62,25 +67,46 @@ def target_labels(targets: Sequence[TargetConfig]) -> dict[str, Mapping[str, str
     return {target.name: target.labels for target in targets}
 
 
+@dataclasses.dataclass(frozen=True)
+class SharedAlerting:
+    """What cluster mode changes in alerting: where state and signals go, and who sends."""
+
+    store: AlertStore
+    """The alert store in Redis, whose writes only the leader may make."""
+    signal_sink: SignalSink
+    """Takes the rules' and traps' signals to the leader's alert service."""
+    may_send: Callable[[], bool]
+    """True while this node leads the cluster, asked before each send."""
+
+
 class Alerting:
     """The running alerting of the daemon, built from the `alerting:` section."""
 
     def __init__(self, settings: AlertingSettings, targets: Sequence[TargetConfig], *,
                  state_dir: Path | None, clock: Clock,
-                 counter_naming: CounterNaming = "object") -> None:
+                 counter_naming: CounterNaming = "object",
+                 shared: SharedAlerting | None = None) -> None:
         self._state_dir = state_dir
         self.clock = clock
-        self.store_path = store_path(settings, state_dir)
+        self.shared = shared
+        self.store_path = None if shared is not None else store_path(settings, state_dir)
         self.api_counters: ApiCounters | None = None
         """The alerts API's counters, for /metrics, once the daemon serves the API."""
         self.traps: TrapService | None = None
         """The trap receiver, once started."""
         self._channels = dict(settings.channels)
-        self.service = AlertService(settings.handling, settings.built_channels(),
-                                    store=SqliteAlertStore(self.store_path), clock=clock)
+        if shared is None:
+            assert self.store_path is not None
+            self.service = AlertService(settings.handling, settings.built_channels(),
+                                        store=SqliteAlertStore(self.store_path), clock=clock)
+        else:
+            self.service = AlertService(settings.handling, settings.built_channels(),
+                                        store=shared.store, clock=clock,
+                                        may_send=shared.may_send, confirm_restored=False)
+        sink = shared.signal_sink if shared is not None else None
         self.pipeline = RulesPipeline(settings.rules, self.service, clock,
                                       target_labels=target_labels(targets),
-                                      counter_naming=counter_naming)
+                                      counter_naming=counter_naming, signal_sink=sink)
 
     async def start_service(self) -> None:
         """Open the store and start the alert service; raises StoreError."""
@@ -100,7 +126,8 @@ class Alerting:
         first, so that a linkUp after a restart resolves the linkDown alert from before it.
         Raises TrapReceiverError or LocalEngineError.
         """
-        traps = TrapService(settings, self.service.submit, clock=self.clock,
+        submit = self.shared.signal_sink if self.shared is not None else self.service.submit
+        traps = TrapService(settings, submit, clock=self.clock,
                             state_dir=self._state_dir, environ=environ,
                             target_names=target_names)
         rule_names = {rule.name for rule in settings.rules}
@@ -156,6 +183,8 @@ class Alerting:
 
     def _warn_if_store_moved(self, settings: AlertingSettings) -> None:
         # The store stays open on its file until a restart, like the state directory.
+        if self.store_path is None:
+            return
         try:
             wanted = store_path(settings, self._state_dir)
         except AlertingStartError:

@@ -109,10 +109,15 @@ class AlertService:
         they are. Raises StoreError when the store cannot be opened.
         """
         await self._store.open()
-        saved = await self._store.load_state()
-        self._dispatcher = self._new_dispatcher()
-        self._dispatcher.restore(saved, self._clock.wall(), confirm=self._confirm_restored)
-        requeued = await self._outbox.recover()
+        try:
+            saved = await self._store.load_state()
+            self._dispatcher = self._new_dispatcher()
+            self._dispatcher.restore(saved, self._clock.wall(), confirm=self._confirm_restored)
+            requeued = await self._outbox.recover()
+        except StoreError:
+            # Closed again, so that a later start (the next leader term) opens it afresh.
+            await self._store.close()
+            raise
         self._wake = asyncio.Event()
         if self._run_tasks:
             self._tasks["timer"] = asyncio.create_task(self._timer_loop(), name="alert-timer")
@@ -145,6 +150,10 @@ class AlertService:
             self._outbox.channels = self._channels
         self._outbox.policy = config.outbox
         self._dispatcher.configure(config, _types(self._channels))
+        if not self.is_running:
+            # A cluster node that does not lead: the config applies when it starts, and the
+            # leader records the reload in the history.
+            return
         changes = StateChanges()
         changes.record(HistoryEntry(at=self._clock.wall(), kind="config.reloaded", actor=actor,
                                     detail={"routes": len(config.routes),
@@ -275,6 +284,16 @@ class AlertService:
             await self._reload_saved_state()
             return False
         return True
+
+    async def reload_saved_state(self) -> None:
+        """Take the state from the store again, dropping what memory has that it lacks.
+
+        For a caller that learnt that writes failed (`store.failed_writes` grew): memory is
+        then ahead of the store, and a signal applied again would change nothing in memory
+        and so write nothing.
+        """
+        await self._reload_saved_state()
+        self._poke()
 
     async def _reload_saved_state(self) -> None:
         saved = await self._store.load_state()
