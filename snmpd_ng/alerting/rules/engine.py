@@ -17,8 +17,8 @@ which the service calls every second or so:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 import structlog
 
@@ -29,6 +29,13 @@ from snmpd_ng.alerting.rules.evaluate import (
     Scope,
     Vector,
     compile_expression,
+)
+from snmpd_ng.alerting.rules.handoff import (
+    STATE_VERSION,
+    TargetState,
+    export_rule_alerts,
+    export_series,
+    read_target_state,
 )
 from snmpd_ng.alerting.rules.model import SEVERITY_LABEL, Rule, RuleSignal, SignalState
 from snmpd_ng.alerting.rules.states import (
@@ -156,6 +163,67 @@ class RulesEngine:
             if alerts:
                 changes.extend((compiled, change) for change in resolve_all(alerts))
         return self._signals(changes, now)
+
+    # Handing a target over to another node (cluster mode)
+
+    def export_target(self, target: str, now: float, wall: float) -> TargetState | None:
+        """Return the state of `target` as JSON-able data, or None when the engine has none.
+
+        The data holds the target's series and each rule's alerts in the target's scope, in
+        the format of `snmpd_ng.alerting.rules.handoff`. `now` and `wall` are the same instant
+        on the engine's clock and in Unix seconds: every clock time leaves as Unix time.
+        Alerts of rules across targets stay, since they belong to no single target.
+        """
+        to_unix = wall - now
+        series = [export_series(item, to_unix)
+                  for by_key in self.store.targets.get(target, {}).values()
+                  for item in by_key.values()]
+        rules = {}
+        for compiled in self._rules:
+            alerts = self._alerts[compiled.rule.name].get(target)
+            if alerts:
+                rules[compiled.rule.name] = export_rule_alerts(compiled.rule, alerts, to_unix)
+        if not series and not rules:
+            return None
+        return {"version": STATE_VERSION, "target": target, "exported_at": wall,
+                "series": series, "rules": rules}
+
+    def import_target(self, target: str, data: Mapping[str, Any], now: float, wall: float, *,
+                      reboots: int | None = None) -> int:
+        """Replace what the engine has of `target` with `data` from `export_target`.
+
+        Emits no signals: the alerts were signalled by the node that exported them. The
+        alerts of a rule that no longer exists, or whose labels or severity changed (as
+        `replace_rules` decides), or that now compares targets, are dropped. `reboots` is this
+        node's reboot count of the target (see `handoff.read_target_state`). Returns the number
+        of alerts dropped. Raises TargetStateError for malformed data or an unknown version,
+        before anything is changed.
+        """
+        imported = read_target_state(target, data, now - wall, reboots=reboots)
+        self.store.replace_target(target, imported.series)
+
+        dropped = sum(len(rule.alerts) for name, rule in imported.rules.items()
+                      if name not in self._alerts)
+        for compiled in self._rules:
+            by_scope = self._alerts[compiled.rule.name]
+            by_scope.pop(target, None)
+            found = imported.rules.get(compiled.rule.name)
+            if found is None or not found.alerts:
+                continue
+            if compiled.is_global or not found.has_identity_of(compiled.rule):
+                dropped += len(found.alerts)
+                continue
+            by_scope[target] = found.alerts
+        return dropped
+
+    def drop_target(self, target: str) -> None:
+        """Forget the series and alerts of `target` without signals: another node carries on.
+
+        `forget_target` is the call for a target removed from the config, whose alerts resolve.
+        """
+        self.store.forget_target(target)
+        for by_scope in self._alerts.values():
+            by_scope.pop(target, None)
 
     def replace_rules(self, rules: Sequence[Rule], now: float | None = None) -> list[RuleSignal]:
         """Evaluate `rules` from now on (a config reload); return the resolves this causes.

@@ -8,7 +8,7 @@ but those with `on(...)` without `target`) needs only the target whose result ar
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from snmpd_ng.alerting.series import REBOOTED, REBOOTS, LabelKey, Sample
 from snmpd_ng.metrics.values import SampleKind
@@ -117,6 +117,16 @@ class SeriesStore:
 
     def forget_target(self, target: str) -> None:
         self.targets.pop(target, None)
+
+    def replace_target(self, target: str, series: Iterable[Series]) -> None:
+        """Make `series` the only series of `target`, as when another node hands it over."""
+        metrics: dict[str, MetricSeries] = {}
+        for item in series:
+            metrics.setdefault(item.name, {})[item.key] = item
+        if metrics:
+            self.targets[target] = metrics
+        else:
+            self.targets.pop(target, None)
 
     def drop_unseen(self, cutoff: float) -> int:
         """Drop the series that last arrived before `cutoff`; return how many were dropped."""
