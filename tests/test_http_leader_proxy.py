@@ -233,6 +233,16 @@ class TestForwarding:
 
         assert seen["headers"]["X-Forwarded-For"] == "192.0.2.7, 127.0.0.1"
 
+    async def test_body_over_limit_gets_413(self, pair: Pair) -> None:
+        # aiohttp's default client_max_size on the follower is 1 MiB.
+        status, body = await pair.call("POST", "/api/v1/silences", data=b"x" * (1024 ** 2 + 1),
+                                       headers={"Content-Type": "application/json"})
+
+        assert status == 413
+        assert body["status"] == 413
+        assert "1048576" in body["error"]
+        assert pair.echo.requests == []
+
     async def test_other_headers_not_forwarded(self, pair: Pair) -> None:
         _, seen = await pair.call("GET", "/api/v1/alerts",
                                   headers={"Cookie": "session=1", "X-Custom": "1"})
@@ -276,7 +286,7 @@ class TestLeaderResponseUnchanged:
 
 
 class TestRealAlertsApi:
-    """The real alerts API as the leader: the follower's answers equal the leader's own."""
+    """The real alerts API as the leader: the follower's responses equal the leader's own."""
 
     @pytest.fixture
     async def real(self, tmp_path: Path) -> AsyncIterator[tuple[Pair, str]]:

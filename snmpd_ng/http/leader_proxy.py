@@ -7,9 +7,9 @@ Location headers. The leader's URL comes only from the cluster's member list in 
 the lookup callable, and never from the request, so a client cannot aim the proxy at another host.
 
 A forwarded request carries `X-Snmpd-Ng-Forwarded-By: <node id>`. A node that receives such a
-request and is not the leader either answers 503 instead of forwarding it again, so a request
+request and is not the leader either returns 503 instead of forwarding it again, so a request
 never travels in a loop while the leader changes. When no leader is known, or the leader does not
-respond, the proxy answers with the alerts API's JSON error body plus a `reason` code.
+respond, the proxy returns the alerts API's JSON error body plus a `reason` code.
 """
 
 from __future__ import annotations
@@ -47,10 +47,11 @@ LEADER_HEADER = "X-Snmpd-Ng-Leader"
 DEFAULT_TIMEOUT = 10.0
 """Seconds a forwarded request may take, from connecting to the last byte of the response."""
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-"""Largest response body taken from the leader; a larger one is answered with 502.
+"""Maximum size in bytes of a response body from the leader. A larger one gets a 502 response.
 
-A guard against a server at advertise_url that sends without end. By an estimate of 800 bytes
-per alert in a list, an alerts API response reaches it at about 80,000 alerts.
+A guard against a server at advertise_url that sends without end. An alert with three labels
+and no annotations takes 575 bytes in an alerts list, so a list reaches the limit at roughly
+100,000 alerts (an estimate, fewer with long annotations).
 """
 FORWARDED_REQUEST_HEADERS = (hdrs.AUTHORIZATION, hdrs.CONTENT_TYPE, hdrs.ACCEPT,
                              "X-PagerDuty-Signature")
@@ -98,7 +99,7 @@ class RemoteLeader:
 
 @dataclass(frozen=True, slots=True)
 class NoLeader:
-    """No leader can be asked now; `detail` completes "the request cannot be forwarded because"."""
+    """No leader to forward to. `detail` completes "cannot forward the request, because"."""
 
     reason: Reason
     detail: str
@@ -130,17 +131,21 @@ def lookup_leader(node: LeaderSource) -> LeaderLookup:
         return LocalLeader()
     if node.fenced:
         return NoLeader(Reason.REDIS_UNREACHABLE,
-                        "this node cannot reach Redis, so it does not know the leader")
+                        "this node cannot reach Redis, so it does not know the leader; retry "
+                        "once Redis responds, or send the request to another node")
     if not node.joined:
-        return NoLeader(Reason.NOT_JOINED, "this node has not joined the cluster yet: its "
-                                           "heartbeats to Redis have not succeeded")
+        return NoLeader(Reason.NOT_JOINED, "this node has not joined the cluster yet, because "
+                                           "its heartbeats to Redis have not succeeded; retry "
+                                           "in a few seconds")
     if node.leader is None:
-        return NoLeader(Reason.NO_LEADER, "no node holds the leader lease yet")
+        return NoLeader(Reason.NO_LEADER, "no node holds the leader lease yet; retry in a few "
+                                          "seconds")
     if node.leader == node.node_id:
-        # The heartbeat named this node, but is_leader says the lease may end before the next
-        # renewal, so another node may take it.
+        # The heartbeat named this node, but is_leader is False because the lease may end before
+        # the next renewal, so another node may take it.
         return NoLeader(Reason.LEADER_CHANGED, "this node's leader lease was not renewed in "
-                                               "time, so the leader may be changing")
+                                               "time, so the leader may be changing; retry in "
+                                               "a few seconds")
     return _member_address(node.leader, node.snapshot)
 
 
@@ -151,10 +156,10 @@ def _member_address(leader: str, snapshot: ClusterStatus | None) -> LeaderLookup
             if not member.address:
                 return NoLeader(Reason.NO_ADVERTISE_URL,
                                 f"the leader {leader} has no cluster.advertise_url; set it in "
-                                "that node's config and restart it")
+                                "that node's config and restart that node")
             return RemoteLeader(leader, member.address)
     return NoLeader(Reason.NO_LEADER, f"the leader {leader} is not in this node's member list "
-                                      "yet")
+                                      "yet; retry in a few seconds")
 
 
 # Counters
@@ -162,14 +167,14 @@ def _member_address(leader: str, snapshot: ClusterStatus | None) -> LeaderLookup
 
 @dataclass
 class LeaderProxyStats:
-    """Requests under the proxied prefixes, by outcome; exported by `LeaderProxyCollector`."""
+    """Counts of the requests under the proxied prefixes, by outcome, for /metrics."""
 
     forwarded: int = 0
     """Requests the leader responded to, whatever the status of its response."""
     local: int = 0
     """Requests handled by this node, because it is the leader."""
     no_leader: int = 0
-    """Requests answered with 503 because no leader could be asked."""
+    """Requests rejected with 503 because no leader was known."""
     leader_changed: int = 0
     """Forwarded requests that reached a node that is not the leader (the loop guard)."""
     upstream_errors: int = 0
@@ -257,7 +262,7 @@ class LeaderProxy:
         return await self._forward(request, lookup)
 
     async def close(self) -> None:
-        """Close the ClientSession; the next forwarded request opens a new one."""
+        """Close the ClientSession. A later forwarded request opens a new one."""
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -285,8 +290,7 @@ class LeaderProxy:
                    "to ask", reason=lookup.reason.value, detail=lookup.detail,
                    method=request.method, path=request.path)
         return _error_response(503, f"this node is not the cluster leader and cannot forward "
-                                    f"the request, because {lookup.detail}; retry in a few "
-                                    "seconds", lookup.reason)
+                                    f"the request, because {lookup.detail}", lookup.reason)
 
     async def _forward(self, request: web.Request, leader: RemoteLeader) -> web.StreamResponse:
         base = leader_base_url(leader.url)
@@ -311,7 +315,7 @@ class LeaderProxy:
 
     async def _exchange(self, request: web.Request, base: URL, body: bytes,
                         leader: RemoteLeader) -> web.Response:
-        """Send the request to the leader and copy its response; raise UpstreamError."""
+        """Send the request to the leader and copy its response, or raise UpstreamError."""
         url = URL(str(base).rstrip("/") + request.raw_path, encoded=True)
         try:
             async with asyncio.timeout(self.timeout):
@@ -355,6 +359,7 @@ class LeaderProxy:
         if self._session is None or self._session.closed:
             factory = self.session_factory or _default_session
             self._session = factory()
+            log.info("leader proxy session opened", node=self.node_id, timeout=self.timeout)
         return self._session
 
     def _warn(self, kind: str, event: str, **fields: object) -> None:
@@ -376,7 +381,8 @@ def is_proxied_path(path: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def leader_base_url(address: str) -> URL | None:
-    """Parse a member's advertised URL; None unless it is http(s) with a host and no userinfo."""
+    """Parse a member's advertised URL, or return None unless it is http(s) with a host and no
+    user name or password."""
     try:
         url = URL(address)
     except ValueError:
@@ -389,6 +395,8 @@ def leader_base_url(address: str) -> URL | None:
 
 
 def _default_session() -> aiohttp.ClientSession:
+    # NOTE: an https:// leader is verified against the system's CA store only, so a leader with a
+    # certificate from a private CA gets 502 unless the daemon passes a session_factory.
     # trust_env=False, the default, keeps HTTP(S)_PROXY from sending the alerts API elsewhere.
     return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)
 
