@@ -8,7 +8,6 @@ wait for real time (Redis owns the clock of the leases).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -269,13 +268,6 @@ async def test_leader_stops_leading_when_its_lease_runs_out_locally(
 
     assert leader.is_leader is False
 
-
-async def test_leader_address_is_the_leaders_advertised_url(make_node: NodeFactory) -> None:
-    a = make_node("a")
-    a.settings = dataclasses.replace(a.settings, advertise_url="http://127.0.0.1:9")
-    await a.beat()
-
-    assert a.leader_address() == "http://127.0.0.1:9"
 
 
 async def test_node_fences_itself_without_redis(tmp_path: Path,

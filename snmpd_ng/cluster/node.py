@@ -251,16 +251,6 @@ class ClusterNode:
         return (self.leader == self.node_id and not self._fenced
                 and self._clock.now() < self._leader_until)
 
-    def leader_address(self) -> str | None:
-        """Return the leader's advertised URL from the last status, or None when unknown."""
-        snapshot = self.snapshot
-        if snapshot is None or snapshot.leader is None:
-            return None
-        for member in snapshot.members:
-            if member.node_id == snapshot.leader:
-                return member.address or None
-        return None
-
     @property
     def members(self) -> tuple[Member, ...]:
         return self._members
