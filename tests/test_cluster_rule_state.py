@@ -206,7 +206,7 @@ async def test_lost_saves_while_lease_holds(client: Redis, keys: Keys) -> None:
     await client.set(keys.lease(TARGET), LEASE_A)
     await a.evaluate(0, 0.0)
 
-    del a.leases[TARGET]  # The node forgets the lease before it reports the loss.
+    del a.leases[TARGET]  # ClusterNode drops a lost lease before it reports the loss.
     a.sync.lost([TARGET])
     await a.sync.stop()
 

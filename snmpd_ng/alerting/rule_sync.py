@@ -59,7 +59,7 @@ class RuleStateSync:
 
     Counters, for /metrics: `saves` (states written), `save_failures` (states not written
     because Redis failed or the state could not be encoded), `fenced_skips` (states not written
-    because the lease was not ours), `loads` (loads Redis answered, with or without a state),
+    because the lease was not ours), `loads` (loads that Redis replied to, with or without a state),
     `load_failures` (loads that failed, and states that could not be decoded or imported),
     `states_imported`.
     """
@@ -82,8 +82,8 @@ class RuleStateSync:
         """Targets marked since their last save, in marking order."""
         self._leases: dict[str, str] = {}
         """The lease value seen at each target's last mark. `lost` saves under it, because the
-        node forgets the lease before it reports the loss; Redis rejects the write if the lease
-        key no longer has this value."""
+        cluster node removes a lost lease from its table before it reports the loss. Redis
+        rejects the write if the lease key no longer has this value."""
         self._loads: dict[str, asyncio.Task[TargetState | None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._save_lock = asyncio.Lock()
@@ -149,8 +149,8 @@ class RuleStateSync:
     async def flush(self) -> int:
         """Save the targets marked since the last flush; return how many states were written.
 
-        Never raises for Redis errors: they are counted, and the targets are saved again at the
-        next flush while this node may still hold their leases.
+        Redis errors are counted, not raised, and the targets are saved again at the next flush
+        (where this node still holds their leases, Redis accepts the write).
         """
         async with self._save_lock:
             targets = list(self._dirty)

@@ -1,6 +1,6 @@
 """The rules engine's state of each target in Redis, so that it follows the target to a new owner.
 
-One string key per target, `rules:<target>` (snmpd_ng.cluster.keys), holds the encoded state of
+One string key per target, `rules:<target>` (snmpd_ng.cluster.keys), contains the encoded state of
 snmpd_ng.alerting.rules.handoff with a TTL. Only the node that holds the target's lease writes
 it: the write script checks the lease key, as the shared cache's writes do, so a node that lost
 the lease while its write was under way cannot overwrite what the new owner wrote.
@@ -14,8 +14,8 @@ from snmpd_ng.cluster.keys import Keys
 from snmpd_ng.cluster.redis_conn import RedisClient
 
 MAX_BATCH = 100
-"""Targets per script call, so that one call never holds Redis for long or sends a huge
-request; a larger save makes several calls."""
+"""Targets per script call, so that one call does not block Redis for long or send a huge
+request. A larger save makes several calls."""
 
 SAVE_SCRIPT = """
 -- KEYS: per target, its state key, then its lease key. ARGV: the TTL in ms, then per target the

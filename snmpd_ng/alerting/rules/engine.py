@@ -169,7 +169,7 @@ class RulesEngine:
     def export_target(self, target: str, now: float, wall: float) -> TargetState | None:
         """Return the state of `target` as JSON-able data, or None when the engine has none.
 
-        The data holds the target's series and each rule's alerts in the target's scope, in
+        The data contains the target's series and each rule's alerts in the target's scope, in
         the format of `snmpd_ng.alerting.rules.handoff`. `now` and `wall` are the same instant
         on the engine's clock and in Unix seconds: every clock time leaves as Unix time.
         Alerts of rules across targets stay, since they belong to no single target.

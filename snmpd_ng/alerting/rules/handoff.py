@@ -60,9 +60,10 @@ class TargetStateError(ValueError):
 def encode_target_state(state: Mapping[str, Any]) -> str:
     """Serialise an exported state as compact JSON.
 
-    Raises TargetStateError when `state` holds a value JSON cannot carry. Infinite and NaN values
-    (a division by zero in a rule) are written as JSON's common extension `Infinity` and `NaN`,
-    which `decode_target_state` reads back.
+    Raises TargetStateError when `state` contains a value that JSON cannot represent. Infinite
+    and NaN values (a division by zero in a rule) are written as `Infinity` and `NaN`, an
+    extension of JSON that Python's json module writes and reads, so `decode_target_state`
+    reads them back.
     """
     try:
         return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
