@@ -62,6 +62,7 @@ from snmpd_ng.systemd import SystemdNotifier
 
 if TYPE_CHECKING:
     from snmpd_ng.daemon_cluster import ClusterRuntime
+    from snmpd_ng.daemon_cluster_alerting import ClusterAlerting
 
 log = structlog.get_logger("snmpd_ng.daemon")
 
@@ -155,6 +156,7 @@ class Daemon:
         self._polling: PollingLike | None = None
         self._alerting: Alerting | None = None
         self._cluster: ClusterRuntime | None = None
+        self._cluster_alerting: ClusterAlerting | None = None
         self._alert_api: AlertApi | None = None
         self._http_state: HttpState | None = None
         self._server: HttpServer | None = None
@@ -305,10 +307,9 @@ class Daemon:
         return polling
 
     def _forget_moved_targets(self, changes: Any) -> None:
-        """Let the alerting rules drop the targets that another cluster node polls now."""
-        if self._alerting is not None:
-            for target in sorted(changes.lost):
-                self._alerting.pipeline.forget_target(target)
+        """Let the alerting rules hand over the targets that another cluster node polls now."""
+        if self._cluster_alerting is not None:
+            self._cluster_alerting.targets_moved(changes)
 
     async def _start_alerting(self, config: DaemonConfig, polling: PollingLike) -> None:
         """Start the alert service, then the rules, subscribed to the polling results.
@@ -318,10 +319,24 @@ class Daemon:
         if config.alerting is None:
             return
         state_dir = choose_state_dir(config.state_dir, self._environ)
+        clock = LoopClock()
+        shared = None
+        if self._cluster is not None:
+            from snmpd_ng.daemon_cluster_alerting import ClusterAlerting
+
+            shared = ClusterAlerting(self._cluster, clock)
         alerting = Alerting(config.alerting, config.targets, state_dir=state_dir,
-                            clock=LoopClock(), counter_naming=COUNTER_NAMING)
+                            clock=clock, counter_naming=COUNTER_NAMING,
+                            shared=shared.shared if shared is not None else None)
         self._stack.push_async_callback(self._stop_step, "alerting", alerting.stop_service)
-        await alerting.start_service()
+        if shared is None:
+            await alerting.start_service()
+        else:
+            # In cluster mode the alert service starts when this node becomes the leader.
+            shared.attach(alerting)
+            self._stack.push_async_callback(self._stop_step, "cluster alerting", shared.stop)
+            await shared.start()
+            self._cluster_alerting = shared
         self._stack.push_async_callback(self._stop_step, "rules", alerting.stop_rules)
         await alerting.start_rules(polling.bus)
         self._alerting = alerting
@@ -389,6 +404,9 @@ class Daemon:
             collectors.append(self._alerting.collector())
         if self._cluster is not None:
             collectors.append(self._cluster.collector())
+        if self._cluster_alerting is not None and self._alerting is not None:
+            pipeline = self._alerting.pipeline
+            collectors.extend(self._cluster_alerting.collectors(lambda: pipeline.results_dropped))
         self._http_state = HttpState(
             registry=build_registry(collectors),
             heartbeat=self._heartbeat,
@@ -405,6 +423,8 @@ class Daemon:
         app = build_app(self._http_state)
         if self._alerting is not None and config.alerting is not None:
             self._alert_api = add_alert_api(app, self._alerting, config.alerting)
+        if self._cluster_alerting is not None:
+            self._cluster_alerting.add_proxy(app)
         if self._cluster is not None:
             self._cluster.add_routes(app)
         else:

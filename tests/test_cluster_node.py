@@ -339,3 +339,36 @@ async def test_status_read_on_redis_cluster(redis_cluster: RedisClusterDeploymen
 
     assert snapshot is not None
     assert (len(snapshot.members), snapshot.unleased_count) == (2, 0)
+
+
+async def test_release_hook_runs_while_the_leases_still_hold(make_node: NodeFactory) -> None:
+    a = make_node("a")
+    await a.beat()
+    seen: list[tuple[frozenset[str], bool]] = []
+
+    async def hook(targets: frozenset[str]) -> None:
+        target = min(targets)
+        seen.append((targets, a.lease_value(target) is not None))
+
+    a.set_release_hook(hook)
+    b = make_node("b")
+    for node in (b, a, b, a):
+        await node.beat()
+
+    assert seen and all(held for _, held in seen)
+
+
+async def test_failing_release_hook_does_not_stop_the_release(make_node: NodeFactory) -> None:
+    a = make_node("a")
+    await a.beat()
+
+    async def hook(targets: frozenset[str]) -> None:
+        raise RuntimeError("hook broke")
+
+    a.set_release_hook(hook)
+    b = make_node("b")
+    for node in (b, a, b, a, b):
+        await node.beat()
+
+    assert a.owned() | b.owned() == frozenset(TARGETS)
+    assert not a.owned() & b.owned()

@@ -52,7 +52,11 @@ SignalSink = Callable[[RuleSignal], None]
 
 
 class TargetHandoff(Protocol):
-    """Carries a target's rule state between cluster nodes (snmpd_ng.cluster.rule_state)."""
+    """Carries a target's rule state between cluster nodes (snmpd_ng.alerting.rule_sync)."""
+
+    def wants(self, target: str) -> bool:
+        """False for a target another node polls now: its late result is not evaluated here."""
+        ...
 
     async def ready(self, target: str) -> None: ...
 
@@ -88,12 +92,17 @@ class RulesPipeline:
         self._outbox: dict[tuple[str, str], int] = {}
         self._warnings = WarningLimiter()
         self.results = 0
+        self.results_dropped = 0
+        """Results of targets that had moved to another cluster node when they arrived."""
         self.cpu_seconds = 0.0
         self.timer_errors = 0
 
     async def handle_result(self, result: PollResult) -> None:
         """Evaluate the rules over one result's samples and submit the signals (the consumer)."""
         if self.handoff is not None:
+            if not self.handoff.wants(result.target):
+                self.results_dropped += 1
+                return
             await self.handoff.ready(result.target)
         started = self._cpu_timer()
         labels = self._target_labels.get(result.target)

@@ -144,7 +144,8 @@ class Alerting:
 
     async def stop_service(self) -> None:
         """Stop the alert service (it writes what is queued), then close every channel."""
-        await self.service.stop()
+        if self.shared is None or self.service.is_running:
+            await self.service.stop()
         await _close_all(self._channels.values())
 
     async def reload(self, settings: AlertingSettings, targets: Sequence[TargetConfig]) -> None:

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import secrets
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
@@ -52,6 +52,7 @@ STOP_TIMEOUT = 2.0
 """Seconds the leave at stop may take; after it, the leases simply expire."""
 
 ChangeListener = Callable[[LeaseChanges], None]
+ReleaseHook = Callable[[frozenset[str]], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -126,6 +127,7 @@ class ClusterNode:
         self._poll_totals = poll_totals
         self._listeners: list[ChangeListener] = []
         self._quiet: QuietCheck = _always_quiet
+        self._before_release: ReleaseHook | None = None
         self._task: asyncio.Task[None] | None = None
         self._warnings = WarningLimiter()
         self._heartbeat_script = client.register_script(HEARTBEAT)
@@ -193,6 +195,14 @@ class ClusterNode:
         window. Without it, a target is released at the first heartbeat after it moved.
         """
         self._quiet = quiet
+
+    def set_release_hook(self, hook: ReleaseHook) -> None:
+        """Await `hook(targets)` before releasing targets that moved away, with a timeout.
+
+        The alerting rules save the targets' rule state there, while this node still holds
+        the leases that the save's fencing checks.
+        """
+        self._before_release = hook
 
     def set_poll_totals(self, source: Callable[[], PollTotals]) -> None:
         """Read the polling totals for the member hash from `source` at each heartbeat."""
@@ -401,6 +411,8 @@ class ClusterNode:
         window = self.settings.heartbeat_seconds + self.settings.lease_margin
         hold, release = self.ownership.to_request(self._clock.now(), self._quiet, window,
                                                   self.settings.lease_ttl)
+        if release:
+            await self._run_release_hook(release)
         ttl_ms = int(self.settings.lease_ttl * 1000)
         args = [self.keys.base, self.node_id, str(ttl_ms), str(len(hold)), *hold, *release]
         sent_at = self._clock.now()
@@ -413,6 +425,17 @@ class ClusterNode:
         changes = self.ownership.apply(hold, [int(t) for t in tokens], release, sent_at,
                                        self.settings.lease_ttl)
         self._notify(changes)
+
+    async def _run_release_hook(self, targets: Sequence[str]) -> None:
+        if self._before_release is None:
+            return
+        try:
+            # Half a heartbeat, so that the leases are still renewed on time.
+            async with asyncio.timeout(self.settings.heartbeat_seconds / 2):
+                await self._before_release(frozenset(targets))
+        except Exception as exc:  # The release goes ahead; the hook's own log says more.
+            self._warn("release-hook", "cluster release hook failed", error=repr(exc),
+                       targets=len(targets))
 
     def _notify(self, changes: LeaseChanges) -> None:
         if not changes.gained and not changes.lost:
