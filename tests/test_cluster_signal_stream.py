@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from fakes import FakeClock
 from redis.asyncio import Redis
-from redisfix import RedisServer
+from redisfix import RedisClusterDeployment, RedisServer
 
 from snmpd_ng.alerting.rules.model import RuleSignal, SignalState
 from snmpd_ng.clock import LoopClock
@@ -407,13 +407,15 @@ async def test_redis_restart_publisher_buffers_and_delivers(own_redis: RedisServ
         own_redis.stop()
         for number in range(50, 100):
             publisher.submit(make_signal(number))
+        # Both loops must see Redis fail before it comes back: redis-py retries a broken
+        # connection by itself for up to about 1.5 s.
         await wait_for(lambda: publisher.failed_batches >= 1)
+        await wait_for(lambda: consumer.read_failures >= 1)
         assert publisher.buffered == 50
         own_redis.start()
 
         await wait_for(lambda: consumer.acked >= 100)
         assert publisher.buffered == 0
-        assert consumer.read_failures >= 1
 
     first_seen = list(dict.fromkeys(signal_number(signal) for signal in recorder.signals))
     assert first_seen == [("a", number) for number in range(100)]
@@ -476,3 +478,35 @@ def test_publisher_rejects_empty_buffer(redis_server: RedisServer, keys: Keys) -
     with pytest.raises(ValueError, match="max_buffer"):
         SignalPublisher(client_for(redis_server), keys, clock=LoopClock(), max_buffer=0)
 
+
+
+async def test_redis_cluster_delivers_in_order(redis_cluster: RedisClusterDeployment,
+                                               keys: Keys) -> None:
+    settings = RedisSettings(url=redis_cluster.url, cluster=True, connect_timeout=0.5,
+                             command_timeout=1.0)
+    client = open_redis(settings)
+    recorder = Recorder()
+    publisher = SignalPublisher(client, keys, clock=LoopClock())
+    consumer = SignalConsumer(client, keys, recorder, clock=LoopClock())
+    try:
+        publisher.start()
+        await consumer.start()
+        for number in range(300):
+            publisher.submit(make_signal(number))
+        await wait_for(lambda: consumer.acked == 300)
+    finally:
+        await consumer.stop()
+        await publisher.stop()
+        await client.aclose()
+    assert [signal_number(signal)[1] for signal in recorder.signals] == list(range(300))
+
+
+async def test_publisher_submit_unencodable_signal_counts(redis_server: RedisServer,
+                                                    keys: Keys) -> None:
+    publisher = SignalPublisher(client_for(redis_server), keys, clock=LoopClock())
+    broken = RuleSignal(rule="r", labels={"target": object()},  # type: ignore[dict-item]
+                        state="firing", value=1.0, active_since=1.0, at=2.0,
+                        severity="info", annotations={})
+    publisher.submit(broken)
+    assert publisher.encode_errors == 1
+    assert publisher.buffered == 0

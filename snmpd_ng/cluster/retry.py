@@ -1,4 +1,4 @@
-"""The delay between two attempts of a loop that retries Redis until it answers."""
+"""The delay between two attempts of a loop that retries a Redis call until it succeeds."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ class SignalDecodeError(SnmpError):
     """A stream entry that is not a rule signal of this codec version.
 
     `entry_id` is the stream entry's id (or None when the caller did not name one), and `reason`
-    says what is wrong with it.
+    is what is wrong with it.
     """
 
     def __init__(self, reason: str, *, entry_id: str | None) -> None:

@@ -8,9 +8,8 @@ did not acknowledge. An entry is acknowledged (XACK) only after the handler retu
 does once the alert store has applied the signals. When the handler raises, or a read fails,
 the consumer goes back to its pending entries, so they are handed over again.
 
-A signal may so reach the handler twice, after a handler failure or a failover. That is
-harmless for a repeated firing or resolve, but a repeated batch also repeats the older signals
-after the newer ones of the same batch.
+So the handler can get a signal twice: after a handler failure, or after a failover between
+a batch's apply and its XACK. A repeated firing or resolve is harmless in the alert lifecycle.
 """
 
 from __future__ import annotations
@@ -49,13 +48,15 @@ class SignalConsumer:
     """Reads the signal stream as consumer `consumer` of the group `alerting` and hands each
     batch of signals to `handler`.
 
-    Counters: `received` entries read (an entry read again counts again), `applied` signals
-    the handler took, `acked` entries acknowledged, `decode_errors` entries that were no
-    signal, `trimmed` pending entries that Redis trimmed before they were acknowledged (lost
-    signals), and the failures of the handler, of reads and of acknowledgements. `pending`
-    (entries delivered and not acknowledged) and `lag` (entries not delivered yet) come from
-    XINFO GROUPS, refreshed at most every PENDING_REFRESH_INTERVAL seconds; None before the
-    first refresh, and `lag` also when Redis cannot compute it.
+    Counters:
+    - `received`: entries read. An entry read again counts again.
+    - `applied`: signals the handler took. `acked`: entries acknowledged.
+    - `decode_errors`: entries that are no signal. `trimmed`: pending entries that MAXLEN
+      removed before they were acknowledged, that is lost signals.
+    - `handler_failures`, `read_failures`, `ack_failures`: failed calls of each kind.
+    - `pending` (entries delivered and not acknowledged) and `lag` (entries not delivered yet):
+      from XINFO GROUPS, read at most every PENDING_REFRESH_INTERVAL seconds. Both are None
+      before the first read, and `lag` also when Redis cannot compute it.
     """
 
     def __init__(self, client: RedisClient, keys: Keys, handler: SignalHandler, *,
@@ -71,6 +72,7 @@ class SignalConsumer:
         self._batch = batch
         self._block_ms = _block_time(client, block_ms)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._warnings = WarningLimiter()
         self._refreshed_at: float | None = None
         self.received = self.applied = self.acked = 0
@@ -84,9 +86,10 @@ class SignalConsumer:
         return self._task is not None
 
     async def start(self) -> None:
-        """Start the reading task; it creates the group first, retrying until Redis answers."""
+        """Start the reading task; it creates the group first, retrying until Redis responds."""
         if self._task is not None:
             return
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="alert-signal-consumer")
         log.info("alert signal consumer started", stream=self._stream, group=GROUP,
                  consumer=self._consumer, block_ms=self._block_ms)
@@ -97,6 +100,9 @@ class SignalConsumer:
         task, self._task = self._task, None
         if task is None:
             return
+        # NOTE: redis-py 8.2's Redis Cluster client at times swallows the cancellation of a
+        # blocked read and goes on. The flag then ends the loop once that read returns.
+        self._stopping = True
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         log.info("alert signal consumer stopped", stream=self._stream, consumer=self._consumer,
@@ -106,8 +112,10 @@ class SignalConsumer:
         delay = RetryDelay(self._clock)
         await self._create_group(delay)
         from_pending = True
-        while True:
+        while not self._stopping:
             entries = await self._read(from_pending, delay)
+            if self._stopping:
+                return
             if entries is None:
                 from_pending = True
                 await delay.wait()
@@ -123,7 +131,7 @@ class SignalConsumer:
             await self._refresh_pending()
 
     async def _create_group(self, delay: RetryDelay) -> None:
-        """Create the group (and the stream) unless it exists; retry until Redis answers."""
+        """Create the group (and the stream) unless it exists; retry until Redis responds."""
         while True:
             try:
                 await self._client.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
@@ -165,6 +173,8 @@ class SignalConsumer:
         Returns False when the handler raised; nothing is acknowledged then.
         """
         self.received += len(entries)
+        # NOTE: a batch applied again whole also repeats its older signals after its newer
+        # ones: [firing X, resolved X] applied twice fires X again until its resolve follows.
         signals = [signal for entry in entries if (signal := self._decode(entry)) is not None]
         if signals:
             try:
@@ -198,8 +208,8 @@ class SignalConsumer:
             return None
 
     async def _ack(self, entry_ids: Sequence[bytes]) -> None:
-        """Acknowledge the entries, retrying until Redis answers: reading them again would
-        apply them again."""
+        """Acknowledge the entries, retrying until XACK succeeds, because reading them again
+        would apply them again."""
         delay = RetryDelay(self._clock)
         while True:
             try:
@@ -252,8 +262,8 @@ def _block_time(client: RedisClient, block_ms: int) -> int:
 
 
 def _entries(reply: Any) -> list[Entry]:
-    """The entries of an XREADGROUP reply of one stream, as redis-py parses RESP2 (the protocol
-    open_redis uses): [[stream, [(id, fields), ...]]], or None after a block that timed out."""
+    """Return the entries of an XREADGROUP reply of one stream. redis-py parses it (RESP2, the
+    protocol open_redis uses) as [[stream, [(id, fields), ...]]], or None after a block."""
     if not reply:
         return []
     _stream, entries = reply[0]

@@ -119,6 +119,7 @@ class SignalPublisher:
         self._dropped_in_flight = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._stopped = False
         self._warnings = WarningLimiter()
         self.published = 0
@@ -168,7 +169,7 @@ class SignalPublisher:
         """Start the task that sends the buffer."""
         if self._task is not None:
             return
-        self._stopped = False
+        self._stopped = self._stopping = False
         self._task = asyncio.create_task(self._run(), name="alert-signal-publisher")
         log.info("alert signal publisher started", stream=self._keys.alert_signals,
                  publisher=self.publisher_id, buffered=self.buffered)
@@ -178,6 +179,8 @@ class SignalPublisher:
         task, self._task = self._task, None
         if task is None:
             return
+        # The flag ends the loop should the Redis client swallow the cancellation.
+        self._stopping = True
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -197,7 +200,7 @@ class SignalPublisher:
 
     async def _run(self) -> None:
         delay = RetryDelay(self._clock)
-        while True:
+        while not self._stopping:
             if not self._buffer:
                 self._wake.clear()
                 await self._wake.wait()
