@@ -268,3 +268,38 @@ class TestPrune:
         key = only_alert(alerts).fingerprint
 
         assert alerts.prune(T0 + 10_000, keep={key}) == []
+
+
+class TestReplayedSignals:
+    """Cluster mode delivers signals at least once: a replayed batch must not refire."""
+
+    def test_firing_older_than_the_resolve_is_ignored(self) -> None:
+        alerts = lifecycle()
+        alerts.apply(signal(at=T0))
+        alerts.apply(signal(state="resolved", at=T0 + 30))
+
+        assert alerts.apply(signal(at=T0)) is None
+
+    def test_alert_stays_resolved_after_a_replay(self) -> None:
+        alerts = lifecycle()
+        alerts.apply(signal(at=T0))
+        alerts.apply(signal(state="resolved", at=T0 + 30))
+        alerts.apply(signal(at=T0))
+
+        assert only_alert(alerts).state is AlertState.RESOLVED
+
+    def test_firing_after_the_resolve_starts_a_new_episode(self) -> None:
+        alerts = lifecycle()
+        alerts.apply(signal(at=T0))
+        alerts.apply(signal(state="resolved", at=T0 + 30))
+        alerts.apply(signal(at=T0 + 60))
+
+        assert only_alert(alerts).episode == 2
+
+    def test_replay_does_not_cancel_a_held_resolve(self) -> None:
+        alerts = lifecycle(window=900, threshold=4, hold=300)
+        TestFlapping().flap(alerts, 3)
+        alerts.apply(signal(at=T0 + 180))
+        alerts.apply(signal(state="resolved", at=T0 + 210))
+
+        assert alerts.apply(signal(at=T0 + 180)) is None

@@ -247,6 +247,8 @@ class Lifecycle:
             return self._create(key, target, signal)
         if event is AlertEvent.RESOLVE:
             return self._resolve(alert, signal)
+        if _is_stale(alert, signal):
+            return None
         return self._activate(alert, target, signal)
 
     def acknowledge(self, key: str, by: str, comment: str | None, source: str,
@@ -383,3 +385,17 @@ class Lifecycle:
         alert.value = signal.value
         alert.annotations = dict(signal.annotations)
         alert.severity = signal.severity
+
+
+def _is_stale(alert: Alert, signal: RuleSignal) -> bool:
+    """Return True for a firing or pending signal older than the resolve the alert has had.
+
+    In cluster mode a new leader may apply a batch of signals a second time (the signal stream
+    delivers at least once), and a firing signal replayed after its own resolve must not start
+    the alert again. NOTE: the times come from the clocks of the nodes that evaluated the
+    rules, so this relies on their clocks agreeing to well under a poll interval (NTP).
+    """
+    if alert.held_resolve is not None:
+        return bool(signal.at < alert.held_resolve["at"])
+    return (alert.state is AlertState.RESOLVED and alert.ends_at is not None
+            and signal.at < alert.ends_at)

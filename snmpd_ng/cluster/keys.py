@@ -28,6 +28,8 @@ node's clock (nodes are expected to run NTP).
 - alerts:* : the alert store of cluster mode (snmpd_ng.alerting.redis_store_scripts lists its keys).
 - alert-signals (stream, capped): the rules' signals of every node, read by the leader's alert
   service through the consumer group `alerting`.
+- alert-signals:publisher:<id> (string, with a TTL): the number of the last batch one signal
+  publisher appended, so that a batch sent again after a lost reply is not appended twice.
 - rules:<target> (string, with a TTL): the rules engine's state of one target (its series and
   pending or firing alerts, times in Unix seconds), written by the target's owner under its lease.
 """
@@ -94,6 +96,9 @@ class Keys:
     @property
     def alert_signals(self) -> str:
         return self.base + "alert-signals"
+
+    def alert_signal_publisher(self, publisher_id: str) -> str:
+        return f"{self.alert_signals}:publisher:{publisher_id}"
 
     def rule_state(self, target: str) -> str:
         return f"{self.base}rules:{target}"

@@ -173,8 +173,8 @@ class SignalConsumer:
         Returns False when the handler raised; nothing is acknowledged then.
         """
         self.received += len(entries)
-        # NOTE: a batch applied again whole also repeats its older signals after its newer
-        # ones: [firing X, resolved X] applied twice fires X again until its resolve follows.
+        # A batch applied again repeats its older signals after its newer ones; the alert
+        # lifecycle ignores a firing signal older than the resolve it already has.
         signals = [signal for entry in entries if (signal := self._decode(entry)) is not None]
         if signals:
             try:

@@ -107,9 +107,7 @@ class SignalPublisher:
         self._stop_timeout = stop_timeout
         self.publisher_id = secrets.token_hex(8)
         """Random per instance; names the key that numbers this publisher's batches."""
-        # NOTE: the sequence key is named here, next to the stream's name, because Keys has no
-        # entry for it yet. It shares the stream's hash tag, as the script needs.
-        self._sequence_key = f"{keys.alert_signals}:publisher:{self.publisher_id}"
+        self._sequence_key = keys.alert_signal_publisher(self.publisher_id)
         self._script = client.register_script(APPEND_SCRIPT)
         self._buffer: deque[tuple[int, tuple[str, ...]]] = deque()
         """(sequence number, the entry's field and value strings), oldest first."""
