@@ -333,7 +333,7 @@ class Daemon:
             await alerting.start_service()
         else:
             # In cluster mode the alert service starts when this node becomes the leader.
-            shared.attach(alerting)
+            shared.attach(alerting, getattr(polling, "reboot_count", None))
             self._stack.push_async_callback(self._stop_step, "cluster alerting", shared.stop)
             await shared.start()
             self._cluster_alerting = shared

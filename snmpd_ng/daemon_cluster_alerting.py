@@ -69,15 +69,20 @@ class ClusterAlerting:
         self.rule_sync: RuleStateSync | None = None
         self.proxy = LeaderProxy(self._find_leader, node_id=node.node_id)
 
-    def attach(self, alerting: Alerting) -> None:
-        """Build the parts that need the alert service and the rules engine of `alerting`."""
+    def attach(self, alerting: Alerting,
+               reboots: Callable[[str], int | None] | None = None) -> None:
+        """Build the parts that need the alert service and the rules engine of `alerting`.
+
+        `reboots(target)` returns the reboots of the target this node's polling has seen.
+        """
         cluster, node = self._cluster, self._node
         self.consumer = SignalConsumer(cluster.client, node.keys, self._apply,
                                        clock=self._clock)
         self.leadership = AlertLeadership(node, alerting.service, self.consumer, self._clock)
         store = RuleStateStore(cluster.client, node.keys, ttl_seconds=DEFAULT_RETENTION)
         self.rule_sync = RuleStateSync(alerting.pipeline.engine, store,
-                                       lease_value=node.lease_value, clock=self._clock)
+                                       lease_value=node.lease_value, clock=self._clock,
+                                       reboots=reboots)
         alerting.pipeline.handoff = _Handoff(self.rule_sync, node.owns)
         node.set_release_hook(self._save_before_release)
         # Targets this node already holds (the node started first) load their state too.

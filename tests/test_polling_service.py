@@ -248,6 +248,23 @@ async def test_service_reboot_invalidates_slow_entries() -> None:
     assert any(entry["event"] == "target rebooted" for entry in logs)
 
 
+async def test_service_reboot_count_of_a_target() -> None:
+    service, manager, clock = make_service(target("router", ROUTER, if_job(slow=True)))
+    await service.start()
+    await clock.advance(10.0)
+    manager.agent(ROUTER).set(SYS_UPTIME, TimeTicks(50))
+    await clock.advance(10.0)
+    await service.stop()
+
+    assert service.reboot_count("router") == 1
+
+
+async def test_service_reboot_count_unknown_before_a_poll() -> None:
+    service, _, _ = make_service(target("router", ROUTER, if_job(slow=True)))
+
+    assert service.reboot_count("switch") is None
+
+
 async def test_service_uptime_only_for_slow_jobs() -> None:
     service, manager, clock = make_service(
         target("router", ROUTER, system_job(), if_job(lookups=False)))

@@ -154,6 +154,15 @@ class PollingService:
                                          if name in self._targets)
         return self._ready_since_join
 
+    def reboot_count(self, target: str) -> int | None:
+        """Return the reboots of `target` this node has seen, None before its first poll here.
+
+        In cluster mode a target's rule state moves with the target, and its samples carry the
+        old owner's count; the new owner's rules line the counts up with this one.
+        """
+        state = self._target_states.get(target)
+        return state.reboots if state is not None else None
+
     def poll_totals(self) -> tuple[int, int, int]:
         """Return runs, failed runs and targets whose last run was reachable, for cluster mode."""
         runs = sum(poller.health.runs for poller in self._pollers.values())
