@@ -155,7 +155,7 @@ class PollingService:
         return self._ready_since_join
 
     def reboot_count(self, target: str) -> int | None:
-        """Return the reboots of `target` this node has seen, None before its first poll here.
+        """Return the reboots of `target` this node has seen, None for a target not configured.
 
         In cluster mode a target's rule state moves with the target, and its samples carry the
         old owner's count; the new owner's rules line the counts up with this one.
