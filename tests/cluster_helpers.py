@@ -110,10 +110,12 @@ def silent_target_names(node_ids: Sequence[str]) -> list[str]:
 
 
 def render_config(*, node_id: str, http_port: int, state_dir: Path, targets: Sequence[TargetSpec],
-                  redis_section: dict[str, Any], timing: Timing) -> str:
+                  redis_section: dict[str, Any], timing: Timing,
+                  overrides: Mapping[str, Any] | None = None) -> str:
     """Return the YAML config of one node; only node_id, http and state_dir differ between nodes.
 
-    The file is written as JSON, which YAML reads as it is.
+    Each key of `overrides` replaces or adds that top-level section, such as `jobs` or
+    `alerting`. The file is written as JSON, which YAML reads as it is.
     """
     config = {
         "credentials": {"pub": {"community": {"env": COMMUNITY_VARIABLE}}},
@@ -134,6 +136,7 @@ def render_config(*, node_id: str, http_port: int, state_dir: Path, targets: Seq
             "redis": {**redis_section, "key_prefix": KEY_PREFIX},
         },
     }
+    config.update(overrides or {})
     return json.dumps(config, indent=2) + "\n"
 
 
@@ -648,8 +651,11 @@ def community_environment() -> dict[str, str]:
 
 def build_cluster(base_dir: Path, *, node_ids: Sequence[str], targets: list[TargetSpec],
                   redis_section: dict[str, Any], redis_client: redis.Redis,
-                  timing: Timing) -> Cluster:
-    """Write each node's config and state directory under `base_dir`; start nothing."""
+                  timing: Timing, overrides: Mapping[str, Any] | None = None) -> Cluster:
+    """Write each node's config and state directory under `base_dir`; start nothing.
+
+    `overrides` replaces or adds top-level sections of every node's config (see render_config).
+    """
     nodes = []
     for node_id in node_ids:
         directory = base_dir / node_id
@@ -658,7 +664,7 @@ def build_cluster(base_dir: Path, *, node_ids: Sequence[str], targets: list[Targ
         config_path = directory / "config.yaml"
         config_path.write_text(render_config(
             node_id=node_id, http_port=http_port, state_dir=directory / "state",
-            targets=targets, redis_section=redis_section, timing=timing))
+            targets=targets, redis_section=redis_section, timing=timing, overrides=overrides))
         nodes.append(NodeProcess(node_id, config_path, http_port, directory / "node.log",
                                  community_environment()))
     return Cluster(nodes, redis_client, targets, timing)
