@@ -158,6 +158,15 @@ class Scenario:
         self.case = case
         set_case(self.agents, case)
 
+    def fire_and_list(self, case: int) -> NodeProcess:
+        """Make rule Case<case> fire on every target and wait until the leader's alerts API
+        lists every one of its alerts as firing; return the leader."""
+        self.fire(case)
+        leader = self.leader()
+        wait_for(lambda: len(alert_fingerprints(leader, f"Case{case}")) == TARGET_COUNT,
+                 FIRE_TIMEOUT, f"every Case{case} alert to fire", self.describe)
+        return leader
+
     def deliveries(self) -> list[Delivery]:
         return self.recorder.deliveries(f"case{self.case}")
 
@@ -358,10 +367,7 @@ def test_follower_sigkill_alerts_stay_firing(scenario: Scenario,
 
 @pytest.mark.timeout(60)
 def test_alerts_api_same_on_every_node(scenario: Scenario) -> None:
-    scenario.fire(4)
-    leader = scenario.leader()
-    wait_for(lambda: len(alert_fingerprints(leader, "Case4")) == TARGET_COUNT, FIRE_TIMEOUT,
-             "every Case4 alert to fire", scenario.describe)
+    leader = scenario.fire_and_list(4)
 
     listed = {node.node_id: alert_fingerprints(node, "Case4") for node in scenario.cluster.nodes}
     for node_id, fingerprints in listed.items():
@@ -385,12 +391,10 @@ def test_alerts_api_same_on_every_node(scenario: Scenario) -> None:
 
 @pytest.mark.timeout(60)
 def test_follower_metrics_leave_out_alert_counts(scenario: Scenario) -> None:
-    scenario.fire(5)
-    leader = scenario.leader()
-    wait_for(lambda: len(alert_fingerprints(leader, "Case5")) == TARGET_COUNT, FIRE_TIMEOUT,
-             "every Case5 alert to fire", scenario.describe)
+    leader = scenario.fire_and_list(5)
 
-    # The gauge may lag the store by one update of the collector.
+    # The alerts API and /metrics are read at different moments, so the gauge gets a moment to
+    # catch up.
     wait_for(lambda: family_sum(leader.metrics(), "snmpd_ng_alerts", state="firing")
              >= TARGET_COUNT, 5.0, "the leader's snmpd_ng_alerts to count the alerts")
     for node in scenario.followers():
