@@ -74,8 +74,15 @@ class ClusterTiming:
     """None: the daemon's default, two heartbeat intervals."""
 
     def failover_bound(self, interval: float) -> float:
-        """Return the bound of docs/decisions/0009-cluster.md: lease TTL + heartbeat + interval."""
-        return self.lease_ttl + self.heartbeat + interval
+        """Return the daemon's default bound: the lease TTL, one heartbeat and one run, or
+        one interval when longer (ClusterSettings.failover_bound_seconds).
+
+        A run is the poll budget, capped by cluster mode, and its grace; the bench's budgets
+        are all above the cap.
+        """
+        cap = self.lease_ttl - self.heartbeat - self.lease_margin - 1.0
+        longest_run = cap + min(1.0, 0.1 * cap)
+        return max(interval, self.lease_ttl + self.heartbeat + longest_run)
 
     def join_delay_seconds(self) -> float:
         return 2 * self.heartbeat if self.join_delay is None else self.join_delay

@@ -31,6 +31,7 @@ from snmpd_ng.config.model import DaemonConfig
 from snmpd_ng.config.warnings import request_wait
 from snmpd_ng.http.cluster import add_cluster_routes
 from snmpd_ng.http.latest import add_latest_routes
+from snmpd_ng.polling.poller import run_grace
 
 log = structlog.get_logger("snmpd_ng.daemon")
 
@@ -60,9 +61,13 @@ class ClusterRuntime:
         client = open_redis(settings.redis)
         longest = max((job.interval for target in config.targets for job in target.jobs),
                       default=0.0)
+        cap = max_budget(settings)
+        longest_run = max((run_grace(budget) + budget
+                           for target in config.targets for job in target.jobs
+                           for budget in (min(target.budget_for(job), cap),)), default=0.0)
         node = ClusterNode(settings, node_id=node_id, targets=_target_names(config),
                            client=client, clock=clock,
-                           failover_bound=_failover_bound(settings, longest))
+                           failover_bound=_failover_bound(settings, longest, longest_run))
         cache = RedisCache(client, node.keys, clock, is_owned=node.owns,
                            local_cache=settings.local_cache, fence=node.lease_value)
         node.add_listener(lambda changes: _drop_local_copies(cache, changes))
@@ -89,15 +94,7 @@ class ClusterRuntime:
         return {"gate": self.node, "cache": self.cache, "max_budget": cap}
 
     def max_budget(self) -> float:
-        """Return the maximum poll budget whose poll still ends inside a lease renewed on time.
-
-        A lease has at least `lease_ttl - heartbeat_interval` seconds left between renewals; a
-        poll needs its budget, the grace after it (at most 1 s, counted in the margin check of
-        each claim) and the margin.
-        """
-        settings = self.settings
-        return max(0.1, settings.lease_ttl - settings.heartbeat_seconds
-                   - settings.lease_margin - 1.0)
+        return max_budget(self.settings)
 
     async def start(self, stack: AsyncExitStack, stop_step: Any,
                     poll_totals: Any) -> None:
@@ -153,6 +150,17 @@ class ClusterRuntime:
         self.node.settings = replace(self.node.settings, config_hash=new.config_hash)
 
 
+def max_budget(settings: ClusterSettings) -> float:
+    """Return the maximum poll budget whose poll still ends inside a lease renewed on time.
+
+    A lease has at least `lease_ttl - heartbeat_interval` seconds left between renewals; a
+    poll needs its budget, the grace after it (at most 1 s, counted in the margin check of
+    each claim) and the margin.
+    """
+    return max(0.1, settings.lease_ttl - settings.heartbeat_seconds
+               - settings.lease_margin - 1.0)
+
+
 def polling_totals(polling: Any) -> PollTotals:
     runs, failed, up = polling.poll_totals()
     return PollTotals(polls=runs, poll_errors=failed, targets_up=up)
@@ -167,12 +175,15 @@ def _drop_local_copies(cache: RedisCache, changes: LeaseChanges) -> None:
         cache.drop_local(target)
 
 
-def _failover_bound(settings: ClusterSettings, longest_interval: float) -> float:
+def _failover_bound(settings: ClusterSettings, longest_interval: float,
+                    longest_run: float) -> float:
     """Return the failover bound, and warn when a configured one is shorter than can hold."""
-    computed = settings.lease_ttl + settings.heartbeat_seconds + longest_interval
-    bound = settings.failover_bound_seconds(longest_interval)
+    computed = max(longest_interval,
+                   settings.lease_ttl + settings.heartbeat_seconds + longest_run)
+    bound = settings.failover_bound_seconds(longest_interval, longest_run)
     if bound < computed:
         log.warning("cluster.failover_bound is shorter than a failover can take (lease_ttl + "
-                    "heartbeat_interval + the longest job interval); it will be missed",
+                    "heartbeat_interval + the longest poll budget, or the longest job "
+                    "interval when longer); it will be missed",
                     failover_bound=bound, computed_bound=round(computed, 3))
     return bound

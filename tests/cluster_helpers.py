@@ -63,8 +63,13 @@ class Timing:
 
     @property
     def failover_bound(self) -> float:
-        """The documented bound: a dead node's targets are polled again within this time."""
-        return self.lease_ttl + self.heartbeat + self.interval
+        """The documented bound: a dead node's targets are polled again within this time.
+
+        The lease TTL, one heartbeat and one run (the capped budget and its grace), or one
+        interval when longer (ClusterSettings.failover_bound_seconds).
+        """
+        longest_run = self.max_budget + min(1.0, 0.1 * self.max_budget)
+        return max(self.interval, self.lease_ttl + self.heartbeat + longest_run)
 
     @property
     def max_budget(self) -> float:

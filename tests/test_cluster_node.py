@@ -372,3 +372,21 @@ async def test_failing_release_hook_does_not_stop_the_release(make_node: NodeFac
 
     assert a.owned() | b.owned() == frozenset(TARGETS)
     assert not a.owned() & b.owned()
+
+
+async def test_last_slot_is_the_last_recorded_poll(make_node: NodeFactory) -> None:
+    a = make_node("a")
+    await a.beat()
+    claim = a.claim(TARGETS[0], budget=0.1)
+    assert claim is not None
+    for slot in ("1700000000.000", "1700000010.000"):
+        await a.commit(claim, {"job": "system", "slot": slot})
+
+    assert await a.last_slot(TARGETS[0], "system") == 1700000010.0
+
+
+async def test_last_slot_unknown_without_a_record(make_node: NodeFactory) -> None:
+    a = make_node("a")
+    await a.beat()
+
+    assert await a.last_slot(TARGETS[0], "system") is None

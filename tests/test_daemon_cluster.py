@@ -73,11 +73,20 @@ async def test_reload_of_lease_ttl_needs_restart(tmp_path: Path) -> None:
     await runtime.client.aclose()
 
 
-async def test_failover_bound_computed_from_longest_interval(tmp_path: Path) -> None:
-    runtime = ClusterRuntime.build(config(tmp_path, interval="30s"), None, LoopClock())
+async def test_failover_bound_is_the_interval_when_longer(tmp_path: Path) -> None:
+    runtime = ClusterRuntime.build(config(tmp_path, interval="60s"), None, LoopClock())
 
-    # lease_ttl 15 s + heartbeat 3.75 s (a quarter of it) + interval 30 s.
-    assert runtime.node.failover_bound == 48.75
+    # lease_ttl 15 s + heartbeat 3.75 s + the capped budget 9.25 s and its grace 0.925 s is
+    # 28.925 s, shorter than the interval: a slot not missed yet comes within one interval.
+    assert runtime.node.failover_bound == 60.0
+    await runtime.client.aclose()
+
+
+async def test_failover_bound_adds_lease_and_one_poll(tmp_path: Path) -> None:
+    runtime = ClusterRuntime.build(config(tmp_path, interval="20s"), None, LoopClock())
+
+    # lease_ttl 15 s + heartbeat 3.75 s + the budget capped at 9.25 s + its grace 0.925 s.
+    assert runtime.node.failover_bound == pytest.approx(28.925)
     await runtime.client.aclose()
 
 

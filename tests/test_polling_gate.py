@@ -48,6 +48,8 @@ class FakeGate:
     budgets: list[float] = field(default_factory=list)
     listeners: list[Callable[[OwnershipChange], None]] = field(default_factory=list)
     quiet: Callable[[str, float], bool] | None = None
+    last_slots: dict[tuple[str, str], float] = field(default_factory=dict)
+    """The slot (Unix seconds) of the last poll on record, by target and job."""
 
     def claim(self, target: str, budget: float) -> FakeClaim | None:
         self.budgets.append(budget)
@@ -65,6 +67,9 @@ class FakeGate:
 
     def owned(self) -> frozenset[str]:
         return frozenset(self.mine)
+
+    async def last_slot(self, target: str, job: str) -> float | None:
+        return self.last_slots.get((target, job))
 
     def add_listener(self, listener: Callable[[OwnershipChange], None]) -> None:
         self.listeners.append(listener)
@@ -266,3 +271,67 @@ async def test_rejoined_node_waits_for_first_polls() -> None:
     await service.stop()
 
     assert ready is False
+
+
+class TestCatchUp:
+    """A gained target's slot that its old owner missed is polled at once, under that slot."""
+
+    async def gain_switch(self, gate: FakeGate, last_slot_age: float | None
+                          ) -> tuple[PollingService, FakeClock]:
+        service, _, clock = make_service(gate)
+        await run_one_interval(service, clock)
+        if last_slot_age is not None:
+            gate.last_slots[("switch", "system")] = clock.wall() - last_slot_age
+        gate.commits.clear()
+        gate.move(Change(gained=frozenset({"switch"})))
+        await clock.advance(0.0)
+        return service, clock
+
+    @staticmethod
+    def switch_slots(gate: FakeGate) -> list[str]:
+        return [c["slot"] for c in gate.commits if c["target"] == "switch"]
+
+    async def test_missed_slot_polled_at_once(self) -> None:
+        gate = FakeGate({"router"})
+        service, clock = await self.gain_switch(gate, last_slot_age=14.0)
+        await service.stop()
+
+        missed = clock.wall() - 14.0 + 10.0
+        assert self.switch_slots(gate) == [f"{missed:.3f}"]
+
+    async def test_catch_up_counted(self) -> None:
+        gate = FakeGate({"router"})
+        service, _ = await self.gain_switch(gate, last_slot_age=14.0)
+        await service.stop()
+
+        assert service.catch_up_polls == 1
+
+    async def test_slot_not_missed_yet_waits_for_schedule(self) -> None:
+        gate = FakeGate({"router"})
+        service, _ = await self.gain_switch(gate, last_slot_age=4.0)
+        await service.stop()
+
+        assert self.switch_slots(gate) == []
+
+    async def test_no_record_waits_for_schedule(self) -> None:
+        gate = FakeGate({"router"})
+        service, _ = await self.gain_switch(gate, last_slot_age=None)
+        await service.stop()
+
+        assert self.switch_slots(gate) == []
+
+    async def test_no_catch_up_when_next_slot_is_within_budget(self) -> None:
+        gate = FakeGate({"router"})
+        service, _, clock = make_service(gate)
+        await run_one_interval(service, clock)
+        next_slot = service._scheduler.next_slot(("switch", "system"))
+        assert next_slot is not None
+        await clock.advance(next_slot - clock.now() - 1.0)
+        gate.last_slots[("switch", "system")] = clock.wall() - 19.0
+        gate.commits.clear()
+
+        gate.move(Change(gained=frozenset({"switch"})))
+        await clock.advance(0.0)
+        await service.stop()
+
+        assert self.switch_slots(gate) == []

@@ -75,6 +75,15 @@ class Keys:
         return self.base + "polls"
 
     @property
+    def slots(self) -> str:
+        return self.base + "slots"
+
+    @staticmethod
+    def slot_field(target: str, job: str) -> str:
+        """Return the field of `slots` for one target and job."""
+        return f"{target}{FIELD_SEPARATOR}{job}"
+
+    @property
     def events(self) -> str:
         return self.base + "events"
 

@@ -293,6 +293,26 @@ class ClusterNode:
                    "to another node during the poll", target=claim.target, token=claim.token)
         return False
 
+    async def last_slot(self, target: str, job: str) -> float | None:
+        """Return the slot (Unix seconds) of the last poll of `target` and `job` on record.
+
+        None when none is recorded, or when Redis fails (the caller then waits for the next
+        slot, as without a record).
+        """
+        try:
+            recorded = await self._client.hget(self.keys.slots,
+                                               self.keys.slot_field(target, job))
+        except REDIS_ERRORS as exc:
+            self._warn("last-slot", "cluster last poll slot not read", target=target, job=job,
+                       error=self._explain(exc))
+            return None
+        if recorded is None:
+            return None
+        try:
+            return float(_text(recorded).split(" ", 1)[0])
+        except ValueError:
+            return None
+
     # The heartbeat loop
 
     async def _loop(self) -> None:

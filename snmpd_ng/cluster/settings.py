@@ -78,7 +78,15 @@ class ClusterSettings:
             return self.join_delay
         return 2 * self.heartbeat_seconds
 
-    def failover_bound_seconds(self, longest_interval: float) -> float:
+    def failover_bound_seconds(self, longest_interval: float, longest_run: float) -> float:
+        """Return the seconds within which a dead node's targets are polled again.
+
+        The lease of a dead node ends at most `lease_ttl` after its death, and another node
+        takes the target at its next heartbeat. It then polls the slot the dead node missed at
+        once, unless the schedule's next slot comes within one run (`longest_run`: the longest
+        poll budget and its grace). A slot not missed yet is polled on time, within one
+        interval of the death.
+        """
         if self.failover_bound is not None:
             return self.failover_bound
-        return self.lease_ttl + self.heartbeat_seconds + longest_interval
+        return max(longest_interval, self.lease_ttl + self.heartbeat_seconds + longest_run)

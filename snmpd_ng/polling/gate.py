@@ -48,6 +48,10 @@ class PollGate(Protocol[ClaimT]):
 
     def owns(self, target: str) -> bool: ...
 
+    async def last_slot(self, target: str, job: str) -> float | None:
+        """Return the slot (Unix seconds) of the last recorded poll of the target and job."""
+        ...
+
     def owned(self) -> frozenset[str]: ...
 
     @property

@@ -177,7 +177,7 @@ class JobPoller:
     @property
     def longest_run(self) -> float:
         """Seconds a run can last at most after its slot: the budget plus the grace."""
-        return self._budget + _grace(self._budget)
+        return self._budget + run_grace(self._budget)
 
     @property
     def part_names(self) -> tuple[str, ...]:
@@ -202,7 +202,7 @@ class JobPoller:
 
     async def _run_guarded(self, run: _Run) -> None:
         # A moment past the deadline, so that a manager honouring it raises BudgetExceeded first.
-        grace = _grace(self._budget)
+        grace = run_grace(self._budget)
         try:
             finished, _ = await run_until(self._clock, run.deadline + grace, self._collect(run))
         except Exception as exc:  # A fault in one run must not stop the schedule.
@@ -477,6 +477,6 @@ def _column_text(root: Oid, varbinds: Sequence[VarBind]) -> dict[Oid, str]:
     return values
 
 
-def _grace(budget: float) -> float:
+def run_grace(budget: float) -> float:
     """Seconds past the deadline a run may end: the manager raises BudgetExceeded first."""
     return min(1.0, 0.1 * budget)

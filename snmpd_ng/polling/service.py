@@ -13,6 +13,7 @@ joins it with its first poll.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -84,6 +85,9 @@ class PollingService:
         self._attempted: set[str] = set()
         self._reachable: set[str] = set()
         self._ready_since_join = False
+        self._catch_ups: set[asyncio.Task[None]] = set()
+        self.catch_up_polls = 0
+        """Cluster mode: missed slots of gained targets polled at once (see _catch_up)."""
         self.results_dropped = 0
         """Cluster mode: results dropped because the lease passed to another node mid-poll."""
         self._failure_log = LogRateLimiter(self._clock)
@@ -104,6 +108,9 @@ class PollingService:
 
     async def stop(self) -> None:
         """Cancel every schedule (and the runs in progress), then the consumers."""
+        for task in list(self._catch_ups):
+            task.cancel()
+        await asyncio.gather(*self._catch_ups, return_exceptions=True)
         await self._scheduler.stop()
         await self.bus.stop()
         log.info("polling stopped")
@@ -301,6 +308,55 @@ class PollingService:
             target = self._targets.get(name)
             if target is not None:
                 self._metrics.set_target_labels(name, target.labels)
+        for key, poller in self._pollers.items():
+            if key[0] in change.gained:
+                task = asyncio.create_task(self._catch_up(poller),
+                                           name=f"snmpd-ng catch-up {key[0]}/{key[1]}")
+                self._catch_ups.add(task)
+                task.add_done_callback(self._catch_ups.discard)
+
+    async def _catch_up(self, poller: JobPoller) -> None:
+        """Poll a gained target's missed slot now, if the node that held it missed one.
+
+        After a failover the new owner gains a target up to one lease TTL and one heartbeat
+        after the old owner's last poll. The slot after the last one on record may be past by
+        then, and the schedule would wait for the next one. The missed slot is polled at once
+        instead, recorded under its own slot, so that no interval goes without its poll and none
+        gets two. Skipped when the schedule's next slot comes within the poll's budget anyway.
+        """
+        assert self._gate is not None
+        target, job = poller.target.name, poller.job.name
+        last = await self._gate.last_slot(target, job)
+        if last is None:
+            return
+        missed = last + poller.job.interval
+        now, wall = self._clock.now(), self._clock.wall()
+        next_slot = self._scheduler.next_slot((target, job))
+        if missed > wall or next_slot is None or next_slot - now <= poller.longest_run:
+            return
+
+        async with self._scheduler.limit:
+            await self._run_catch_up(poller, missed)
+
+    async def _run_catch_up(self, poller: JobPoller, missed: float) -> None:
+        assert self._gate is not None
+        claim = self._gate.claim(poller.target.name, poller.longest_run)
+        if claim is None:
+            return
+        try:
+            result = await poller.run(self._clock.now(), 0)
+            fields = self._poll_record(result, claim.token)
+            fields["slot"] = f"{missed:.3f}"
+            kept = await self._gate.commit(claim, fields)
+        finally:
+            self._gate.finish(claim)
+        self.catch_up_polls += 1
+        log.info("missed slot polled at takeover", target=poller.target.name,
+                 job=poller.job.name, late_seconds=round(self._clock.wall() - missed, 3))
+        if kept:
+            self._attempted.add(poller.target.name)
+            self._note_reachable(result)
+            await self.bus.publish(result)
 
     async def _cache_result(self, result: PollResult) -> None:
         ttl = self._config.cache.ttl_factor * result.interval
