@@ -37,6 +37,7 @@ from snmpd_ng.cluster.redis_conn import (
     explain_redis_error,
     persistence_warning,
 )
+from snmpd_ng.cluster.reply import reply_number, reply_text
 from snmpd_ng.cluster.scripts import COMMIT_POLL, HEARTBEAT, LEASES, LEAVE
 from snmpd_ng.cluster.settings import ClusterSettings
 from snmpd_ng.cluster.status import ClusterStatus
@@ -309,7 +310,7 @@ class ClusterNode:
         if recorded is None:
             return None
         try:
-            return float(_text(recorded).split(" ", 1)[0])
+            return float(reply_text(recorded).split(" ", 1)[0])
         except ValueError:
             return None
 
@@ -337,8 +338,8 @@ class ClusterNode:
             return
         self.counters.last_heartbeat_rtt = self._clock.now() - sent_at
         self.counters.heartbeats += 1
-        if _text(reply[0]) == "conflict":
-            self._on_duplicate_id(_text(reply[2]))
+        if reply_text(reply[0]) == "conflict":
+            self._on_duplicate_id(reply_text(reply[2]))
             return
         if self.duplicate_of is not None:
             log.info("cluster node id free again: this process joins", node=self.node_id)
@@ -375,15 +376,15 @@ class ClusterNode:
 
     def _read_members(self, reply: Sequence[object]) -> int:
         """Parse the HEARTBEAT reply into the member list; return Redis's time in ms."""
-        now_ms = int(_text(reply[0]))
-        self.leader = _text(reply[1]) or None
+        now_ms = int(reply_text(reply[0]))
+        self.leader = reply_text(reply[1]) or None
         members = []
         for i in range(2, len(reply) - 3, 4):
             members.append(Member(
-                node_id=_text(reply[i]),
-                joined_ms=_int_or(reply[i + 1], now_ms),
-                capacity=_float_or(reply[i + 2], 1.0),
-                config_hash=_text(reply[i + 3]),
+                node_id=reply_text(reply[i]),
+                joined_ms=int(reply_number(reply[i + 1], now_ms)),
+                capacity=_positive(reply_number(reply[i + 2], 1.0), 1.0),
+                config_hash=reply_text(reply[i + 3]),
             ))
         self._log_membership_changes(members)
         self._members = tuple(members)
@@ -562,25 +563,8 @@ def _with_fenced(status: ClusterStatus) -> ClusterStatus:
     return replace(status, fenced=True)
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return "" if value is None else str(value)
-
-
-def _int_or(value: object, default: int) -> int:
-    try:
-        return int(_text(value))
-    except ValueError:
-        return default
-
-
-def _float_or(value: object, default: float) -> float:
-    try:
-        result = float(_text(value))
-    except ValueError:
-        return default
-    return result if result > 0 else default
+def _positive(value: float, default: float) -> float:
+    return value if value > 0 else default
 
 
 def _always_quiet(target: str, window: float) -> bool:

@@ -9,7 +9,6 @@ shows the node.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from datetime import UTC, datetime
 from snmpd_ng.cluster.assignment import Member, assign, eligible_members
 from snmpd_ng.cluster.keys import Keys
 from snmpd_ng.cluster.redis_conn import RedisClient
+from snmpd_ng.cluster.reply import reply_number, reply_text
 from snmpd_ng.cluster.status import ClusterStatus, FailoverEvent, MemberStatus
 
 MGET_CHUNK = 500
@@ -95,10 +95,11 @@ async def _read_first(client: RedisClient, keys: Keys, targets: Sequence[str]) -
     seconds, microseconds = replies[0]
     now_ms = int(seconds) * 1000 + int(microseconds) // 1000
     # The heartbeat script counts a member as dead once its expiry is <= now.
-    live = tuple((_text(node), float(expiry)) for node, expiry in replies[1] if expiry > now_ms)
+    live = tuple((reply_text(node), float(expiry)) for node, expiry in replies[1]
+                 if expiry > now_ms)
     values = [value for reply in replies[4:] for value in reply]
     return _FirstReply(now_ms=now_ms, live=live,
-                       leader=None if replies[2] is None else _text(replies[2]),
+                       leader=None if replies[2] is None else reply_text(replies[2]),
                        holders=tuple(_lease_holder(value) for value in values),
                        events=tuple(_stream_entries(replies[3])))
 
@@ -146,10 +147,10 @@ def _newest_expiry(entries: Sequence[tuple[bytes, Mapping[bytes, bytes]]]) -> Fa
 
 def _parse_event(entry_id: bytes, fields: Mapping[bytes, bytes]) -> FailoverEvent:
     # A stream entry id starts with the milliseconds of Redis's clock when it was added.
-    id_ms = _number(entry_id.split(b"-")[0], 0.0)
-    return FailoverEvent(kind=_text(fields.get(b"kind"), "unknown"),
-                         node_id=_text(fields.get(b"node"), "unknown"),
-                         at=_number(fields.get(b"at_ms"), id_ms) / 1000,
+    id_ms = reply_number(entry_id.split(b"-")[0], 0.0)
+    return FailoverEvent(kind=reply_text(fields.get(b"kind"), "unknown"),
+                         node_id=reply_text(fields.get(b"node"), "unknown"),
+                         at=reply_number(fields.get(b"at_ms"), id_ms) / 1000,
                          targets=_count(fields.get(b"targets")))
 
 
@@ -208,14 +209,14 @@ class _MemberFacts:
     @classmethod
     def parse(cls, fields: Mapping[bytes, bytes], now_ms: int) -> _MemberFacts:
         # Like the heartbeat script: no joined_ms means the node joined just now.
-        joined_ms = _number(fields.get(b"joined_ms"), float(now_ms))
-        capacity = _number(fields.get(b"capacity"), DEFAULT_CAPACITY)
-        return cls(address=_text(fields.get(b"address")),
+        joined_ms = reply_number(fields.get(b"joined_ms"), float(now_ms))
+        capacity = reply_number(fields.get(b"capacity"), DEFAULT_CAPACITY)
+        return cls(address=reply_text(fields.get(b"address")),
                    capacity=capacity if capacity > 0 else DEFAULT_CAPACITY,
-                   version=_text(fields.get(b"version")),
-                   config_hash=_text(fields.get(b"config_hash")),
+                   version=reply_text(fields.get(b"version")),
+                   config_hash=reply_text(fields.get(b"config_hash")),
                    joined_ms=joined_ms,
-                   heartbeat_ms=_number(fields.get(b"heartbeat_ms"), joined_ms),
+                   heartbeat_ms=reply_number(fields.get(b"heartbeat_ms"), joined_ms),
                    polls_total=_count(fields.get(b"polls_total")),
                    poll_errors_total=_count(fields.get(b"poll_errors_total")),
                    targets_up=_count(fields.get(b"targets_up")))
@@ -238,29 +239,12 @@ def _lease_holder(value: bytes | None) -> str | None:
     """Return the node id of a lease value "<node id> <fencing token>", None for no lease."""
     if value is None:
         return None
-    return _text(value).rsplit(" ", 1)[0]
-
-
-def _text(value: bytes | None, default: str = "") -> str:
-    if value is None:
-        return default
-    return value.decode("utf-8", errors="replace")
-
-
-def _number(value: bytes | None, default: float) -> float:
-    """Parse a finite number; return `default` for a missing or unparsable one."""
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        return default
-    return number if math.isfinite(number) else default
+    return reply_text(value).rsplit(" ", 1)[0]
 
 
 def _count(value: bytes | None) -> int:
     """Parse a count; 0 for a missing, unparsable or negative one."""
-    return max(0, int(_number(value, 0.0)))
+    return max(0, int(reply_number(value, 0.0)))
 
 
 # Text for `snmpd-ng cluster status`
