@@ -12,20 +12,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from snmpd_ng import text_table
+
 ID_WIDTH = 12
 DETAIL_WIDTH = 70
 """Maximum characters of a history entry's detail in the table; --json shows all of it."""
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Align columns with two spaces between them; the last column is not padded."""
-    table = [list(headers), *[list(row) for row in rows]]
-    widths = [max(len(row[index]) for row in table) for index in range(len(headers) - 1)]
-    lines = []
-    for row in table:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return "\n".join(lines) + "\n"
+    """Return the table with a final newline, as the commands print it."""
+    return text_table.format_table(headers, rows) + "\n"
 
 
 def format_time(seconds: float | None) -> str:

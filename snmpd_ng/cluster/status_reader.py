@@ -20,6 +20,7 @@ from snmpd_ng.cluster.keys import Keys
 from snmpd_ng.cluster.redis_conn import RedisClient
 from snmpd_ng.cluster.reply import reply_number, reply_text
 from snmpd_ng.cluster.status import ClusterStatus, FailoverEvent, MemberStatus
+from snmpd_ng.text_table import format_table
 
 MGET_CHUNK = 500
 """Lease keys per MGET, so that no single reply grows with the number of targets."""
@@ -263,7 +264,7 @@ def format_status(status: ClusterStatus, now: float | None = None) -> str:
         now = status.read_at if status.read_at is not None else time.time()
     lines = [_heading(status), ""]
     if status.members:
-        lines.append(_format_table(_MEMBER_COLUMNS, [_member_row(m) for m in status.members]))
+        lines.append(format_table(_MEMBER_COLUMNS, [_member_row(m) for m in status.members]))
     else:
         lines.append("No live members.")
     lines += ["", _targets_line(status),
@@ -288,14 +289,6 @@ def _member_row(member: MemberStatus) -> list[str]:
             "yes" if member.eligible else "no", str(member.assigned), str(member.leases_held),
             f"{member.heartbeat_age:.1f} s ago", "same" if member.config_matches else "differs",
             "yes" if member.is_leader else "-"]
-
-
-def _format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Align columns with two spaces between them, without trailing spaces."""
-    table = [list(headers), *[list(row) for row in rows]]
-    widths = [max(len(row[column]) for row in table) for column in range(len(headers))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-                     .rstrip() for row in table)
 
 
 def _targets_line(status: ClusterStatus) -> str:
