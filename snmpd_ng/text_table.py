@@ -1,4 +1,4 @@
-"""Plain text tables for the CLI's answers: columns aligned, two spaces apart."""
+"""Plain text tables for the CLI's output: columns aligned, two spaces apart."""
 
 from __future__ import annotations
 
