@@ -645,6 +645,15 @@ class TestCheckConfig:
         assert "cluster: node " in result.stdout
         assert "lease 10 s, heartbeat 2 s, config hash " in result.stdout
 
+    def test_alert_store_summarised_as_redis(self, tmp_path: Path) -> None:
+        alerting = ("alerting:\n  rules:\n    - {name: Down, expr: up == 0}\n"
+                    "  channels: {}\n  receivers: {}\n  policies: {}\n  routes: []\n")
+        text = cluster_text() + alerting
+
+        result = check_config_file(write(tmp_path, text), {})
+
+        assert "  store: Redis, shared by the cluster" in result.stdout
+
     def test_invalid_section_exits_1(self, tmp_path: Path) -> None:
         text = cluster_text(f"url: redis://:{REDIS_PASSWORD}@127.0.0.1")
 

@@ -43,7 +43,7 @@ def summarize(config: DaemonConfig) -> str:
     lines.append(f"polls: {count(pairs, 'target-job pair')}")
     lines.append(f"http: {', '.join(config.http.listen)}{_describe_http_options(config)}")
     if config.alerting is not None:
-        lines += _describe_alerting(config.alerting)
+        lines += _describe_alerting(config.alerting, clustered=config.cluster is not None)
     if config.cluster is not None:
         lines.append(_describe_cluster(config.cluster))
     return "\n".join(lines) + "\n"
@@ -109,7 +109,7 @@ def _describe_http_options(config: DaemonConfig) -> str:
     return f" with {' and '.join(options)}" if options else ""
 
 
-def _describe_alerting(alerting: AlertingSettings) -> list[str]:
+def _describe_alerting(alerting: AlertingSettings, *, clustered: bool) -> list[str]:
     """List the rules, channels, policies and routes by name; no channel setting is shown."""
     handling = alerting.handling
     channels = [f"{name}: {spec.type}" for name, spec in alerting.channels.items()]
@@ -121,7 +121,7 @@ def _describe_alerting(alerting: AlertingSettings) -> list[str]:
         f"  channels: {_listed(channels)}",
         f"  policies: {_listed(policies)}",
         f"  routes: {_listed([route.name for route in handling.routes])}",
-        f"  store: {_describe_store(handling.store_path)}",
+        f"  store: {_describe_store(handling.store_path, clustered)}",
     ]
     traps = alerting.traps
     if traps is not None:
@@ -142,7 +142,9 @@ def _listed(names: Sequence[str]) -> str:
     return f"{len(names)} ({shown})" if names else "0"
 
 
-def _describe_store(path: str | None) -> str:
+def _describe_store(path: str | None, clustered: bool) -> str:
+    if clustered:
+        return "Redis, shared by the cluster (alerting.store.path is not used)"
     if path is None:
         return "alerts.db in the state directory"
     if Path(path).expanduser().is_absolute():
