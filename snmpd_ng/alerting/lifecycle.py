@@ -392,8 +392,11 @@ def _is_stale(alert: Alert, signal: RuleSignal) -> bool:
 
     In cluster mode a new leader may apply a batch of signals a second time (the signal stream
     delivers at least once), and a firing signal replayed after its own resolve must not start
-    the alert again. NOTE: the times come from the clocks of the nodes that evaluated the
-    rules, so this relies on their clocks agreeing to well under a poll interval (NTP).
+    the alert again. The times come from the clocks of the nodes that evaluated the rules, so
+    this relies on their clocks agreeing to well under a poll interval (NTP).
+    NOTE: the reverse order is not caught: a resolve from a target's old owner that reaches the
+    stream after the new owner's firing signal resolves the alert. It needs the old owner's
+    signal to wait in its buffer for longer than the handover, so Redis to fail for it alone.
     """
     if alert.held_resolve is not None:
         return bool(signal.at < alert.held_resolve["at"])
