@@ -99,13 +99,20 @@ class TestTransitions:
         with pytest.raises(TransitionError):
             lifecycle().apply(signal(state="resolved", at=T0))
 
-    def test_second_resolve_raises(self) -> None:
+    def test_second_resolve_changes_nothing(self) -> None:
         alerts = lifecycle()
         alerts.apply(signal(at=T0))
         alerts.apply(signal(state="resolved", at=T0 + 10))
 
-        with pytest.raises(TransitionError):
-            alerts.apply(signal(state="resolved", at=T0 + 20))
+        assert alerts.apply(signal(state="resolved", at=T0 + 20)) is None
+
+    def test_new_episode_is_active_since_its_own_start(self) -> None:
+        alerts = lifecycle()
+        alerts.apply(signal(at=T0))
+        alerts.apply(signal(state="resolved", at=T0 + 10))
+        alerts.apply(signal(at=T0 + 60))
+
+        assert only_alert(alerts).active_since == T0 + 60
 
     def test_pending_for_firing_alert_changes_nothing(self) -> None:
         alerts = lifecycle()

@@ -237,11 +237,16 @@ class Lifecycle:
         """Apply one signal of the rules engine; return the change, or None if nothing changed.
 
         Raises TransitionError for a signal the alert's state does not allow, such as the
-        resolve of an alert this lifecycle never saw.
+        resolve of an alert this lifecycle never saw. The resolve of a resolved alert changes
+        nothing.
         """
         key = fingerprint(signal.rule, signal.labels)
         alert = self._alerts.get(key)
         event = _SIGNAL_EVENTS[signal.state]
+        if alert is not None and alert.state is AlertState.RESOLVED and event is AlertEvent.RESOLVE:
+            # A repeat: cluster mode delivers signals at least once, and a node's buffered
+            # resolve may arrive after the new owner of the target resolved the alert.
+            return None
         target = next_state(key, alert.state if alert else None, event)
         if alert is None:
             return self._create(key, target, signal)
@@ -322,10 +327,10 @@ class Lifecycle:
         if target is alert.state:
             return self._confirm(alert)
         self._update(alert, signal)
+        # A new episode after a resolve is active since its own start, not the first one's.
+        alert.active_since = signal.active_since
         if target is AlertState.FIRING:
             self._start_episode(alert, signal.at)
-        else:
-            alert.active_since = signal.active_since
         alert.state = target
         alert.ends_at = None
         return Change(alert, target.value, previous, "rules", signal.at,
