@@ -472,6 +472,12 @@ class TestLoopGuard:
         assert pair.echo.requests == []
         assert pair.proxy.stats.leader_changed == 1
 
+    async def test_rejection_names_both_nodes(self, pair: Pair) -> None:
+        _, body = await pair.call("GET", "/api/v1/alerts",
+                                  headers={FORWARDED_BY_HEADER: "poller-c"})
+
+        assert f"node poller-c forwarded it to node {pair.proxy.node_id}" in body["error"]
+
     async def test_two_followers_naming_each_other(self, pair: Pair) -> None:
         # A second follower, poller-c, takes the first for the leader, and the first takes
         # poller-c: the request travels one hop and is rejected there.

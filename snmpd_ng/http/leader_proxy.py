@@ -280,8 +280,10 @@ class LeaderProxy:
         self.stats.leader_changed += 1
         self._warn("leader_changed", "alerts api request forwarded to a node that is not the "
                    "leader; rejected", method=request.method, path=request.path)
-        return _error_response(503, "leader changed during the request: another node forwarded "
-                                    "it here, but this node is not the leader; retry",
+        sender = request.headers.get(FORWARDED_BY_HEADER, "another node")[:64]
+        return _error_response(503, f"leader changed during the request: node {sender} "
+                                    f"forwarded it to node {self.node_id}, which is not the "
+                                    "leader; retry",
                                Reason.LEADER_CHANGED)
 
     def _reject_no_leader(self, request: web.Request, lookup: NoLeader) -> web.Response:
