@@ -18,6 +18,7 @@ from alerting_helpers import FakeChannel, config
 from fakes import FakeClock, FakeManager, if_job, if_mib_agent, system_job, target
 from prometheus_client.registry import CollectorRegistry
 
+from snmpd_ng.alerting.backend import StoreError
 from snmpd_ng.alerting.notification import Delivery as NotificationDelivery
 from snmpd_ng.alerting.notification import Notification
 from snmpd_ng.alerting.rules import Rule, RulesEngine, RuleSignal
@@ -197,6 +198,21 @@ class TestRulesTimer:
             return running.alerting.snapshot().outbox.get(("chat", "delivered")) == 1
 
         await eventually(counted, "the delivered entry in the outbox counts")
+
+    async def test_failed_outbox_read_keeps_last_counts(self, running: Running) -> None:
+        await running.poll()
+        await eventually(lambda: bool(running.chat.calls), "the notification")
+        pipeline = running.alerting.pipeline
+        await pipeline.refresh_outbox()
+        before = running.alerting.snapshot().outbox
+
+        async def failing() -> dict[tuple[str, str], int]:
+            raise StoreError("Redis is down")
+
+        running.alerting.service.outbox_counts = failing  # type: ignore[method-assign]
+        await pipeline.refresh_outbox()
+
+        assert running.alerting.snapshot().outbox == before
 
 
 class TestReload:

@@ -31,6 +31,7 @@ from typing import Protocol
 
 import structlog
 
+from snmpd_ng.alerting.backend import StoreError
 from snmpd_ng.alerting.rules import Rule, RulesEngine, RuleSignal
 from snmpd_ng.alerting.series import samples_from_result
 from snmpd_ng.alerting.service import AlertService
@@ -177,7 +178,15 @@ class RulesPipeline:
             # A cluster node that does not lead: the leader exports the outbox.
             self._outbox = {}
             return
-        self._outbox = await self._service.outbox_counts()
+        try:
+            self._outbox = await self._service.outbox_counts()
+        except StoreError as exc:
+            # Redis down in cluster mode: the store reconnects by itself, and the counts of
+            # the last read stay on /metrics meanwhile.
+            suppressed = self._warnings.admit("outbox", self._clock.now())
+            if suppressed is not None:
+                log.warning("alert outbox counts not read; /metrics keeps the last ones",
+                            error=str(exc), suppressed_since_last=suppressed)
 
     # Timer
 
