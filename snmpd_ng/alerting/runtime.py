@@ -102,7 +102,8 @@ class Alerting:
         else:
             self.service = AlertService(settings.handling, settings.built_channels(),
                                         store=shared.store, clock=clock,
-                                        may_send=shared.may_send, confirm_restored=False)
+                                        may_send=shared.may_send, confirm_restored=False,
+                                        resumed_after="a change of cluster leader or a restart")
         sink = shared.signal_sink if shared is not None else None
         self.pipeline = RulesPipeline(settings.rules, self.service, clock,
                                       target_labels=target_labels(targets),

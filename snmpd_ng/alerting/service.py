@@ -72,7 +72,7 @@ class AlertService:
     def __init__(self, config: AlertingConfig, channels: Mapping[str, Channel], *,
                  store: AlertStore, clock: Clock | None = None, run_tasks: bool = True,
                  may_send: Callable[[], bool] | None = None,
-                 confirm_restored: bool = True) -> None:
+                 confirm_restored: bool = True, resumed_after: str = "a restart") -> None:
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._channels = dict(channels)
         self._store = store
@@ -81,6 +81,8 @@ class AlertService:
         self._dispatcher = Dispatcher(config, _types(self._channels))
         self._run_tasks = run_tasks
         self._confirm_restored = confirm_restored
+        self._resumed_after = resumed_after
+        """What stopped the sends that `start` puts back, for its log and history entries."""
         """Whether restored alerts wait for the rules to confirm them (see `start`)."""
         self._wake: asyncio.Event | None = None
         self._channel_wakes: dict[str, asyncio.Event] = {}
@@ -113,7 +115,7 @@ class AlertService:
             saved = await self._store.load_state()
             self._dispatcher = self._new_dispatcher()
             self._dispatcher.restore(saved, self._clock.wall(), confirm=self._confirm_restored)
-            requeued = await self._outbox.recover()
+            requeued = await self._outbox.recover(after=self._resumed_after)
         except StoreError:
             # Closed again, so that a later start (the next leader term) opens it afresh.
             await self._store.close()
