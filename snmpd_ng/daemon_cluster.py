@@ -143,11 +143,14 @@ class ClusterRuntime:
             log.warning("cluster section removed; cluster mode ends when the daemon restarts",
                         node=self.node.node_id)
             return
-        if replace(new, config_hash="") != replace(self.settings, config_hash=""):
+        if (replace(new, config_hash="", config_sections="")
+                != replace(self.settings, config_hash="", config_sections="")):
             log.warning("cluster settings changed; they apply when the daemon restarts",
                         node=self.node.node_id)
-        self.settings = replace(self.settings, config_hash=new.config_hash)
-        self.node.settings = replace(self.node.settings, config_hash=new.config_hash)
+        self.settings = replace(self.settings, config_hash=new.config_hash,
+                                config_sections=new.config_sections)
+        self.node.settings = replace(self.node.settings, config_hash=new.config_hash,
+                                     config_sections=new.config_sections)
 
 
 def max_budget(settings: ClusterSettings) -> float:

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import structlog
 from redis.asyncio import Redis
 from redisfix import RedisClusterDeployment, RedisServer, running_redis
 
@@ -35,13 +36,14 @@ async def make_node(redis_server: RedisServer) -> AsyncIterator[NodeFactory]:
 
     def make(node_id: str, *, lease_ttl: float = 1.0, join_delay: float = 0.0,
              capacity: float = 1.0, config_hash: str = "same",
+             config_sections: str = "alerting=1111,jobs=2222",
              url: str = redis_server.url) -> ClusterNode:
         settings = ClusterSettings(
             redis=RedisSettings(url=url, key_prefix=prefix, connect_timeout=0.3,
                                 command_timeout=0.3),
             node_id=node_id, capacity=capacity, lease_ttl=lease_ttl,
             heartbeat_interval=lease_ttl / 4, lease_margin=0.05, join_delay=join_delay,
-            config_hash=config_hash)
+            config_hash=config_hash, config_sections=config_sections)
         client = Redis.from_url(url, socket_connect_timeout=0.3, socket_timeout=0.3)
         clients.append(client)
         return ClusterNode(settings, node_id=node_id, targets=TARGETS, client=client,
@@ -204,6 +206,19 @@ async def test_config_hash_minority_is_flagged(make_node: NodeFactory) -> None:
     await c.beat()
 
     assert c.config_mismatch is True
+
+
+async def test_config_mismatch_names_differing_sections(make_node: NodeFactory) -> None:
+    a, b = make_node("a"), make_node("b")
+    c = make_node("c", config_hash="other", config_sections="alerting=9999,jobs=2222")
+    for node in (a, b):
+        await node.beat()
+
+    with structlog.testing.capture_logs() as logs:
+        await c.beat()
+
+    errors = [entry for entry in logs if entry["event"].startswith("cluster config differs")]
+    assert [entry["differing_sections"] for entry in errors] == [["alerting"]]
 
 
 async def test_config_hash_majority_is_not_flagged(make_node: NodeFactory) -> None:

@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 
 from snmpd_ng.cluster.settings import ClusterSettings, RedisSettings
-from snmpd_ng.config.cluster import config_hash, parse_sentinel
+from snmpd_ng.config.cluster import (
+    config_hash,
+    config_section_hashes,
+    differing_sections,
+    parse_sentinel,
+)
 from snmpd_ng.config.errors import ConfigError
 from snmpd_ng.config.loader import check_config_file, load_config
 from snmpd_ng.config.model import DaemonConfig
@@ -103,6 +108,10 @@ def cluster_text(redis: str = "url: redis://127.0.0.1:6379/0", **keys: str) -> s
     return BASE + "\n".join(lines) + "\n"
 
 
+ALERTING = ("alerting:\n  rules:\n    - {name: Down, expr: up == 0}\n"
+            "  channels: {}\n  receivers: {}\n  policies: {}\n  routes: []\n")
+
+
 def full_environ() -> dict[str, str]:
     return {"SNMPD_NG_REDIS_PASSWORD": REDIS_PASSWORD}
 
@@ -115,6 +124,7 @@ class TestValidSection:
             redis=RedisSettings(url="redis://127.0.0.1:6379/0"),
             node_id="poller-a",
             config_hash=cluster.config_hash,
+            config_sections=cluster.config_sections,
         )
         assert cluster == expected
 
@@ -152,6 +162,7 @@ class TestValidSection:
             failover_bound=30.0,
             local_cache=False,
             config_hash=cluster.config_hash,
+            config_sections=cluster.config_sections,
         )
         assert cluster == expected
 
@@ -592,6 +603,20 @@ class TestConfigHash:
         renamed = text.replace("env: COMMUNITY", "env: OTHER")
         assert self.hash_of(tmp_path, renamed, {"OTHER": "one"}) != first
 
+    def test_section_hashes_name_the_changed_section(self) -> None:
+        first = config_section_hashes({"jobs": {"a": 1}, "alerting": {"rules": []}})
+        second = config_section_hashes({"jobs": {"a": 1}, "alerting": {"rules": ["x"]}})
+
+        assert differing_sections(first, second) == ["alerting"]
+
+    def test_section_hashes_leave_out_node_local_keys(self) -> None:
+        hashes = config_section_hashes({"http": {"listen": []}, "jobs": {}})
+
+        assert hashes.startswith("jobs=") and "http" not in hashes
+
+    def test_section_only_on_one_side_differs(self) -> None:
+        assert differing_sections("jobs=1", "jobs=1,traps=2") == ["traps"]
+
     def test_config_hash_handles_yaml_types(self) -> None:
         document = {"jobs": {1: {"at": datetime.date(2024, 1, 1)}, "set": {"b", "a"}},
                     "blob": b"\x00\x01", "number": 1.5, "flag": True, "none": None}
@@ -646,13 +671,21 @@ class TestCheckConfig:
         assert "lease 10 s, heartbeat 2 s, config hash " in result.stdout
 
     def test_alert_store_summarised_as_redis(self, tmp_path: Path) -> None:
-        alerting = ("alerting:\n  rules:\n    - {name: Down, expr: up == 0}\n"
-                    "  channels: {}\n  receivers: {}\n  policies: {}\n  routes: []\n")
-        text = cluster_text() + alerting
+        text = cluster_text(advertise_url="http://127.0.0.1:9161") + ALERTING
 
         result = check_config_file(write(tmp_path, text), {})
 
         assert "  store: Redis, shared by the cluster" in result.stdout
+
+    def test_alerting_without_advertise_url_warns(self, tmp_path: Path) -> None:
+        result = check_config_file(write(tmp_path, cluster_text() + ALERTING), {})
+
+        assert "cluster.advertise_url is not set" in result.stderr
+
+    def test_advertise_url_not_needed_without_alerting(self, tmp_path: Path) -> None:
+        result = check_config_file(write(tmp_path, cluster_text()), {})
+
+        assert "advertise_url" not in result.stderr
 
     def test_invalid_section_exits_1(self, tmp_path: Path) -> None:
         text = cluster_text(f"url: redis://:{REDIS_PASSWORD}@127.0.0.1")

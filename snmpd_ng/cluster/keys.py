@@ -10,8 +10,8 @@ node's clock (nodes are expected to run NTP).
 
 - members (sorted set): node id -> membership lease expiry, ms.
 - member:<node> (hash): the node's facts, written at each heartbeat: node_id, address, capacity,
-  version, config_hash, joined_ms, heartbeat_ms, owned (targets it holds leases on), polls_total,
-  poll_errors_total, targets_up, heartbeat_rtt_ms.
+  version, config_hash, config_sections ("section=hash" pairs), joined_ms, heartbeat_ms, owned
+  (targets it holds leases on), polls_total, poll_errors_total, targets_up, heartbeat_rtt_ms.
 - lease:<target> (string, with a TTL): "<node id> <fencing token>" of the node that may poll it.
 - fences (hash): target -> the last fencing token handed out; INCR on each new lease holder.
 - leader (string, with a TTL): node id of the node that exports the cluster-wide aggregates.

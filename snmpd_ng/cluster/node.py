@@ -146,6 +146,8 @@ class ClusterNode:
         self._leader_until = 0.0
         """Local monotonic time until which this node's leader lease surely holds."""
         self.config_mismatch = False
+        self._mismatch_to_explain: str | None = None
+        """A member with the majority's config, whose sections the next beat compares."""
         self.instance = secrets.token_hex(8)
         """Tells this process from another one started with the same node id by mistake."""
         self.duplicate_of: str | None = None
@@ -345,6 +347,8 @@ class ClusterNode:
             log.info("cluster node id free again: this process joins", node=self.node_id)
             self.duplicate_of = None
         now_ms = self._read_members(reply)
+        if self._mismatch_to_explain is not None:
+            await self._explain_config_mismatch(self._mismatch_to_explain)
         if self.leader == self.node_id:
             self._leader_until = sent_at + self.settings.lease_ttl - self.settings.lease_margin
         await self._on_redis_back()
@@ -360,6 +364,7 @@ class ClusterNode:
             "capacity": repr(self.settings.capacity),
             "version": software_version(),
             "config_hash": self.settings.config_hash,
+            "config_sections": self.settings.config_sections,
             "owned": str(len(self.ownership.held)),
             "polls_total": str(totals.polls),
             "poll_errors_total": str(totals.poll_errors),
@@ -411,12 +416,31 @@ class ClusterNode:
             majority = leaders[0] if leaders else majority
         mismatch = majority != self.settings.config_hash
         if mismatch and not self.config_mismatch:
-            log.error("cluster config differs from the other nodes'; load the same config file "
-                      "on every node", node=self.node_id, config_hash=self.settings.config_hash,
-                      cluster_config_hash=majority)
+            # Logged at the next step of the heartbeat, with the sections that differ.
+            self._mismatch_to_explain = next(
+                (m.node_id for m in self._members if m.config_hash == majority), None)
         elif self.config_mismatch and not mismatch:
             log.info("cluster config matches the other nodes' again", node=self.node_id)
         self.config_mismatch = mismatch
+
+    async def _explain_config_mismatch(self, other: str) -> None:
+        """Log the config mismatch with the sections that differ from member `other`'s."""
+        from snmpd_ng.config.cluster import differing_sections
+
+        self._mismatch_to_explain = None
+        try:
+            theirs = reply_text(await self._client.hget(self.keys.member(other),
+                                                        "config_sections"))
+        except REDIS_ERRORS as exc:
+            theirs = ""
+            self._warn("config-sections", "cluster config sections not read",
+                       error=self._explain(exc))
+        sections = differing_sections(self.settings.config_sections, theirs) if theirs else []
+        log.error("cluster config differs from the other nodes'; load the same config file "
+                  "on every node", node=self.node_id, config_hash=self.settings.config_hash,
+                  cluster_config_hash=next((m.config_hash for m in self._members
+                                            if m.node_id == other), ""),
+                  compared_with=other, differing_sections=sections or "unknown")
 
     def _update_assignment(self, now_ms: int) -> None:
         """Give this node the targets the rendezvous hash assigns it among eligible members."""

@@ -65,6 +65,8 @@ class ClusterSettings:
     """Keep a read-through copy of the Redis cache, invalidated through pub/sub."""
     config_hash: str = ""
     """Hash of the normalised config file without node-local keys; set by the config loader."""
+    config_sections: str = ""
+    """"section=hash" pairs of the same, comma-separated, to name the sections that differ."""
 
     @property
     def heartbeat_seconds(self) -> float:

@@ -109,7 +109,8 @@ def build_config(
         cluster=cluster,
         source_file=source,
         warnings=_by_line([*find_warnings(config_file, targets, lines), *alerting_warnings,
-                           *cluster_warnings(cluster, config_file.state_dir, builder)]),
+                           *cluster_warnings(cluster, config_file.state_dir, builder,
+                                             alerting=alerting is not None)]),
     )
 
 

@@ -234,6 +234,7 @@ def build_cluster(state: BuildState, config_file: ConfigFile) -> ClusterSettings
         failover_bound=entry.failover_bound,
         local_cache=entry.local_cache,
         config_hash=config_hash(config_file.document),
+        config_sections=config_section_hashes(config_file.document),
     )
 
 
@@ -349,7 +350,8 @@ def _database(state: BuildState, entry: RedisEntry, url: RedisUrl | None) -> int
 
 
 def cluster_warnings(
-    settings: ClusterSettings | None, state_dir: str | None, state: BuildState
+    settings: ClusterSettings | None, state_dir: str | None, state: BuildState,
+    *, alerting: bool = False,
 ) -> list[ConfigIssue]:
     """Return the warnings of a valid `cluster:` section: settings that are probably mistakes."""
     if settings is None:
@@ -379,6 +381,12 @@ def cluster_warnings(
             "kept and the daemon will not start (unless systemd sets $STATE_DIRECTORY); set "
             "cluster.node_id, or state_dir")))
 
+    if alerting and settings.advertise_url is None:
+        found.append(((*SECTION, "advertise_url"), (
+            "cluster.advertise_url is not set, so while this node leads the cluster the other "
+            "nodes cannot forward the alerts API to it and answer 503; set it to this node's "
+            "HTTP URL, as the other nodes reach it")))
+
     # A scratch BuildState finds each path's line the way error reports do, and keeps these
     # warnings out of the errors of `state`.
     scratch = BuildState(state.source, state.base_dir, state.environ, state.lines)
@@ -398,6 +406,32 @@ def config_hash(document: Any) -> str:
     shared = _without_node_local_keys(document)
     text = json.dumps(_canonical(shared), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:CONFIG_HASH_LENGTH]
+
+
+def config_section_hashes(document: Any) -> str:
+    """Return "section=hash" pairs, comma-separated, of the shared top-level sections.
+
+    A node whose config hash differs from the others' names the sections whose hash differs,
+    so that the operator knows where to look. Each hash is 8 hex digits of SHA-256.
+    """
+    shared = _without_node_local_keys(document)
+    if not isinstance(shared, Mapping):
+        return ""
+    pairs = []
+    for key in sorted(shared, key=str):
+        text = json.dumps(_canonical(shared[key]), sort_keys=True, separators=(",", ":"))
+        pairs.append(f"{key}={hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}")
+    return ",".join(pairs)
+
+
+def differing_sections(mine: str, theirs: str) -> list[str]:
+    """Return the sections whose hash differs between two config_section_hashes results."""
+    first, second = _section_map(mine), _section_map(theirs)
+    return sorted(key for key in first.keys() | second.keys() if first.get(key) != second.get(key))
+
+
+def _section_map(pairs: str) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in pairs.split(",") if "=" in pair)
 
 
 def _without_node_local_keys(document: Any) -> Any:
