@@ -351,16 +351,12 @@ class Dispatcher:
         changed = has_changed(group, content)
         outcome = self.escalator.on_flush(record.escalation, content, changed, run.now)
         sent = self._plan(record, outcome, content.notifiable + content.resolved, run)
-        if record.escalation.has_started:
-            group.flushed(run.now)
-            if sent:
-                # Only what was sent counts as shown: an alert muted since the last
-                # notification stays "firing" there, so its resolve still goes out.
-                group.notified = content.shown()
-        else:
-            # Nothing was sent (every alert silenced, inhibited or acknowledged), so the
-            # first notification is still to come, without waiting for group_interval.
-            group.flush_at = None
+        group.flush_at = None
+        if sent:
+            group.record_notification(content.shown(), run.now)
+        # A flush that sent nothing keeps `notified` and `last_flush_at`. An alert muted since
+        # the last notification stays "firing" there, so its resolve still goes out. The next
+        # change waits group_interval from the last notification, not from this flush.
         self._drop_resolved(record, alerts, run)
 
     def _advance(self, record: GroupRecord, run: _Run) -> None:
@@ -369,7 +365,13 @@ class Dispatcher:
             return
         content = group_content(record.group, self._group_alerts(record.group))
         outcome = self.escalator.advance(record.escalation, content, run.now)
-        self._plan(record, outcome, content.notifiable, run)
+        sent = self._plan(record, outcome, content.notifiable, run)
+        receivers = {planned.receiver for planned in outcome.planned}
+        if sent and receivers.issuperset(record.escalation.run_notified):
+            # Every receiver an update would go to has now seen the group's current alerts,
+            # so a pending update that shows the same alerts sends nothing.
+            record.group.record_notification(content.shown_by_step(record.group.notified),
+                                             run.now)
 
     def _acknowledge_group(self, key: str, run: _Run, skip: frozenset[str]) -> None:
         record = self.groups.get(key)
@@ -378,7 +380,7 @@ class Dispatcher:
         content = group_content(record.group, self._group_alerts(record.group))
         outcome = self.escalator.on_acknowledged(record.escalation, content)
         if self._plan(record, outcome, content.notifiable, run, skip):
-            record.group.notified = content.shown()
+            record.group.record_notification(content.shown(), run.now)
 
     def _ack_status(self, key: str) -> GroupAckStatus:
         record = self.groups[key]

@@ -9,7 +9,10 @@ serves as PagerDuty's dedup_key and as the tickets' lookup key.
 A new group waits `group_wait` seconds before its first notification, so that the alerts of one
 event (a switch going down) arrive together. After that, a change (an alert added, resolved,
 acknowledged, silenced) is sent no sooner than `group_interval` seconds after the previous
-notification. Times are Unix seconds.
+notification. The previous notification is the last one that reached every receiver of the
+escalation, which is a flush, an acknowledgement, or a tier or repeat sent to all of them. A
+flush that sent nothing does not count, and a change that such a repeat already showed is not
+sent again. Times are Unix seconds.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class Group:
     fingerprints: list[str] = field(default_factory=list)
     flush_at: float | None = None
     last_flush_at: float | None = None
+    """When the last notification to every receiver of the escalation was sent; None before
+    the first. The name is kept because it is stored."""
     notified: dict[str, str] = field(default_factory=dict)
     """The state of each alert as the last notification showed it, by fingerprint."""
 
@@ -80,8 +85,9 @@ class Group:
     def is_due(self, now: float) -> bool:
         return self.flush_at is not None and self.flush_at <= now
 
-    def flushed(self, now: float) -> None:
-        self.flush_at = None
+    def record_notification(self, shown: Mapping[str, str], now: float) -> None:
+        """Store what a notification to every receiver showed, and restart `group_interval`."""
+        self.notified = dict(shown)
         self.last_flush_at = now
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +124,16 @@ class GroupContent:
         """Return the state of each alert as a notification of this content shows it."""
         shown = {alert.fingerprint: alert.state.value for alert in self.notifiable}
         shown.update({alert.fingerprint: alert.state.value for alert in self.resolved})
+        return shown
+
+    def shown_by_step(self, notified: Mapping[str, str]) -> dict[str, str]:
+        """Return the state of each alert as an escalation step (tier, repeat) shows it.
+
+        A step shows only the notifiable alerts. An alert resolved since the last flush keeps
+        its state from `notified`, so that the next flush still sends its resolve.
+        """
+        shown = {alert.fingerprint: alert.state.value for alert in self.notifiable}
+        shown.update({alert.fingerprint: notified[alert.fingerprint] for alert in self.resolved})
         return shown
 
 
