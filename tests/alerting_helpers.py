@@ -11,7 +11,7 @@ from fakes import FakeClock
 from snmpd_ng.alerting.channels.base import Channel, DeliveryPolicy
 from snmpd_ng.alerting.config import AlertingConfig, load_alerting
 from snmpd_ng.alerting.notification import Delivery, DeliveryKind, Notification
-from snmpd_ng.alerting.rules.model import RuleSignal
+from snmpd_ng.alerting.rules.model import RuleSignal, Severity, SignalState
 from snmpd_ng.alerting.service import AlertService
 from snmpd_ng.alerting.sqlite_store import SqliteAlertStore
 
@@ -19,8 +19,8 @@ MONDAY_NOON_UTC = 1_714_996_800.0
 """2024-05-06T12:00:00Z, a Monday."""
 
 
-def signal(rule: str = "LinkDown", state: str = "firing", at: float = MONDAY_NOON_UTC,
-           severity: str = "critical", value: float | None = 1.0,
+def signal(rule: str = "LinkDown", state: SignalState = "firing", at: float = MONDAY_NOON_UTC,
+           severity: Severity = "critical", value: float | None = 1.0,
            **labels: str) -> RuleSignal:
     """Build a signal; labels default to target=core1, ifName=Gi0/1."""
     chosen = labels or {"target": "core1", "ifName": "Gi0/1"}
