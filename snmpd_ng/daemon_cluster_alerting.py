@@ -85,7 +85,7 @@ class ClusterAlerting:
                                        reboots=reboots)
         alerting.pipeline.handoff = _Handoff(self.rule_sync, node.owns)
         node.set_release_hook(self._save_before_release)
-        # Targets this node already holds (the node started first) load their state too.
+        # Targets whose leases this node has already (the node started first) load too.
         self.rule_sync.gained(node.owned())
 
     async def start(self) -> None:
@@ -119,7 +119,9 @@ class ClusterAlerting:
 
     def snapshot(self, results_dropped: int) -> AlertingClusterSnapshot:
         leadership, consumer, sync = self.leadership, self.consumer, self.rule_sync
-        assert leadership is not None and consumer is not None and sync is not None
+        assert leadership is not None
+        assert consumer is not None
+        assert sync is not None
         publisher = self.publisher
         return AlertingClusterSnapshot(
             alert_service_active=leadership.is_active, alert_service_terms=leadership.terms,

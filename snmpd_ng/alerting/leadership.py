@@ -1,10 +1,11 @@
 """Cluster mode: the alert service runs on the node that holds the leader lease, and only there.
 
 `AlertLeadership` watches the node's leadership a few times a second. When the node becomes
-the leader it starts the alert service (which loads the state from the store in Redis and puts
-back the sends its predecessor left claimed) and then the signal consumer, which takes over the
-stream entries the predecessor read but did not acknowledge. When the node stops leading, it
-stops the consumer and then the service, whose sends in progress are cancelled.
+the leader, it starts the alert service, which loads the state from the store in Redis and
+puts back the sends its predecessor left claimed. Then it starts the signal consumer, which
+takes over the stream entries the predecessor read but did not acknowledge. When the node
+stops leading, it stops the consumer and then the service, whose sends in progress are
+cancelled.
 
 The leader lease ends on the node's own clock before Redis hands it on (ClusterNode.is_leader),
 and the store's scripts reject the writes of a node the leader key does not name. So two
