@@ -89,7 +89,8 @@ class ClusterAlerting:
         self.rule_sync.gained(node.owned())
 
     async def start(self) -> None:
-        assert self.leadership is not None and self.rule_sync is not None
+        assert self.leadership is not None
+        assert self.rule_sync is not None
         self.publisher.start()
         self.leadership.start()
         self.rule_sync.start()
@@ -97,7 +98,8 @@ class ClusterAlerting:
 
     async def stop(self) -> None:
         """Save the rule state, step down as the alert service, then send the last signals."""
-        assert self.leadership is not None and self.rule_sync is not None
+        assert self.leadership is not None
+        assert self.rule_sync is not None
         await self.rule_sync.stop()
         await self.leadership.stop()
         await self.publisher.stop()
