@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from contextlib import AsyncExitStack
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,9 @@ from snmpd_ng.polling.poller import run_grace
 log = structlog.get_logger("snmpd_ng.daemon")
 
 CLUSTER_START_ERRORS: tuple[type[Exception], ...] = (NodeIdError,)
+
+RELOADED_KEYS = ("config_hash", "config_sections", "advertise_url", "capacity")
+"""ClusterSettings fields a reload applies; the others take a restart."""
 """Errors that stop the start with their message (a Redis that is down does not)."""
 
 
@@ -128,14 +131,18 @@ class ClusterRuntime:
             return ("fenced: Redis has failed for longer than the leases (the log says why: "
                     "unreachable, a rejected login, or a timeout)")
         if not node.joined:
+            error = node.last_heartbeat_error
+            if error is not None:
+                return f"not a cluster member yet: the heartbeats to Redis fail: {error}"
             return "not a cluster member yet: waiting for Redis to answer a heartbeat"
         return "waiting for the first poll attempt of every target this node holds"
 
     def reload(self, config: DaemonConfig) -> None:
-        """Take the reloaded target list and config hash; other cluster settings need a restart.
+        """Take the reloaded targets, config hash, advertise_url and capacity.
 
         The config hash changes with any shared key (a job's interval, say), so it is taken at
-        once: the other nodes compare it at the next heartbeat.
+        once: the other nodes compare it at the next heartbeat, which also publishes the new
+        advertise_url and capacity. Other cluster settings need a restart.
         """
         self.node.update_targets(_target_names(config))
         new = config.cluster
@@ -143,14 +150,15 @@ class ClusterRuntime:
             log.warning("cluster section removed; cluster mode ends when the daemon restarts",
                         node=self.node.node_id)
             return
-        if (replace(new, config_hash="", config_sections="")
-                != replace(self.settings, config_hash="", config_sections="")):
+        live = {key: getattr(new, key) for key in RELOADED_KEYS}
+        waiting = sorted(field.name for field in fields(new)
+                         if field.name not in RELOADED_KEYS
+                         and getattr(new, field.name) != getattr(self.settings, field.name))
+        if waiting:
             log.warning("cluster settings changed; they apply when the daemon restarts",
-                        node=self.node.node_id)
-        self.settings = replace(self.settings, config_hash=new.config_hash,
-                                config_sections=new.config_sections)
-        self.node.settings = replace(self.node.settings, config_hash=new.config_hash,
-                                     config_sections=new.config_sections)
+                        node=self.node.node_id, keys=[f"cluster.{key}" for key in waiting])
+        self.settings = replace(self.settings, **live)
+        self.node.settings = replace(self.node.settings, **live)
 
 
 def max_budget(settings: ClusterSettings) -> float:

@@ -405,3 +405,12 @@ async def test_last_slot_unknown_without_a_record(make_node: NodeFactory) -> Non
     await a.beat()
 
     assert await a.last_slot(TARGETS[0], "system") is None
+
+
+async def test_heartbeat_error_kept_until_redis_answers(make_node: NodeFactory) -> None:
+    node = make_node("a", url="redis://127.0.0.1:9/0")
+
+    await node.beat()
+
+    assert node.last_heartbeat_error is not None
+    assert "127.0.0.1:9" in node.last_heartbeat_error

@@ -680,7 +680,7 @@ class TestCheckConfig:
     def test_alerting_without_advertise_url_warns(self, tmp_path: Path) -> None:
         result = check_config_file(write(tmp_path, cluster_text() + ALERTING), {})
 
-        assert "cluster.advertise_url is not set" in result.stderr
+        assert "cluster.advertise_url: not set, so while this node leads" in result.stderr
 
     def test_advertise_url_not_needed_without_alerting(self, tmp_path: Path) -> None:
         result = check_config_file(write(tmp_path, cluster_text()), {})

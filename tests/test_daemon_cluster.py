@@ -28,12 +28,13 @@ cluster:
   node_id: poller-a
   lease_ttl: {lease_ttl}
   redis: {{url: "redis://127.0.0.1:9/0"}}
-"""
+{extra}"""
 
 
-def config(tmp_path: Path, *, interval: str = "30s", lease_ttl: str = "15s") -> DaemonConfig:
-    path = tmp_path / f"config-{interval}-{lease_ttl}.yaml"
-    path.write_text(CONFIG.format(interval=interval, lease_ttl=lease_ttl))
+def config(tmp_path: Path, *, interval: str = "30s", lease_ttl: str = "15s",
+           extra: str = "") -> DaemonConfig:
+    path = tmp_path / f"config-{interval}-{lease_ttl}-{len(extra)}.yaml"
+    path.write_text(CONFIG.format(interval=interval, lease_ttl=lease_ttl, extra=extra))
     return load_config(str(path), {})
 
 
@@ -69,7 +70,19 @@ async def test_reload_of_lease_ttl_needs_restart(tmp_path: Path) -> None:
     with capture_logs() as logs:
         runtime.reload(config(tmp_path, lease_ttl="20s"))
 
-    assert any(e["event"].startswith("cluster settings changed") for e in logs)
+    changed = [e for e in logs if e["event"].startswith("cluster settings changed")]
+    assert [e["keys"] for e in changed] == [["cluster.lease_ttl"]]
+    await runtime.client.aclose()
+
+
+async def test_reload_applies_advertise_url(tmp_path: Path) -> None:
+    runtime = ClusterRuntime.build(config(tmp_path), None, LoopClock())
+
+    with capture_logs() as logs:
+        runtime.reload(config(tmp_path, extra="  advertise_url: http://127.0.0.1:9161\n"))
+
+    assert runtime.node.settings.advertise_url == "http://127.0.0.1:9161"
+    assert [e for e in logs if e["event"].startswith("cluster settings changed")] == []
     await runtime.client.aclose()
 
 
@@ -111,4 +124,14 @@ async def test_budget_cap_warns_when_retries_cut(tmp_path: Path) -> None:
 
     warnings = [e["event"] for e in logs if e["log_level"] == "warning"]
     assert any("retries are never sent" in event for event in warnings)
+    await runtime.client.aclose()
+
+
+async def test_not_ready_reason_names_the_heartbeat_error(tmp_path: Path) -> None:
+    runtime = ClusterRuntime.build(config(tmp_path), None, LoopClock())
+    await runtime.node.beat()
+
+    reason = runtime.not_ready_reason()
+
+    assert reason.startswith("not a cluster member yet: the heartbeats to Redis fail: ")
     await runtime.client.aclose()

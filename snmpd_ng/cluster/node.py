@@ -154,6 +154,9 @@ class ClusterNode:
         """Instance id of the other live process that uses this node id, None when there is none."""
         self.snapshot: ClusterStatus | None = None
         self.poll_rate = PollRate()
+        self.last_heartbeat_error: str | None = None
+        """Why the last heartbeat failed (unreachable, a rejected login, ...); None after one
+        that Redis answered."""
 
     # Life cycle
 
@@ -528,6 +531,7 @@ class ClusterNode:
 
     def _on_redis_failure(self, exc: BaseException, sent_at: float) -> None:
         self.counters.heartbeat_failures += 1
+        self.last_heartbeat_error = self._explain(exc)
         effect = "polling continues until the leases end" if self.ownership.held else "no leases"
         self._warn("heartbeat", "cluster heartbeat failed", effect=effect,
                    error=self._explain(exc))
@@ -548,6 +552,7 @@ class ClusterNode:
 
     async def _on_redis_back(self) -> None:
         self._last_ok = self._clock.now()
+        self.last_heartbeat_error = None
         if self._fenced:
             self._fenced = False
             self.counters.rejoins += 1

@@ -383,9 +383,9 @@ def cluster_warnings(
 
     if alerting and settings.advertise_url is None:
         found.append(((*SECTION, "advertise_url"), (
-            "cluster.advertise_url is not set, so while this node leads the cluster the other "
-            "nodes cannot forward the alerts API to it and answer 503; set it to this node's "
-            "HTTP URL, as the other nodes reach it")))
+            "not set, so while this node leads the cluster the other nodes cannot forward the "
+            "alerts API to it and answer 503; set it to this node's HTTP URL, as the other "
+            "nodes reach it")))
 
     # A scratch BuildState finds each path's line the way error reports do, and keeps these
     # warnings out of the errors of `state`.

@@ -289,7 +289,7 @@ class LeaderProxy:
     def _reject_no_leader(self, request: web.Request, lookup: NoLeader) -> web.Response:
         self.stats.no_leader += 1
         self._warn(f"no_leader:{lookup.reason}", "alerts api request not forwarded: no leader "
-                   "to ask", reason=lookup.reason.value, detail=lookup.detail,
+                   "this node can forward to", reason=lookup.reason.value, detail=lookup.detail,
                    method=request.method, path=request.path)
         return _error_response(503, f"this node is not the cluster leader and cannot forward "
                                     f"the request, because {lookup.detail}", lookup.reason)
