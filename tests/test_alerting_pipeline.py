@@ -292,18 +292,6 @@ class TestReload:
         await eventually(lambda: not running.alerting.service.alerts(), "the resolve")
 
 
-
-class TestTargetMoved:
-    async def test_moved_target_resolves_its_alert(self, running: Running) -> None:
-        await running.poll()
-        await eventually(lambda: bool(running.alerting.service.alerts()), "the alert")
-        target = running.alerting.service.alerts()[0].labels["target"]
-
-        running.alerting.pipeline.forget_target(target)
-
-        await eventually(lambda: not running.alerting.service.alerts(), "the resolve")
-
-
 class TestStop:
     async def test_stop_closes_channels(self, tmp_path: Path) -> None:
         chat = ClosingChannel("chat")

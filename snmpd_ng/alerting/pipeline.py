@@ -142,15 +142,6 @@ class RulesPipeline:
         log.info("alert rules reloaded", rules=len(rules), targets=len(target_labels),
                  targets_forgotten=len(removed))
 
-    def forget_target(self, target: str) -> None:
-        """Drop the target's series and resolve its alerts: another cluster node polls it now.
-
-        Without this, rules such as `absent_for` would fire for a target that is polled fine,
-        by another node.
-        """
-        self._submit(self.engine.forget_target(target))
-        log.info("alert rules forgot a target polled by another node", target=target)
-
     def snapshot(self, channels: Iterable[str]) -> AlertingSnapshot:
         """Return the numbers of the rules and the alert service for /metrics."""
         counters = self._service.counters
