@@ -9,8 +9,9 @@ run` nodes, all started here on 127.0.0.1 and stopped at the end, also on an err
 2. Redis commands: INFO commandstats before and after a period with 3 nodes, and a MONITOR feed
    over the same period that separates the commands the nodes sent from those their scripts
    ran, per poll recorded.
-3. Failover: with 3 nodes, SIGKILL one, and time until each of its targets has a poll recorded
-   by another node in the `polls` stream; restart it and wait until it holds its share again.
+3. Failover: with 3 nodes, SIGKILL one, and time until each of its targets has a poll started
+   by another node, from the `polls` stream; restart it and wait until it holds its share
+   again.
 
     .venv/bin/python bench/cluster.py                 # about 6 minutes
     .venv/bin/python bench/cluster.py --quick         # under a minute, rough figures
@@ -24,20 +25,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import redis
+from cluster_failover import FailoverResult, measure_failovers
 from cluster_measure import (
     BenchOptions,
     CommandResult,
-    FailoverResult,
     ScaleRow,
     as_json,
     measure_commands,
-    measure_failovers,
     measure_scale,
     progress,
 )
@@ -118,7 +119,7 @@ class Bench:
         given."""
         folder = self.folder / name
         config = node_config(self.responder, self.load, folder, cluster,
-                             self.options.max_concurrent_polls)
+                             self.options.max_concurrent_polls, self.options.log_level)
         return launch_node(self.processes, Node(name, folder, config,
                                                 self.options.daemon_command))
 
@@ -196,12 +197,16 @@ def run_measures(bench: Bench, result: BenchResult, measures: Sequence[str]) -> 
                                             bench.targets, options)
 
 
-def run_bench(options: BenchOptions, result: BenchResult, measures: Sequence[str]) -> None:
-    """Run every measure; a failure is kept in `result.error`, with what was measured before."""
+def run_bench(options: BenchOptions, result: BenchResult, measures: Sequence[str],
+              keep: Path | None = None) -> None:
+    """Run every measure; a failure is kept in `result.error`, with what was measured before.
+
+    The processes' folders (configs, logs, Redis data) go to `keep` when given, and are kept;
+    otherwise to a temporary folder that is removed at the end.
+    """
     started = time.monotonic()
     try:
-        with tempfile.TemporaryDirectory(prefix="snmpd-ng-cluster-") as folder, \
-                Processes() as processes:
+        with _run_folder(keep) as folder, Processes() as processes:
             # Registered first, so it runs last: after every node has stopped.
             processes.callback(_collect_log_events, Path(folder), result)
             run_measures(Bench(processes, Path(folder), options), result, measures)
@@ -209,6 +214,13 @@ def run_bench(options: BenchOptions, result: BenchResult, measures: Sequence[str
         result.error = f"{type(exc).__name__}: {exc}"
         progress(f"failed: {result.error}")
     result.elapsed = time.monotonic() - started
+
+
+def _run_folder(keep: Path | None) -> AbstractContextManager[str]:
+    if keep is None:
+        return tempfile.TemporaryDirectory(prefix="snmpd-ng-cluster-")
+    keep.mkdir(parents=True, exist_ok=True)
+    return nullcontext(str(keep))
 
 
 def _collect_log_events(folder: Path, result: BenchResult) -> None:
@@ -282,10 +294,16 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-concurrent-polls", type=int,
                         help="scheduler.max_concurrent_polls of every node (default: the "
                         "daemon's, 256)")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        help="logging.level of every node (default: warning); with --keep, "
+                        "info shows what each node did at a failover")
     parser.add_argument("--measures", type=_measures,
                         help=f"comma-separated measures to run, of {', '.join(MEASURES)} "
                         f"(default: all; quick: {', '.join(QUICK_MEASURES)})")
 
+    parser.add_argument("--keep", type=Path, metavar="FOLDER",
+                        help="run the processes in FOLDER and keep their configs, logs and "
+                        "Redis data there (default: a temporary folder, removed at the end)")
     parser.add_argument("--output", type=Path, help="also write the Markdown report here")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     return parser.parse_args(argv)
@@ -309,7 +327,7 @@ def build_options(arguments: argparse.Namespace) -> BenchOptions:
     options = QUICK if arguments.quick else BenchOptions()
     changes: dict[str, Any] = {}
     for name in ("targets", "interval", "window", "warm_up", "command_window", "repeats",
-                 "max_concurrent_polls"):
+                 "max_concurrent_polls", "log_level"):
         value = getattr(arguments, name)
         if value is not None:
             changes[name] = value
@@ -326,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     result = BenchResult(options, cluster_machine_facts(), command)
 
     try:
-        run_bench(options, result, _selected_measures(arguments))
+        run_bench(options, result, _selected_measures(arguments), arguments.keep)
     except KeyboardInterrupt:
         progress("interrupted; the processes it started are stopped")
         sys.exit(130)

@@ -1,14 +1,13 @@
-"""The measures of the cluster benchmark: scale-out, Redis commands per poll, failover.
+"""The measures of the cluster benchmark: scale-out and Redis commands per poll.
 
 Each measure takes running processes (bench/cluster_nodes.py) and returns a result dataclass.
-bench/cluster.py starts the processes in the order the measures need, and
-bench/cluster_report.py renders the results.
+The failover measure is in bench/cluster_failover.py. bench/cluster.py starts the processes in
+the order the measures need, and bench/cluster_report.py renders the results.
 """
 
 from __future__ import annotations
 
 import re
-import statistics
 import sys
 import time
 import urllib.error
@@ -23,16 +22,12 @@ from cluster_nodes import (
     BenchError,
     ClusterTiming,
     Node,
-    lease_holders,
-    wait_for_assignment,
 )
 from cluster_redis import (
     CommandCounts,
     MonitorFeed,
     calls_between,
     count_polls,
-    entry_time_ms,
-    poll_records,
     read_info,
 )
 from daemon_load import read_cpu_seconds
@@ -41,8 +36,6 @@ from snmpd_ng.cluster.keys import Keys
 
 SCRAPE_TIMEOUT = 60.0
 """Seconds one GET of /metrics may take: generous, for a busy node with thousands of targets."""
-STREAM_CHECK_PERIOD = 0.1
-"""Seconds between two reads of the polls stream while waiting for a takeover."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +58,9 @@ class BenchOptions:
     """Node counts, up to 3, that get a scale-out row in cluster mode."""
     max_concurrent_polls: int | None = None
     """The scheduler's limit of job runs in progress; None: the daemon's default (256)."""
+    log_level: str = "warning"
+    """logging.level of every node; "info" adds, among others, each missed slot polled at
+    takeover."""
     timing: ClusterTiming = field(default_factory=ClusterTiming)
     daemon_command: tuple[str, ...] = ()
 
@@ -159,15 +155,19 @@ def sum_samples(exposition: str, name: str) -> float:
     return total
 
 
-def read_counts(node: Node) -> dict[str, float]:
-    """Return the node's counters of COUNTERS and its poll errors by kind, from /metrics."""
+def read_metrics(node: Node) -> str:
+    """Return the node's /metrics exposition; raise BenchError when the GET fails."""
     url = f"http://127.0.0.1:{node.http_port}/metrics"
     try:
         with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT) as response:
-            text = response.read().decode()
+            return str(response.read().decode())
     except (urllib.error.URLError, OSError) as exc:
         raise BenchError(f"GET {url} of node {node.name} failed: {exc}") from exc
 
+
+def read_counts(node: Node) -> dict[str, float]:
+    """Return the node's counters of COUNTERS and its poll errors by kind, from /metrics."""
+    text = read_metrics(node)
     counts = {key: sum(sum_samples(text, name) for name in names)
               for key, names in COUNTERS.items()}
     for kind, value in ERROR_KIND.findall(text):
@@ -250,156 +250,6 @@ def measure_commands(client: redis.Redis, port: int, keys: Keys, nodes: int,
         nodes=nodes, seconds=(after.server_time_ms - before.server_time_ms) / 1000,
         polls=count_polls(client, keys, before.server_time_ms, after.server_time_ms),
         calls=calls_between(before, after), counts=counts)
-
-
-# ---------------------------------------------------------------------------------------------
-# Failover
-
-
-@dataclass(slots=True)
-class Failover:
-    """The times of one failover: a node killed with SIGKILL, its targets taken over, and the
-    node back."""
-
-    node: str
-    targets: int
-    """Targets whose lease the node held when it was killed."""
-    seconds: float | None = None
-    """From the kill to the last of its targets' first poll recorded by another node; None when
-    some target had none within the wait."""
-    first_seconds: float | None = None
-    """From the kill to the first such poll."""
-    leases_seconds: float | None = None
-    """From the kill to the first check that found every one of its targets leased by another
-    node. The checks run about every STREAM_CHECK_PERIOD seconds."""
-    missing: int = 0
-    """Targets with no poll by another node within the wait."""
-    rejoin_seconds: float = 0.0
-    """From the restart to the node's holding every target the assignment gives it again."""
-
-
-@dataclass(slots=True)
-class FailoverResult:
-    bound: float
-    """lease_ttl + heartbeat_interval + interval: the failover time the design promises."""
-    lease_bound: float
-    """lease_ttl + heartbeat_interval: the part of the bound before the leases move."""
-    repeats: list[Failover] = field(default_factory=list)
-
-    @property
-    def times(self) -> list[float]:
-        """Failover seconds of the repeats in which every target was taken over."""
-        return [repeat.seconds for repeat in self.repeats if repeat.seconds is not None]
-
-    @property
-    def median_seconds(self) -> float | None:
-        return statistics.median(self.times) if self.times else None
-
-    @property
-    def max_seconds(self) -> float | None:
-        return max(self.times) if self.times else None
-
-    @property
-    def lease_times(self) -> list[float]:
-        return [repeat.leases_seconds for repeat in self.repeats
-                if repeat.leases_seconds is not None]
-
-    @property
-    def incomplete(self) -> int:
-        """Repeats in which some target had no poll by another node within the wait."""
-        return len(self.repeats) - len(self.times)
-
-
-@dataclass(slots=True)
-class Takeover:
-    """The takeover of one node's targets, as Unix times in ms (Redis runs on this host)."""
-
-    polled_ms: dict[str, int] = field(default_factory=dict)
-    """Per target: when its first poll record by another node was added to the stream."""
-    leased_ms: int | None = None
-    """When every target was first seen leased by another node."""
-
-
-def wait_for_takeover(client: redis.Redis, keys: Keys, victim: str, targets: Sequence[str],
-                      killed_ms: int, timeout: float) -> Takeover:
-    """Follow the leases and the polls stream after `victim` was killed at `killed_ms`, until
-    every target of `targets` is leased and polled by another node or `timeout` seconds pass."""
-    takeover = Takeover()
-    watched = set(targets)
-    low = f"{killed_ms}-0"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if takeover.leased_ms is None and _leased_elsewhere(client, keys, victim, targets):
-            takeover.leased_ms = int(time.time() * 1000)
-
-        for entry_id, fields in poll_records(client, keys, low):
-            low = "(" + entry_id
-            target = fields.get("target", "")
-            if (target in watched and target not in takeover.polled_ms
-                    and fields.get("node") != victim):
-                takeover.polled_ms[target] = entry_time_ms(entry_id)
-        if takeover.leased_ms is not None and len(takeover.polled_ms) == len(watched):
-            break
-        time.sleep(STREAM_CHECK_PERIOD)
-    return takeover
-
-
-def _leased_elsewhere(client: redis.Redis, keys: Keys, victim: str,
-                      targets: Sequence[str]) -> bool:
-    holders = lease_holders(client, keys, targets)
-    return all(holder is not None and holder != victim for holder in holders)
-
-
-def fail_one(client: redis.Redis, keys: Keys, nodes: Sequence[Node], victim: Node,
-             targets: Sequence[str], options: BenchOptions) -> Failover:
-    """Kill `victim`, time the takeover of its targets, restart it and wait for its share."""
-    holders = lease_holders(client, keys, targets)
-    held = [target for target, holder in zip(targets, holders, strict=True)
-            if holder == victim.name]
-    if not held:
-        raise BenchError(f"node {victim.name} holds no lease, so its failover cannot be "
-                         "measured; check its log for why it polls nothing")
-    killed_ms = int(time.time() * 1000)
-    victim.kill()
-    wait = 3 * options.timing.failover_bound(options.interval)
-    takeover = wait_for_takeover(client, keys, victim.name, held, killed_ms, wait)
-
-    polled = takeover.polled_ms
-    failover = Failover(node=victim.name, targets=len(held), missing=len(held) - len(polled))
-    if takeover.leased_ms is not None:
-        failover.leases_seconds = (takeover.leased_ms - killed_ms) / 1000
-    if polled:
-        failover.first_seconds = (min(polled.values()) - killed_ms) / 1000
-    if polled and not failover.missing:
-        failover.seconds = (max(polled.values()) - killed_ms) / 1000
-
-    restarted = time.monotonic()
-    victim.start()
-    wait_for_assignment(client, keys, targets, [node.name for node in nodes],
-                        options.settle_timeout)
-    failover.rejoin_seconds = time.monotonic() - restarted
-    return failover
-
-
-def measure_failovers(client: redis.Redis, keys: Keys, nodes: Sequence[Node],
-                      targets: Sequence[str], options: BenchOptions) -> FailoverResult:
-    """Kill each node in turn, `options.repeats` times in all."""
-    timing = options.timing
-    result = FailoverResult(bound=timing.failover_bound(options.interval),
-                            lease_bound=timing.lease_ttl + timing.heartbeat)
-    for repeat in range(options.repeats):
-        victim = nodes[repeat % len(nodes)]
-        failover = fail_one(client, keys, nodes, victim, targets, options)
-        progress(f"failover {repeat + 1}/{options.repeats}: {victim.name} held "
-                 f"{failover.targets} targets, leased elsewhere after "
-                 f"{_seconds(failover.leases_seconds)}, polled after "
-                 f"{_seconds(failover.seconds)}, back in {failover.rejoin_seconds:.1f} s")
-        result.repeats.append(failover)
-    return result
-
-
-def _seconds(value: float | None) -> str:
-    return "— (not within the wait)" if value is None else f"{value:.1f} s"
 
 
 COMPUTED_FIGURES = ("good_polls", "polls_per_second", "daemon_cores", "polls_per_cpu_second",

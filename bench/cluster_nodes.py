@@ -73,16 +73,22 @@ class ClusterTiming:
     join_delay: float | None = None
     """None: the daemon's default, two heartbeat intervals."""
 
+    def longest_run(self) -> float:
+        """Return the seconds one poll may take: the budget that cluster mode caps, and its
+        grace (run_grace in snmpd_ng/polling/poller.py).
+
+        The bench's budgets (0.8 x the interval) are all above the cap.
+        """
+        cap = max(0.1, self.lease_ttl - self.heartbeat - self.lease_margin - 1.0)
+        return cap + min(1.0, 0.1 * cap)
+
     def failover_bound(self, interval: float) -> float:
         """Return the daemon's default bound: the lease TTL, one heartbeat and one run, or
         one interval when longer (ClusterSettings.failover_bound_seconds).
 
-        A run is the poll budget, capped by cluster mode, and its grace; the bench's budgets
-        are all above the cap.
+        The daemon exports it as snmpd_ng_cluster_failover_bound_seconds.
         """
-        cap = self.lease_ttl - self.heartbeat - self.lease_margin - 1.0
-        longest_run = cap + min(1.0, 0.1 * cap)
-        return max(interval, self.lease_ttl + self.heartbeat + longest_run)
+        return max(interval, self.lease_ttl + self.heartbeat + self.longest_run())
 
     def join_delay_seconds(self) -> float:
         return 2 * self.heartbeat if self.join_delay is None else self.join_delay
@@ -203,13 +209,14 @@ class Node:
 
 def node_config(responder: Responder, options: LoadOptions, folder: Path,
                 cluster: dict[str, Any] | None,
-                max_concurrent_polls: int | None = None) -> dict[str, Any]:
+                max_concurrent_polls: int | None = None,
+                log_level: str = "warning") -> dict[str, Any]:
     """Return bench/daemon_load.py's config for one node, with `cluster` as its section.
 
     `max_concurrent_polls` sets the scheduler's limit; None leaves the daemon's default.
     """
     config = build_config(responder.ports, options, free_tcp_port(), folder / "state")
-    config["logging"]["level"] = "warning"
+    config["logging"]["level"] = log_level
     if max_concurrent_polls is not None:
         config["scheduler"] = {"max_concurrent_polls": max_concurrent_polls}
     if cluster is not None:

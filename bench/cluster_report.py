@@ -7,7 +7,8 @@ import statistics
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cluster_measure import BenchOptions, CommandResult, FailoverResult, ScaleRow
+from cluster_failover import FailoverResult
+from cluster_measure import BenchOptions, CommandResult, ScaleRow
 from cluster_nodes import IDLE_CAPACITY
 
 if TYPE_CHECKING:
@@ -196,39 +197,64 @@ def render_commands(result: CommandResult | None) -> list[str]:
 
 
 def render_failover(result: FailoverResult | None, options: BenchOptions) -> list[str]:
-    """Return the failover table and the times of each repeat."""
+    """Return the failover table, the times of each repeat and the slowest takeover."""
     if result is None or not result.repeats:
         return []
     repeats = result.repeats
     rejoins = [repeat.rejoin_seconds for repeat in repeats]
     firsts = [repeat.first_seconds for repeat in repeats if repeat.first_seconds is not None]
-    leases = result.lease_times
 
     row = [str(len(repeats)), _number(statistics.median(r.targets for r in repeats)),
-           _median_max(leases), f"{result.lease_bound:g}",
+           _median_max(result.lease_times), f"{result.lease_bound:g}",
            _number(statistics.median(firsts) if firsts else None, 1),
            _median_max(result.times), f"{result.bound:g}", _median_max(rejoins)]
-    timing = options.timing
-    note = (f"Seconds from the SIGKILL of one of 3 nodes. Leased: until a check found every "
-            f"target it held leased by another node, against lease_ttl + heartbeat_interval "
-            f"({timing.lease_ttl:g} + {timing.heartbeat:g} s). Polled: until the last of "
-            f"those targets had a poll record by another node, against that plus the "
-            f"interval ({options.interval:g} s). First poll: the first such record. Rejoin: "
-            "from the restart of the killed node until it held every target the assignment "
-            "gives it again.")
-
-    lines = ["#### Failover", "", note, "",
+    lines = ["#### Failover", "", _failover_note(result, options), "",
              *_table(["Repeats", "Targets of the killed node (median)",
                       "Leased, median / max (s)", "Bound (s)", "First poll, median (s)",
-                      "Polled, median / max (s)", "Bound (s)", "Rejoin, median / max (s)"],
-                     [row]),
+                      "Polled, median / max (s)", "Bound (s)",
+                      "Rejoin, median / max (s)"], [row]),
              "Each repeat, leased / polled (s): " + ", ".join(
                  f"{_number(r.leases_seconds, 1)} / {_number(r.seconds, 1)}" for r in repeats)
              + ".", ""]
+    lines += _slowest_takeover(result)
     if result.incomplete:
         lines += [f"In {result.incomplete} repeats some targets had no poll by another node "
                   "within three times the bound.", ""]
     return lines
+
+
+def _failover_note(result: FailoverResult, options: BenchOptions) -> str:
+    timing = options.timing
+    exported = ("no node exported snmpd_ng_cluster_failover_bound_seconds"
+                if result.daemon_bound is None else
+                f"the nodes export {result.daemon_bound:g} s as "
+                "snmpd_ng_cluster_failover_bound_seconds")
+    return (f"Seconds from the SIGKILL of one of 3 nodes. Leased: until a check found every "
+            f"target it held leased by another node, against lease_ttl + heartbeat_interval "
+            f"({timing.lease_ttl:g} + {timing.heartbeat:g} s). Polled: until the last of "
+            f"those targets had a poll started by another node (the poll record's `started`), "
+            f"against the daemon's default bound: that plus one run, the capped budget and "
+            f"its grace ({timing.longest_run():.3g} s), or the interval "
+            f"({options.interval:g} s) when longer; {exported}. First poll: the first such "
+            "start. Rejoin: from the restart of the killed node until it held every target "
+            "the assignment gives it again.")
+
+
+def _slowest_takeover(result: FailoverResult) -> list[str]:
+    """Describe the poll that ended the slowest repeat, from its record in the stream."""
+    slowest = max((r for r in result.repeats if r.seconds is not None),
+                  key=lambda r: r.seconds or 0.0, default=None)
+    if slowest is None or not slowest.slowest:
+        return []
+    record = slowest.slowest
+    try:
+        late = float(record["started"]) - float(record["slot"])
+    except (KeyError, ValueError):
+        return []
+    return [f"Slowest repeat ({slowest.seconds:.1f} s, node {slowest.node} killed): its last "
+            f"target, {record.get('target', '?')}, was first polled by "
+            f"{record.get('node', '?')} (job {record.get('job', '?')}), which started "
+            f"{late:.1f} s after the poll's slot.", ""]
 
 
 def _median_max(values: Sequence[float]) -> str:
