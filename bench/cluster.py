@@ -13,7 +13,7 @@ run` nodes, all started here on 127.0.0.1 and stopped at the end, also on an err
    by another node, from the `polls` stream; restart it and wait until it holds its share
    again.
 
-    .venv/bin/python bench/cluster.py                 # about 6 minutes
+    .venv/bin/python bench/cluster.py                 # about 7 minutes
     .venv/bin/python bench/cluster.py --quick         # under a minute, rough figures
 """
 

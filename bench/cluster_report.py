@@ -225,17 +225,17 @@ def render_failover(result: FailoverResult | None, options: BenchOptions) -> lis
 
 def _failover_note(result: FailoverResult, options: BenchOptions) -> str:
     timing = options.timing
-    exported = ("no node exported snmpd_ng_cluster_failover_bound_seconds"
+    exported = ("No node exports snmpd_ng_cluster_failover_bound_seconds"
                 if result.daemon_bound is None else
-                f"the nodes export {result.daemon_bound:g} s as "
+                f"The nodes export {result.daemon_bound:g} s as "
                 "snmpd_ng_cluster_failover_bound_seconds")
     return (f"Seconds from the SIGKILL of one of 3 nodes. Leased: until a check found every "
             f"target it held leased by another node, against lease_ttl + heartbeat_interval "
             f"({timing.lease_ttl:g} + {timing.heartbeat:g} s). Polled: until the last of "
-            f"those targets had a poll started by another node (the poll record's `started`), "
-            f"against the daemon's default bound: that plus one run, the capped budget and "
-            f"its grace ({timing.longest_run():.3g} s), or the interval "
-            f"({options.interval:g} s) when longer; {exported}. First poll: the first such "
+            f"those targets had a poll started by another node (the poll record's "
+            f"`started`). Its bound is the daemon's default: that plus one run (the capped "
+            f"budget and its grace, {timing.longest_run():.3g} s), or the interval "
+            f"({options.interval:g} s) when longer. {exported}. First poll: the first such "
             "start. Rejoin: from the restart of the killed node until it held every target "
             "the assignment gives it again.")
 
@@ -251,10 +251,10 @@ def _slowest_takeover(result: FailoverResult) -> list[str]:
         late = float(record["started"]) - float(record["slot"])
     except (KeyError, ValueError):
         return []
-    return [f"Slowest repeat ({slowest.seconds:.1f} s, node {slowest.node} killed): its last "
+    return [f"Slowest repeat ({slowest.seconds:.1f} s, {slowest.node} killed): its last "
             f"target, {record.get('target', '?')}, was first polled by "
-            f"{record.get('node', '?')} (job {record.get('job', '?')}), which started "
-            f"{late:.1f} s after the poll's slot.", ""]
+            f"{record.get('node', '?')} (job {record.get('job', '?')}), in a poll that started "
+            f"{late:.1f} s after its slot.", ""]
 
 
 def _median_max(values: Sequence[float]) -> str:
