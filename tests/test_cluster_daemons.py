@@ -62,9 +62,11 @@ DOUBLE_MARGIN = 0.5 * TIMING.interval
 """Seconds: slots closer than `interval - DOUBLE_MARGIN` are two polls of one slot. On one
 machine the grid is exact to the millisecond, and half an interval also covers nodes whose
 clocks NTP keeps apart."""
-GAP_MARGIN = 1.0
-"""Seconds added to the failover bound: a heartbeat delayed by a busy 2-core machine, and a lease
-read in the few milliseconds between a member's expiry and its target leases' expiry."""
+GAP_MARGIN = 1.5
+"""Seconds added to the failover bound: a heartbeat delayed by a busy 2-core machine, a lease
+read in the few milliseconds between a member's expiry and its target leases' expiry, and the
+new owner's read of the last slots before it decides to poll a missed one. One chaos run on a
+loaded machine (another benchmark running) recovered 0.017 s past a margin of 1.0 s."""
 SETTLE_TIMEOUT = 25.0
 """Seconds a trio may take to settle: start-up (about 1 s per node on 2 cores), join delay and
 the rebalance."""

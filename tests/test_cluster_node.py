@@ -397,14 +397,18 @@ async def test_last_slot_is_the_last_recorded_poll(make_node: NodeFactory) -> No
     for slot in ("1700000000.000", "1700000010.000"):
         await a.commit(claim, {"job": "system", "slot": slot})
 
-    assert await a.last_slot(TARGETS[0], "system") == 1700000010.0
+    slots = await a.last_slots([(TARGETS[0], "system")])
+
+    assert slots == {(TARGETS[0], "system"): 1700000010.0}
 
 
 async def test_last_slot_unknown_without_a_record(make_node: NodeFactory) -> None:
     a = make_node("a")
     await a.beat()
 
-    assert await a.last_slot(TARGETS[0], "system") is None
+    slots = await a.last_slots([(TARGETS[0], "system")])
+
+    assert slots == {(TARGETS[0], "system"): None}
 
 
 async def test_heartbeat_error_kept_until_redis_answers(make_node: NodeFactory) -> None:

@@ -271,6 +271,16 @@ def test_explain_password_for_server_without_one() -> None:
     assert "has no password configured but cluster.redis.password is set" in message
 
 
+def test_explain_busy_pool_names_the_load() -> None:
+    settings = RedisSettings(url=f"redis://{LOOPBACK}:6379/0", command_timeout=0.5)
+    error = RedisConnectionError("No connection available.")
+
+    message = explain_redis_error(settings, error)
+
+    assert "pooled connections" in message
+    assert "cannot connect" not in message
+
+
 # open_redis and describe
 
 

@@ -8,7 +8,7 @@ test_cluster_daemons.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fakes import FakeClock, FakeManager, daemon, if_mib_agent, system_job, target
@@ -48,7 +48,7 @@ class FakeGate:
     budgets: list[float] = field(default_factory=list)
     listeners: list[Callable[[OwnershipChange], None]] = field(default_factory=list)
     quiet: Callable[[str, float], bool] | None = None
-    last_slots: dict[tuple[str, str], float] = field(default_factory=dict)
+    recorded_slots: dict[tuple[str, str], float] = field(default_factory=dict)
     """The slot (Unix seconds) of the last poll on record, by target and job."""
 
     def claim(self, target: str, budget: float) -> FakeClaim | None:
@@ -68,8 +68,9 @@ class FakeGate:
     def owned(self) -> frozenset[str]:
         return frozenset(self.mine)
 
-    async def last_slot(self, target: str, job: str) -> float | None:
-        return self.last_slots.get((target, job))
+    async def last_slots(self, keys: Sequence[tuple[str, str]]
+                         ) -> dict[tuple[str, str], float | None]:
+        return {key: self.recorded_slots.get(key) for key in keys}
 
     def add_listener(self, listener: Callable[[OwnershipChange], None]) -> None:
         self.listeners.append(listener)
@@ -281,7 +282,7 @@ class TestCatchUp:
         service, _, clock = make_service(gate)
         await run_one_interval(service, clock)
         if last_slot_age is not None:
-            gate.last_slots[("switch", "system")] = clock.wall() - last_slot_age
+            gate.recorded_slots[("switch", "system")] = clock.wall() - last_slot_age
         gate.commits.clear()
         gate.move(Change(gained=frozenset({"switch"})))
         await clock.advance(0.0)
@@ -327,7 +328,7 @@ class TestCatchUp:
         next_slot = service._scheduler.next_slot(("switch", "system"))
         assert next_slot is not None
         await clock.advance(next_slot - clock.now() - 1.0)
-        gate.last_slots[("switch", "system")] = clock.wall() - 19.0
+        gate.recorded_slots[("switch", "system")] = clock.wall() - 19.0
         gate.commits.clear()
 
         gate.move(Change(gained=frozenset({"switch"})))

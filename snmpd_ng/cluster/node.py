@@ -299,25 +299,24 @@ class ClusterNode:
                    "to another node during the poll", target=claim.target, token=claim.token)
         return False
 
-    async def last_slot(self, target: str, job: str) -> float | None:
-        """Return the slot (Unix seconds) of the last poll of `target` and `job` on record.
+    async def last_slots(self, keys: Sequence[tuple[str, str]]
+                         ) -> dict[tuple[str, str], float | None]:
+        """Return the slot (Unix seconds) of the last recorded poll of each (target, job).
 
-        None when none is recorded, or when Redis fails (the caller then waits for the next
-        slot, as without a record).
+        One read for all of them, so that a node taking over many targets learns their slots
+        at once. None for a pair without a record, and for every pair when Redis fails (the
+        caller then waits for the next slots, as without a record).
         """
+        if not keys:
+            return {}
+        fields = [self.keys.slot_field(target, job) for target, job in keys]
         try:
-            recorded = await self._client.hget(self.keys.slots,
-                                               self.keys.slot_field(target, job))
+            replies = await self._client.hmget(self.keys.slots, fields)
         except REDIS_ERRORS as exc:
-            self._warn("last-slot", "cluster last poll slot not read", target=target, job=job,
+            self._warn("last-slot", "cluster last poll slots not read", pairs=len(keys),
                        error=self._explain(exc))
-            return None
-        if recorded is None:
-            return None
-        try:
-            return float(reply_text(recorded).split(" ", 1)[0])
-        except ValueError:
-            return None
+            return dict.fromkeys(keys)
+        return {key: _slot_of(reply) for key, reply in zip(keys, replies, strict=True)}
 
     # The heartbeat loop
 
@@ -590,6 +589,16 @@ def _with_fenced(status: ClusterStatus) -> ClusterStatus:
     from dataclasses import replace
 
     return replace(status, fenced=True)
+
+
+def _slot_of(recorded: object) -> float | None:
+    """Return the slot of a `slots` value ("<slot> <lease value>"), None when there is none."""
+    if recorded is None:
+        return None
+    try:
+        return float(reply_text(recorded).split(" ", 1)[0])
+    except ValueError:
+        return None
 
 
 def _positive(value: float, default: float) -> float:

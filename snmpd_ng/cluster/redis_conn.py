@@ -237,6 +237,11 @@ def _explain(settings: RedisSettings, exc: BaseException) -> str:
     if isinstance(exc, RedisTimeoutError):
         return (f"{server} timed out ({exc}): check that it runs and is not overloaded, or "
                 "raise cluster.redis.connect_timeout and command_timeout")
+    if isinstance(exc, RedisConnectionError) and str(exc) == POOL_EXHAUSTED:
+        return (f"every one of the {MAX_CONNECTIONS} pooled connections to {server} stayed "
+                f"busy for cluster.redis.command_timeout ({settings.command_timeout:g} s): "
+                "Redis answers too slowly for this node's load; check Redis's latency, or "
+                "raise command_timeout")
     if isinstance(exc, RedisConnectionError):
         return (f"cannot connect to {server} ({exc}): check that Redis runs there and "
                 f"{_address_settings(settings)}")
@@ -245,6 +250,10 @@ def _explain(settings: RedisSettings, exc: BaseException) -> str:
                 "points at a node with cluster-enabled yes, or set cluster.redis.cluster to "
                 "false for a standalone server")
     return f"{server} failed: {exc}"
+
+
+POOL_EXHAUSTED = "No connection available."
+"""redis-py's message when a blocking pool had no free connection within its timeout."""
 
 
 def _server_name(settings: RedisSettings) -> str:

@@ -6,7 +6,7 @@ and without importing it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 
@@ -48,8 +48,9 @@ class PollGate(Protocol[ClaimT]):
 
     def owns(self, target: str) -> bool: ...
 
-    async def last_slot(self, target: str, job: str) -> float | None:
-        """Return the slot (Unix seconds) of the last recorded poll of the target and job."""
+    async def last_slots(self, keys: Sequence[tuple[str, str]]
+                         ) -> dict[tuple[str, str], float | None]:
+        """Return the slot (Unix seconds) of the last recorded poll of each (target, job)."""
         ...
 
     def owned(self) -> frozenset[str]: ...

@@ -308,35 +308,51 @@ class PollingService:
             target = self._targets.get(name)
             if target is not None:
                 self._metrics.set_target_labels(name, target.labels)
-        for key, poller in self._pollers.items():
-            if key[0] in change.gained:
-                task = asyncio.create_task(self._catch_up(poller),
-                                           name=f"snmpd-ng catch-up {key[0]}/{key[1]}")
-                self._catch_ups.add(task)
-                task.add_done_callback(self._catch_ups.discard)
+        gained = [poller for key, poller in self._pollers.items() if key[0] in change.gained]
+        if gained:
+            task = asyncio.create_task(self._catch_up(gained), name="snmpd-ng catch-up")
+            self._catch_ups.add(task)
+            task.add_done_callback(self._catch_ups.discard)
 
-    async def _catch_up(self, poller: JobPoller) -> None:
-        """Poll a gained target's missed slot now, if the node that held it missed one.
+    async def _catch_up(self, pollers: list[JobPoller]) -> None:
+        """Poll the missed slots of gained targets now, where the node that held them missed one.
 
         After a failover the new owner gains a target up to one lease TTL and one heartbeat
         after the old owner's last poll. The slot after the last one on record may be past by
         then, and the schedule would wait for the next one. The missed slot is polled at once
         instead, recorded under its own slot, so that no interval goes without its poll and none
         gets two. Skipped when the schedule's next slot comes within the poll's budget anyway.
+        The last slots of all gained targets are read in one request, so the check comes soon
+        after the takeover.
         """
         assert self._gate is not None
-        target, job = poller.target.name, poller.job.name
-        last = await self._gate.last_slot(target, job)
+        keys = [(poller.target.name, poller.job.name) for poller in pollers]
+        last_slots = await self._gate.last_slots(keys)
+        runs = []
+        for poller, key in zip(pollers, keys, strict=True):
+            missed = self._missed_slot(poller, last_slots.get(key))
+            if missed is not None:
+                runs.append(self._limited_catch_up(poller, missed))
+        await asyncio.gather(*runs)
+
+    def _missed_slot(self, poller: JobPoller, last: float | None) -> float | None:
+        """Return the slot (Unix seconds) to poll now, or None when none was missed."""
         if last is None:
-            return
+            return None
         missed = last + poller.job.interval
         now, wall = self._clock.now(), self._clock.wall()
-        next_slot = self._scheduler.next_slot((target, job))
+        next_slot = self._scheduler.next_slot((poller.target.name, poller.job.name))
         if missed > wall or next_slot is None or next_slot - now <= poller.longest_run:
-            return
+            return None
+        return missed
 
-        async with self._scheduler.limit:
-            await self._run_catch_up(poller, missed)
+    async def _limited_catch_up(self, poller: JobPoller, missed: float) -> None:
+        try:
+            async with self._scheduler.limit:
+                await self._run_catch_up(poller, missed)
+        except Exception as exc:  # One failed run must not stop the others.
+            log.error("missed slot poll failed", target=poller.target.name,
+                      job=poller.job.name, error=repr(exc), exc_info=exc)
 
     async def _run_catch_up(self, poller: JobPoller, missed: float) -> None:
         assert self._gate is not None
