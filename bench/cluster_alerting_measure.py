@@ -181,7 +181,7 @@ def measure_commands(bench: BenchSetup, nodes: Sequence[Node], port: int,
 
 @dataclass(slots=True)
 class EscalationFailover:
-    """One SIGKILL of the leader before the tier-2 steps of every group were due."""
+    """Record of one SIGKILL of the leader before the tier-2 steps of every group were due."""
 
     leader: str
     groups: int

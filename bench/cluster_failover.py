@@ -185,7 +185,7 @@ def fail_one(client: redis.Redis, keys: Keys, nodes: Sequence[Node], victim: Nod
     held = [target for target, holder in zip(targets, holders, strict=True)
             if holder == victim.name]
     if not held:
-        raise BenchError(f"node {victim.name} holds no lease, so its failover cannot be "
+        raise BenchError(f"node {victim.name} has no lease, so its failover cannot be "
                          "measured; check its log for why it polls nothing")
     timing = options.timing
     killed_ms = _now_ms()

@@ -164,7 +164,7 @@ class ClusterRuntime:
 def max_budget(settings: ClusterSettings) -> float:
     """Return the maximum poll budget whose poll still ends inside a lease renewed on time.
 
-    A lease has at least `lease_ttl - heartbeat_interval` seconds left between renewals; a
+    A lease has at least `lease_ttl - heartbeat_interval` seconds left between renewals. A
     poll needs its budget, the grace after it (at most 1 s, counted in the margin check of
     each claim) and the margin.
     """

@@ -275,7 +275,7 @@ class TestLeadership:
         assert (sent, fakes["chat"].calls) == (0, [])
         await service.stop()
 
-    async def test_entry_left_claimed_is_sent_by_the_next_start(self, tmp_path: Path) -> None:
+    async def test_claimed_entry_sent_after_restart(self, tmp_path: Path) -> None:
         fakes = channels("chat")
         service, _ = await notified_service(tmp_path, fakes)
         service._outbox.may_send = lambda: False

@@ -63,10 +63,10 @@ DOUBLE_MARGIN = 0.5 * TIMING.interval
 machine the grid is exact to the millisecond, and half an interval also covers nodes whose
 clocks NTP keeps apart."""
 GAP_MARGIN = 1.5
-"""Seconds added to the failover bound: a heartbeat delayed by a busy 2-core machine, a lease
-read in the few milliseconds between a member's expiry and its target leases' expiry, and the
-new owner's read of the last slots before it decides to poll a missed one. One chaos run on a
-loaded machine (another benchmark running) recovered 0.017 s past a margin of 1.0 s."""
+"""Seconds added to the failover bound. They cover a heartbeat delayed by a busy 2-core machine,
+a lease read in the few milliseconds between a member's expiry and its target leases' expiry,
+and the new owner's read of the last slots before it decides to poll a missed one. One chaos
+run on a loaded machine (another benchmark running) recovered 0.017 s past a margin of 1.0 s."""
 SETTLE_TIMEOUT = 25.0
 """Seconds a trio may take to settle: start-up (about 1 s per node on 2 cores), join delay and
 the rebalance."""

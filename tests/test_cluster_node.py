@@ -272,8 +272,7 @@ async def test_first_node_becomes_leader(make_node: NodeFactory) -> None:
     assert (a.is_leader, b.is_leader) == (True, False)
 
 
-async def test_leader_stops_leading_when_its_lease_runs_out_locally(
-        make_node: NodeFactory) -> None:
+async def test_leader_lease_ends_on_local_clock(make_node: NodeFactory) -> None:
     leader = make_node("a", lease_ttl=0.4)
     await leader.beat()
 

@@ -612,7 +612,8 @@ class TestConfigHash:
     def test_section_hashes_leave_out_node_local_keys(self) -> None:
         hashes = config_section_hashes({"http": {"listen": []}, "jobs": {}})
 
-        assert hashes.startswith("jobs=") and "http" not in hashes
+        assert hashes.startswith("jobs=")
+        assert "http" not in hashes
 
     def test_section_only_on_one_side_differs(self) -> None:
         assert differing_sections("jobs=1", "jobs=1,traps=2") == ["traps"]

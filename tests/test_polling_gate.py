@@ -321,7 +321,7 @@ class TestCatchUp:
 
         assert self.switch_slots(gate) == []
 
-    async def test_no_catch_up_when_next_slot_is_within_budget(self) -> None:
+    async def test_next_slot_within_budget_skips(self) -> None:
         gate = FakeGate({"router"})
         service, _, clock = make_service(gate)
         await run_one_interval(service, clock)

@@ -10,7 +10,7 @@ cancelled.
 The leader lease ends on the node's own clock before Redis hands it on (ClusterNode.is_leader),
 and the store's scripts reject the writes of a node the leader key does not name. So two
 services never write at once, and the one unavoidable duplicate is a send cut between the
-provider's answer and the recording of its outcome (docs/cluster.md).
+provider's reply and the recording of its outcome (docs/cluster.md).
 
 `apply_signals` is the consumer's handler: it hands the signals to the service and returns
 once the store has them, so that the consumer acknowledges only applied entries.

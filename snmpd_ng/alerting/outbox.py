@@ -163,8 +163,8 @@ class Outbox:
     def _may_send(self, channel: str, claimed: int) -> bool:
         if self.may_send is None or self.may_send():
             return True
-        # The entries stay claimed; the node that sends now puts them back to pending when it
-        # starts, since claimed entries are what a stopped sender leaves.
+        # The entries stay claimed, because claimed entries are what a stopped sender leaves.
+        # The node that sends next puts them back to pending when it starts.
         log.warning("alert sends stopped: this node no longer leads the cluster",
                     channel=channel, claimed=claimed)
         return False

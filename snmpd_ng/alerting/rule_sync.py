@@ -57,11 +57,13 @@ class RuleStateSync:
     (`ClusterNode.lease_value`), else None. `reboots(target)`, when given, returns this node's
     reboot count of the target, to which imported points are rebased.
 
-    Counters, for /metrics: `saves` (states written), `save_failures` (states not written
-    because Redis failed or the state could not be encoded), `fenced_skips` (states not written
-    because the lease was not ours), `loads` (loads that Redis replied to, with or without a state),
-    `load_failures` (loads that failed, and states that could not be decoded or imported),
-    `states_imported`.
+    Counters, for /metrics:
+    - `saves`: states written;
+    - `save_failures`: states not written because Redis failed or the state could not be encoded;
+    - `fenced_skips`: states not written because the lease was not ours;
+    - `loads`: loads that Redis replied to, with or without a state;
+    - `load_failures`: loads that failed, and states that could not be decoded or imported;
+    - `states_imported`.
     """
 
     def __init__(self, engine: RulesEngine, store: StateStore,

@@ -69,7 +69,7 @@ def target_labels(targets: Sequence[TargetConfig]) -> dict[str, Mapping[str, str
 
 @dataclasses.dataclass(frozen=True)
 class SharedAlerting:
-    """What cluster mode changes in alerting: where state and signals go, and who sends."""
+    """Alerting's cluster mode parts: where state and signals go, and which node sends."""
 
     store: AlertStore
     """The alert store in Redis, whose writes only the leader may make."""

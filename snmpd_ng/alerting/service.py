@@ -14,8 +14,8 @@ and `deliver_due`, as the tests do with a fake clock.
 
 In cluster mode the service runs on the leader only: it starts when the node becomes the
 leader and stops when it stops being it, possibly several times in one process. Each start
-takes the state from the store afresh, and each stop forgets it. `may_send`, when given, is
-asked before each send, so that a node that lost the leadership sends nothing more.
+loads the state from the store again, and each stop drops it from memory. `may_send`, when
+given, is asked before each send, so that a node that lost the leadership sends nothing more.
 """
 
 from __future__ import annotations
@@ -81,9 +81,9 @@ class AlertService:
         self._dispatcher = Dispatcher(config, _types(self._channels))
         self._run_tasks = run_tasks
         self._confirm_restored = confirm_restored
-        self._resumed_after = resumed_after
-        """What stopped the sends that `start` puts back, for its log and history entries."""
         """Whether restored alerts wait for the rules to confirm them (see `start`)."""
+        self._resumed_after = resumed_after
+        """Cause of the interrupted sends that `start` puts back, for its log and history."""
         self._wake: asyncio.Event | None = None
         self._channel_wakes: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}

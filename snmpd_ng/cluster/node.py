@@ -155,8 +155,8 @@ class ClusterNode:
         self.snapshot: ClusterStatus | None = None
         self.poll_rate = PollRate()
         self.last_heartbeat_error: str | None = None
-        """Why the last heartbeat failed (unreachable, a rejected login, ...); None after one
-        that Redis answered."""
+        """Cause of the last heartbeat failure (unreachable, a rejected login, ...), or None
+        after a heartbeat that Redis replied to."""
 
     # Life cycle
 
@@ -480,7 +480,7 @@ class ClusterNode:
             # Half a heartbeat, so that the leases are still renewed on time.
             async with asyncio.timeout(self.settings.heartbeat_seconds / 2):
                 await self._before_release(frozenset(targets))
-        except Exception as exc:  # The release goes ahead; the hook's own log says more.
+        except Exception as exc:  # The release goes ahead, and the hook's own log has the details.
             self._warn("release-hook", "cluster release hook failed", error=repr(exc),
                        targets=len(targets))
 

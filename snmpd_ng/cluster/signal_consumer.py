@@ -173,7 +173,7 @@ class SignalConsumer:
         Returns False when the handler raised; nothing is acknowledged then.
         """
         self.received += len(entries)
-        # A batch applied again repeats its older signals after its newer ones; the alert
+        # A batch applied again repeats its older signals after its newer ones, so the alert
         # lifecycle ignores a firing signal older than the resolve it already has.
         signals = [signal for entry in entries if (signal := self._decode(entry)) is not None]
         if signals:

@@ -113,7 +113,7 @@ class SignalPublisher:
         """(sequence number, the entry's field and value strings), oldest first."""
         self._next_sequence = 1
         self._in_flight_last: int | None = None
-        """The last sequence number of the batch being sent, while one is."""
+        """Sequence number of the last signal in the batch being sent, None between batches."""
         self._dropped_in_flight = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -132,7 +132,7 @@ class SignalPublisher:
         return len(self._buffer)
 
     def submit(self, signal: RuleSignal) -> None:
-        """Queue `signal` for the stream; never blocks, never raises."""
+        """Queue `signal` for the stream without waiting; an unencodable signal is counted."""
         if self._stopped:
             self.dropped += 1
             self._warn("stopped", "alert signal submitted after the publisher stopped",

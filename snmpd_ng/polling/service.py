@@ -165,7 +165,7 @@ class PollingService:
         """Return the reboots of `target` this node has seen, None for a target not configured.
 
         In cluster mode a target's rule state moves with the target, and its samples carry the
-        old owner's count; the new owner's rules line the counts up with this one.
+        old owner's count. The new owner's rules line the counts up with this one.
         """
         state = self._target_states.get(target)
         return state.reboots if state is not None else None
