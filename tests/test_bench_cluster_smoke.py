@@ -78,7 +78,9 @@ def test_quick_run_idle_member_polls_nothing(quick_run: dict[str, Any]) -> None:
     idle = quick_run["idle"]
 
     assert idle["counts"]["polls"] == 0
-    assert idle["daemon_cores"] > 0
+    # Measured, but an idle member may use less than one 10 ms clock tick in the quick run's
+    # 1 s window, so 0 is a valid result.
+    assert idle["daemon_cores"] >= 0.0
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 30)
